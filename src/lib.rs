@@ -1,0 +1,49 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod code;
+mod error;
+mod hotp;
+mod mac;
+mod params;
+mod secret;
+mod totp;
+mod uri;
+
+pub use code::{Code, SubmittedCode};
+pub use error::{BeforeT0, MalformedCode, ParamError, Refusal, SecretError};
+pub use hotp::{Hotp, HotpMatch, HotpParams};
+pub use params::{Algorithm, Digits, Drift, LookAhead, Period, Window};
+pub use secret::{MAX_BASE32_LEN, Secret};
+pub use totp::{Totp, TotpParams, Verified};
+pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError, UriText};
+
+/// Re-exported so callers name the same `CryptoRng` trait the engine uses.
+pub use rand_core;
+/// Re-exported so callers name the same `ConstantTimeEq` the engine implements.
+pub use subtle;
+
+/// Test and benchmark hooks. Not part of the stable API.
+#[doc(hidden)]
+pub mod __private {
+    /// Full HMAC of `msg` under `key` with the engine's own HMAC, for RFC
+    /// 2202 / 4231 vector tests; returns the digest length written.
+    #[must_use]
+    pub fn hmac(algorithm: crate::Algorithm, key: &[u8], msg: &[u8], out: &mut [u8; 64]) -> usize {
+        let key = match algorithm {
+            #[cfg(feature = "sha2")]
+            crate::Algorithm::Sha256 => crate::mac::AnyKeyed::Sha256(crate::mac::Keyed::new(key)),
+            #[cfg(feature = "sha2")]
+            crate::Algorithm::Sha512 => crate::mac::AnyKeyed::Sha512(crate::mac::Keyed::new(key)),
+            _ => crate::mac::AnyKeyed::Sha1(crate::mac::Keyed::new(key)),
+        };
+        key.mac_into(msg, out)
+    }
+}

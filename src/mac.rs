@@ -1,0 +1,319 @@
+//! HMAC (RFC 2104) keyed once, evaluated many times, on the block-level
+//! compression functions of the RustCrypto `sha1` and `sha2` crates.
+//!
+//! This module holds no public API. It exists because an OTP verifier computes
+//! the HMAC of a handful of 8-byte counters under one key: keying once (the
+//! ipad and opad blocks are compressed a single time) and then finishing each
+//! counter with exactly one inner and one outer compression is the arithmetic
+//! floor of the algorithm. The hash functions themselves are never
+//! reimplemented: every compression is `sha1::block_api::compress`,
+//! `sha2::block_api::compress256` or `sha2::block_api::compress512`, so the
+//! SHA-NI / ARMv8 / portable back-end selection of those crates applies
+//! unchanged (`--cfg sha1_backend="soft"` forces the portable one).
+//!
+//! What lives here: the padding of the final block(s), the ipad/opad key
+//! schedule, and the keyed state that is zeroized on drop. The RFC 2202 and
+//! RFC 4231 vectors in `tests/hmac_vectors.rs` and a property test against the
+//! `hmac` crate check it.
+
+use zeroize::Zeroize;
+
+/// Largest digest this module produces (SHA-512).
+pub(crate) const MAX_OUTPUT: usize = 64;
+
+/// A hash function seen through its compression function.
+pub(crate) trait BlockHash {
+    /// The chaining state.
+    type State: Copy + Zeroize;
+    /// One input block.
+    type Block: Copy + Zeroize + AsRef<[u8]> + AsMut<[u8]>;
+    /// Digest length in bytes.
+    const OUTPUT_LEN: usize;
+    /// Bytes at the end of the last block that encode the message length.
+    const LENGTH_FIELD: usize;
+    /// The initial chaining value.
+    const IV: Self::State;
+    /// An all-zero block.
+    const ZERO_BLOCK: Self::Block;
+    /// Compresses one block into the state.
+    fn compress(state: &mut Self::State, block: &Self::Block);
+    /// Writes the state as a big-endian digest into `out[..OUTPUT_LEN]`.
+    fn write_digest(state: &Self::State, out: &mut [u8]);
+}
+
+/// Block length in bytes of `H`.
+fn block_len<H: BlockHash>() -> usize {
+    H::ZERO_BLOCK.as_ref().len()
+}
+
+/// SHA-1 (FIPS 180-4).
+#[derive(Debug)]
+pub(crate) enum Sha1 {}
+
+impl BlockHash for Sha1 {
+    type State = [u32; 5];
+    type Block = [u8; 64];
+    const OUTPUT_LEN: usize = 20;
+    const LENGTH_FIELD: usize = 8;
+    const IV: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    const ZERO_BLOCK: [u8; 64] = [0; 64];
+    #[inline(always)]
+    fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
+        sha1::block_api::compress(state, core::slice::from_ref(block));
+    }
+    #[inline(always)]
+    fn write_digest(state: &[u32; 5], out: &mut [u8]) {
+        for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+    }
+}
+
+/// SHA-256 (FIPS 180-4).
+#[cfg(feature = "sha2")]
+#[derive(Debug)]
+pub(crate) enum Sha256 {}
+
+#[cfg(feature = "sha2")]
+impl BlockHash for Sha256 {
+    type State = [u32; 8];
+    type Block = [u8; 64];
+    const OUTPUT_LEN: usize = 32;
+    const LENGTH_FIELD: usize = 8;
+    const IV: [u32; 8] = [
+        0x6a09_e667,
+        0xbb67_ae85,
+        0x3c6e_f372,
+        0xa54f_f53a,
+        0x510e_527f,
+        0x9b05_688c,
+        0x1f83_d9ab,
+        0x5be0_cd19,
+    ];
+    const ZERO_BLOCK: [u8; 64] = [0; 64];
+    #[inline(always)]
+    fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+        sha2::block_api::compress256(state, core::slice::from_ref(block));
+    }
+    #[inline(always)]
+    fn write_digest(state: &[u32; 8], out: &mut [u8]) {
+        for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+    }
+}
+
+/// SHA-512 (FIPS 180-4).
+#[cfg(feature = "sha2")]
+#[derive(Debug)]
+pub(crate) enum Sha512 {}
+
+#[cfg(feature = "sha2")]
+impl BlockHash for Sha512 {
+    type State = [u64; 8];
+    type Block = [u8; 128];
+    const OUTPUT_LEN: usize = 64;
+    const LENGTH_FIELD: usize = 16;
+    const IV: [u64; 8] = [
+        0x6a09_e667_f3bc_c908,
+        0xbb67_ae85_84ca_a73b,
+        0x3c6e_f372_fe94_f82b,
+        0xa54f_f53a_5f1d_36f1,
+        0x510e_527f_ade6_82d1,
+        0x9b05_688c_2b3e_6c1f,
+        0x1f83_d9ab_fb41_bd6b,
+        0x5be0_cd19_137e_2179,
+    ];
+    const ZERO_BLOCK: [u8; 128] = [0; 128];
+    #[inline(always)]
+    fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
+        sha2::block_api::compress512(state, core::slice::from_ref(block));
+    }
+    #[inline(always)]
+    fn write_digest(state: &[u64; 8], out: &mut [u8]) {
+        for (chunk, word) in out.chunks_exact_mut(8).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+    }
+}
+
+/// Hashes `msg` starting from `state`, which has already absorbed
+/// `prefix_blocks` whole blocks, and applies the final padding.
+///
+/// Allocation-free; the length field is computed in `u128`, which no message
+/// that fits in memory can overflow.
+#[inline(always)]
+fn finish<H: BlockHash>(mut state: H::State, prefix_blocks: usize, msg: &[u8]) -> H::State {
+    let bl = block_len::<H>();
+    let mut chunks = msg.chunks_exact(bl);
+    let mut block = H::ZERO_BLOCK;
+    for chunk in &mut chunks {
+        block.as_mut().copy_from_slice(chunk);
+        H::compress(&mut state, &block);
+    }
+    let rest = chunks.remainder();
+    block = H::ZERO_BLOCK;
+    let b = block.as_mut();
+    b[..rest.len()].copy_from_slice(rest);
+    b[rest.len()] = 0x80;
+    // `rest.len() < bl`, so the 0x80 byte always fits; the length field may not.
+    if rest.len() >= bl.saturating_sub(H::LENGTH_FIELD) {
+        H::compress(&mut state, &block);
+        block = H::ZERO_BLOCK;
+    }
+    let total_bytes = (prefix_blocks as u128)
+        .saturating_mul(bl as u128)
+        .saturating_add(msg.len() as u128);
+    let bits = total_bytes.saturating_mul(8).to_be_bytes();
+    let b = block.as_mut();
+    b[bl.saturating_sub(H::LENGTH_FIELD)..]
+        .copy_from_slice(&bits[16usize.saturating_sub(H::LENGTH_FIELD)..]);
+    H::compress(&mut state, &block);
+    block.zeroize();
+    state
+}
+
+/// Plain hash of `msg` into `out[..H::OUTPUT_LEN]`; used for keys longer than a block.
+fn digest<H: BlockHash>(msg: &[u8], out: &mut [u8]) {
+    let mut state = finish::<H>(H::IV, 0, msg);
+    H::write_digest(&state, out);
+    state.zeroize();
+}
+
+/// An HMAC key schedule: the chaining states after the ipad and opad blocks.
+///
+/// Holding one of these is equivalent to holding the key; it is zeroized on
+/// drop and never printed.
+pub(crate) struct Keyed<H: BlockHash> {
+    inner: H::State,
+    outer: H::State,
+}
+
+impl<H: BlockHash> Clone for Keyed<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner,
+            outer: self.outer,
+        }
+    }
+}
+
+impl<H: BlockHash> Keyed<H> {
+    /// Runs the RFC 2104 key schedule: two compressions (three for a key
+    /// longer than one block, which is hashed first).
+    pub(crate) fn new(key: &[u8]) -> Self {
+        let bl = block_len::<H>();
+        let mut k = H::ZERO_BLOCK;
+        if key.len() > bl {
+            digest::<H>(key, k.as_mut());
+        } else {
+            k.as_mut()[..key.len()].copy_from_slice(key);
+        }
+        let mut pad = k;
+        for byte in pad.as_mut() {
+            *byte ^= 0x36;
+        }
+        let mut inner = H::IV;
+        H::compress(&mut inner, &pad);
+        pad = k;
+        for byte in pad.as_mut() {
+            *byte ^= 0x5c;
+        }
+        let mut outer = H::IV;
+        H::compress(&mut outer, &pad);
+        k.zeroize();
+        pad.zeroize();
+        Self { inner, outer }
+    }
+
+    /// HMAC of an arbitrary message into `out[..H::OUTPUT_LEN]`.
+    #[inline(always)]
+    pub(crate) fn mac_into(&self, msg: &[u8], out: &mut [u8; MAX_OUTPUT]) {
+        let mut inner = finish::<H>(self.inner, 1, msg);
+        let mut inner_digest = [0u8; MAX_OUTPUT];
+        H::write_digest(&inner, &mut inner_digest);
+        let mut outer = finish::<H>(self.outer, 1, &inner_digest[..H::OUTPUT_LEN]);
+        H::write_digest(&outer, out);
+        inner.zeroize();
+        outer.zeroize();
+        inner_digest.zeroize();
+    }
+
+    /// HMAC of a big-endian 8-byte counter (the HOTP/TOTP message), then
+    /// RFC 4226 dynamic truncation to a 31-bit value.
+    ///
+    /// Exactly one inner and one outer compression.
+    #[inline(always)]
+    pub(crate) fn truncated(&self, counter: u64) -> u32 {
+        let mut out = [0u8; MAX_OUTPUT];
+        self.mac_into(&counter.to_be_bytes(), &mut out);
+        let value = dynamic_truncation(&out[..H::OUTPUT_LEN]);
+        out.zeroize();
+        value
+    }
+}
+
+impl<H: BlockHash> Drop for Keyed<H> {
+    fn drop(&mut self) {
+        self.inner.zeroize();
+        self.outer.zeroize();
+    }
+}
+
+/// RFC 4226 §5.3 dynamic truncation: the low nibble of the last byte selects a
+/// 4-byte window whose top bit is cleared.
+///
+/// `mac` is at least 20 bytes, so `offset + 3 <= 18` is always in bounds.
+#[inline(always)]
+fn dynamic_truncation(mac: &[u8]) -> u32 {
+    let offset = usize::from(mac.last().copied().unwrap_or(0) & 0x0f);
+    let mut word = [0u8; 4];
+    if let Some(bytes) = mac.get(offset..offset + 4) {
+        word.copy_from_slice(bytes);
+    }
+    u32::from_be_bytes(word) & 0x7fff_ffff
+}
+
+/// A keyed HMAC for one of the supported hash functions.
+#[derive(Clone)]
+pub(crate) enum AnyKeyed {
+    Sha1(Keyed<Sha1>),
+    #[cfg(feature = "sha2")]
+    Sha256(Keyed<Sha256>),
+    #[cfg(feature = "sha2")]
+    Sha512(Keyed<Sha512>),
+}
+
+impl AnyKeyed {
+    /// Full HMAC of `msg`; returns the digest length written to `out`.
+    pub(crate) fn mac_into(&self, msg: &[u8], out: &mut [u8; MAX_OUTPUT]) -> usize {
+        match self {
+            Self::Sha1(k) => {
+                k.mac_into(msg, out);
+                Sha1::OUTPUT_LEN
+            }
+            #[cfg(feature = "sha2")]
+            Self::Sha256(k) => {
+                k.mac_into(msg, out);
+                Sha256::OUTPUT_LEN
+            }
+            #[cfg(feature = "sha2")]
+            Self::Sha512(k) => {
+                k.mac_into(msg, out);
+                Sha512::OUTPUT_LEN
+            }
+        }
+    }
+
+    /// Dynamic truncation of the HMAC of `counter`.
+    #[inline]
+    pub(crate) fn truncated(&self, counter: u64) -> u32 {
+        match self {
+            Self::Sha1(k) => k.truncated(counter),
+            #[cfg(feature = "sha2")]
+            Self::Sha256(k) => k.truncated(counter),
+            #[cfg(feature = "sha2")]
+            Self::Sha512(k) => k.truncated(counter),
+        }
+    }
+}

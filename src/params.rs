@@ -1,0 +1,313 @@
+//! Validated OTP parameters: the hash algorithm, the number of digits, the
+//! TOTP period, the verification window, the HOTP look-ahead and the clock
+//! drift. Each is a small newtype whose constructor is the only way in, so an
+//! invalid configuration cannot be represented once built.
+
+use crate::error::ParamError;
+
+/// The HMAC hash function (RFC 6238 §1.2 allows SHA-1, SHA-256 and SHA-512).
+///
+/// All variants always exist, whatever the features; without the `sha2`
+/// feature [`Algorithm::enabled`] refuses SHA-256 and SHA-512, and so do the
+/// constructors that take an algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// HMAC-SHA-1: the RFC 4226 default and what every authenticator app supports.
+    #[default]
+    Sha1,
+    /// HMAC-SHA-256.
+    Sha256,
+    /// HMAC-SHA-512.
+    Sha512,
+}
+
+impl Algorithm {
+    /// The name used in otpauth URIs: `SHA1`, `SHA256` or `SHA512`.
+    #[must_use]
+    pub const fn uri_name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+        }
+    }
+
+    /// Parses a URI name case-insensitively (`sha1`, `SHA256`, `Sha512`).
+    /// `SHA-256` style names with a dash are accepted too.
+    #[must_use]
+    pub fn from_uri_name(name: &str) -> Option<Self> {
+        let mut buf = [0u8; 6];
+        let mut n = 0usize;
+        for b in name.bytes().filter(|b| *b != b'-') {
+            *buf.get_mut(n)? = b.to_ascii_uppercase();
+            n = n.checked_add(1)?;
+        }
+        match buf.get(..n)? {
+            b"SHA1" => Some(Self::Sha1),
+            b"SHA256" => Some(Self::Sha256),
+            b"SHA512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Checks that this algorithm was compiled in.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::AlgorithmNotEnabled`] for SHA-256 or SHA-512 when the
+    /// `sha2` feature is disabled.
+    pub const fn enabled(self) -> Result<Self, ParamError> {
+        match self {
+            Self::Sha1 => Ok(self),
+            Self::Sha256 | Self::Sha512 => {
+                if cfg!(feature = "sha2") {
+                    Ok(self)
+                } else {
+                    Err(ParamError::AlgorithmNotEnabled)
+                }
+            }
+        }
+    }
+
+    /// The recommended secret length for this algorithm, in bytes: the
+    /// digest length (20, 32 or 64), as RFC 6238's reference seeds use.
+    #[must_use]
+    pub const fn recommended_secret_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
+/// Number of digits in a code: 6, 7 or 8 (RFC 4226 §5.3 requires at least 6;
+/// a 31-bit truncated value supports at most 9, and authenticators show 8 at
+/// most).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digits(u8);
+
+impl Digits {
+    /// Six digits, the default everywhere.
+    pub const SIX: Self = Self(6);
+    /// Seven digits.
+    pub const SEVEN: Self = Self(7);
+    /// Eight digits.
+    pub const EIGHT: Self = Self(8);
+
+    /// Validates a digit count.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::Digits`] unless `n` is 6, 7 or 8.
+    pub const fn new(n: u32) -> Result<Self, ParamError> {
+        match n {
+            6..=8 => Ok(Self(n as u8)),
+            _ => Err(ParamError::Digits { given: n }),
+        }
+    }
+
+    /// The digit count.
+    #[must_use]
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Reduces a 31-bit truncated HMAC value to this many digits.
+    ///
+    /// The divisor is a constant in each arm, so the compiler emits a
+    /// multiply-and-shift with no data-dependent timing.
+    #[inline(always)]
+    pub(crate) const fn reduce(self, value: u32) -> u32 {
+        match self.0 {
+            6 => value % 1_000_000,
+            7 => value % 10_000_000,
+            _ => value % 100_000_000,
+        }
+    }
+}
+
+impl Default for Digits {
+    fn default() -> Self {
+        Self::SIX
+    }
+}
+
+/// The TOTP time step X of RFC 6238, in seconds: 1 to [`Period::MAX_SECS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Period(u32);
+
+impl Period {
+    /// The longest period accepted: one day.
+    pub const MAX_SECS: u32 = 86_400;
+    /// The longest period accepted.
+    pub const MAX: Self = Self(Self::MAX_SECS);
+    /// 30 seconds, the RFC 6238 recommendation and every app's default.
+    pub const THIRTY_SECONDS: Self = Self(30);
+
+    /// Validates a period in seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::Period`] for 0 or more than [`Period::MAX_SECS`].
+    pub const fn new(secs: u64) -> Result<Self, ParamError> {
+        if secs == 0 || secs > Self::MAX_SECS as u64 {
+            Err(ParamError::Period { given: secs })
+        } else {
+            Ok(Self(secs as u32))
+        }
+    }
+
+    /// The period in seconds.
+    #[must_use]
+    pub const fn secs(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for Period {
+    fn default() -> Self {
+        Self::THIRTY_SECONDS
+    }
+}
+
+/// How many time steps before and after the current one a TOTP verification
+/// also accepts. Each side is at most [`Window::MAX_STEPS`].
+///
+/// Every step in the window is a code an attacker may guess: with 6 digits
+/// and a ±1 window each guess succeeds with probability 3 / 10⁶, which is why
+/// verification must be throttled (see the README's security notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    past: u8,
+    future: u8,
+}
+
+impl Window {
+    /// The widest reach on one side.
+    pub const MAX_STEPS: u8 = 10;
+    /// Only the current step.
+    pub const EXACT: Self = Self { past: 0, future: 0 };
+    /// One step each way: the RFC 6238 §5.2 recommendation and the default.
+    pub const ONE_STEP: Self = Self { past: 1, future: 1 };
+
+    /// Validates a window of `past` steps back and `future` steps ahead.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::Window`] if either side exceeds [`Window::MAX_STEPS`].
+    pub const fn new(past: u32, future: u32) -> Result<Self, ParamError> {
+        if past > Self::MAX_STEPS as u32 {
+            return Err(ParamError::Window { given: past });
+        }
+        if future > Self::MAX_STEPS as u32 {
+            return Err(ParamError::Window { given: future });
+        }
+        Ok(Self {
+            past: past as u8,
+            future: future as u8,
+        })
+    }
+
+    /// Steps accepted before the current one.
+    #[must_use]
+    pub const fn past(self) -> u8 {
+        self.past
+    }
+
+    /// Steps accepted after the current one.
+    #[must_use]
+    pub const fn future(self) -> u8 {
+        self.future
+    }
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self::ONE_STEP
+    }
+}
+
+/// How many counters beyond the expected one an HOTP verification also
+/// accepts (RFC 4226 §7.4 resynchronization parameter *s*), at most
+/// [`LookAhead::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LookAhead(u8);
+
+impl LookAhead {
+    /// The longest look-ahead.
+    pub const MAX: u8 = 100;
+    /// Only the expected counter.
+    pub const NONE: Self = Self(0);
+
+    /// Validates a look-ahead.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::LookAhead`] above [`LookAhead::MAX`].
+    pub const fn new(n: u32) -> Result<Self, ParamError> {
+        if n > Self::MAX as u32 {
+            Err(ParamError::LookAhead { given: n })
+        } else {
+            Ok(Self(n as u8))
+        }
+    }
+
+    /// The look-ahead.
+    #[must_use]
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for LookAhead {
+    /// Ten counters, a common choice (RFC 4226 leaves it to the server).
+    fn default() -> Self {
+        Self(10)
+    }
+}
+
+/// A remembered clock offset, in time steps, of a user's authenticator
+/// relative to the server; the verification window is centred on it.
+/// At most [`Drift::MAX_STEPS`] either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Drift(i8);
+
+impl Drift {
+    /// The largest drift that is followed.
+    pub const MAX_STEPS: i8 = 20;
+    /// No drift.
+    pub const NONE: Self = Self(0);
+
+    /// Validates a drift in steps.
+    ///
+    /// # Errors
+    ///
+    /// [`ParamError::Drift`] if `|steps| > MAX_STEPS`.
+    pub const fn new(steps: i64) -> Result<Self, ParamError> {
+        if steps < (Self::MAX_STEPS as i64).wrapping_neg() || steps > Self::MAX_STEPS as i64 {
+            Err(ParamError::Drift { given: steps })
+        } else {
+            Ok(Self(steps as i8))
+        }
+    }
+
+    /// A drift clamped into range.
+    #[must_use]
+    pub const fn saturating(steps: i64) -> Self {
+        if steps < (Self::MAX_STEPS as i64).wrapping_neg() {
+            Self(Self::MAX_STEPS.wrapping_neg())
+        } else if steps > Self::MAX_STEPS as i64 {
+            Self(Self::MAX_STEPS)
+        } else {
+            Self(steps as i8)
+        }
+    }
+
+    /// The drift in steps.
+    #[must_use]
+    pub const fn steps(self) -> i8 {
+        self.0
+    }
+}

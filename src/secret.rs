@@ -1,0 +1,279 @@
+//! The shared secret key: generation, import, base32 encoding.
+//!
+//! A [`Secret`] lives inline (no heap), is wiped when dropped, compares in
+//! constant time, and never prints its bytes: `Debug` shows only the length
+//! and there is no `Display`. Base32 goes in and out of caller buffers;
+//! `String` conveniences exist behind the `alloc` feature.
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+use subtle::{Choice, ConstantTimeEq};
+use zeroize::Zeroize;
+
+use crate::error::SecretError;
+
+/// RFC 4648 base32, upper-case alphabet, no padding; decoding ignores case.
+const BASE32: base32::Encoding =
+    base32::Encoding::new(*b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").with_ignore_case();
+
+/// Base32 characters needed for [`Secret::MAX_LEN`] bytes: ⌈128 · 8 / 5⌉.
+pub const MAX_BASE32_LEN: usize = 205;
+
+/// Longest text [`Secret::from_base32`] looks at (spaces and padding
+/// included) before refusing it unread.
+const MAX_BASE32_INPUT: usize = 1024;
+
+/// A shared HOTP/TOTP secret key of 16 to 128 bytes.
+///
+/// ```
+/// use totp_engine::Secret;
+///
+/// let secret = Secret::from_base32("jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp")?;
+/// assert_eq!(secret.len(), 20);
+/// let mut buf = [0u8; 64];
+/// assert_eq!(secret.encode_base32(&mut buf)?, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
+/// // Debug never shows key material.
+/// assert_eq!(format!("{secret:?}"), "Secret { len: 20, .. }");
+/// # Ok::<(), totp_engine::SecretError>(())
+/// ```
+#[derive(Clone)]
+pub struct Secret {
+    bytes: [u8; Secret::MAX_LEN],
+    len: u8,
+}
+
+impl Secret {
+    /// The shortest key accepted: 16 bytes (128 bits, RFC 4226 §4 R6).
+    pub const MIN_LEN: usize = 16;
+    /// The default generated length: 20 bytes (160 bits, RFC 4226 §4).
+    pub const DEFAULT_LEN: usize = 20;
+    /// The longest key accepted: 128 bytes, one SHA-512 block.
+    pub const MAX_LEN: usize = 128;
+
+    /// Generates a [`DEFAULT_LEN`](Self::DEFAULT_LEN)-byte key from a
+    /// cryptographically secure generator.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut s = Self::zeroed(Self::DEFAULT_LEN);
+        rng.fill_bytes(s.bytes_mut());
+        s
+    }
+
+    /// Generates a key of `len` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::TooShort`] below [`MIN_LEN`](Self::MIN_LEN),
+    /// [`SecretError::TooLong`] above [`MAX_LEN`](Self::MAX_LEN).
+    pub fn generate_with_len<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        len: usize,
+    ) -> Result<Self, SecretError> {
+        check_len(len)?;
+        let mut s = Self::zeroed(len);
+        rng.fill_bytes(s.bytes_mut());
+        Ok(s)
+    }
+
+    /// Imports raw key bytes (they are copied; wipe your own copy).
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::TooShort`] or [`SecretError::TooLong`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
+        check_len(bytes.len())?;
+        let mut s = Self::zeroed(bytes.len());
+        s.bytes_mut().copy_from_slice(bytes);
+        Ok(s)
+    }
+
+    /// Decodes RFC 4648 base32 as users paste it: case is ignored, ASCII
+    /// spaces and tabs anywhere are skipped, and trailing `=` padding is
+    /// allowed. Anything else is refused. Unused low bits of the last
+    /// character are ignored, as Google Authenticator does.
+    ///
+    /// Works on the stack; the intermediate buffers are wiped.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::InvalidBase32Character`] (with its offset; the
+    /// character itself is not reported), [`SecretError::InvalidBase32Length`],
+    /// [`SecretError::TooLong`] for more than [`MAX_LEN`](Self::MAX_LEN)
+    /// bytes or more than 1024 characters of text, [`SecretError::TooShort`].
+    pub fn from_base32(text: &str) -> Result<Self, SecretError> {
+        if text.len() > MAX_BASE32_INPUT {
+            return Err(SecretError::TooLong);
+        }
+        let mut compact = [0u8; MAX_BASE32_LEN];
+        let result = compact_base32(text, &mut compact)
+            .and_then(|n| decode_compact(compact.get(..n).unwrap_or_default()));
+        compact.zeroize();
+        result
+    }
+
+    /// Decodes base32 into a caller buffer with the same tolerance as
+    /// [`Secret::from_base32`], returning the decoded bytes (no length
+    /// policy is applied).
+    ///
+    /// # Errors
+    ///
+    /// As [`Secret::from_base32`], and [`SecretError::BufferTooSmall`].
+    pub fn decode_base32_into<'b>(text: &str, out: &'b mut [u8]) -> Result<&'b [u8], SecretError> {
+        if text.len() > MAX_BASE32_INPUT {
+            return Err(SecretError::TooLong);
+        }
+        let mut compact = [0u8; MAX_BASE32_LEN];
+        let n = compact_base32(text, &mut compact);
+        let result = n.and_then(|n| {
+            let compact = compact.get(..n).unwrap_or_default();
+            let compact = core::str::from_utf8(compact).map_err(|_| SecretError::InvalidBase32Length)?;
+            let needed = BASE32
+                .decoded_length(compact)
+                .map_err(|_| SecretError::InvalidBase32Length)?;
+            if out.len() < needed {
+                return Err(SecretError::BufferTooSmall { needed });
+            }
+            BASE32
+                .decode_buf(compact, out)
+                .map(|b| &*b)
+                .map_err(|_| SecretError::InvalidBase32Length)
+        });
+        compact.zeroize();
+        result
+    }
+
+    /// The key length in bytes (16 to 128).
+    #[must_use]
+    #[allow(clippy::len_without_is_empty)] // a secret is never empty
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// The raw key bytes. Named so that every read of key material is easy
+    /// to find in review.
+    #[must_use]
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len()).unwrap_or_default()
+    }
+
+    /// Length of the unpadded base32 encoding.
+    #[must_use]
+    pub fn base32_len(&self) -> usize {
+        BASE32.encoded_length(self.len())
+    }
+
+    /// Encodes as RFC 4648 base32 without padding, upper case, into `buf`.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::BufferTooSmall`] if `buf` is shorter than
+    /// [`base32_len`](Self::base32_len); a buffer of
+    /// [`MAX_BASE32_LEN`] bytes always fits.
+    pub fn encode_base32<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, SecretError> {
+        let needed = self.base32_len();
+        let written = BASE32
+            .encode_buf(self.expose_bytes(), buf)
+            .map_err(|_| SecretError::BufferTooSmall { needed })?;
+        // The alphabet is ASCII, so this never fails.
+        core::str::from_utf8(written).map_err(|_| SecretError::BufferTooSmall { needed })
+    }
+
+    /// The unpadded base32 encoding in a `String` that is wiped on drop.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn to_base32(&self) -> zeroize::Zeroizing<alloc::string::String> {
+        let mut buf = [0u8; MAX_BASE32_LEN];
+        let s = zeroize::Zeroizing::new(alloc::string::String::from(
+            self.encode_base32(&mut buf).unwrap_or_default(),
+        ));
+        buf.zeroize();
+        s
+    }
+
+    fn zeroed(len: usize) -> Self {
+        Self {
+            bytes: [0; Self::MAX_LEN],
+            len: u8::try_from(len).unwrap_or(0),
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.len();
+        self.bytes.get_mut(..len).unwrap_or_default()
+    }
+}
+
+fn check_len(len: usize) -> Result<(), SecretError> {
+    if len < Secret::MIN_LEN {
+        Err(SecretError::TooShort { len })
+    } else if len > Secret::MAX_LEN {
+        Err(SecretError::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Copies the significant characters of pasted base32 into `out`: skips
+/// spaces and tabs, strips trailing `=`, refuses any other non-alphabet
+/// character. Returns the number of characters kept.
+fn compact_base32(text: &str, out: &mut [u8; MAX_BASE32_LEN]) -> Result<usize, SecretError> {
+    let mut n = 0usize;
+    let mut padding_seen = false;
+    for (position, b) in text.bytes().enumerate() {
+        match b {
+            b' ' | b'\t' => {}
+            b'=' => padding_seen = true,
+            b'A'..=b'Z' | b'a'..=b'z' | b'2'..=b'7' if !padding_seen => {
+                let slot = out.get_mut(n).ok_or(SecretError::TooLong)?;
+                *slot = b;
+                n = n.saturating_add(1);
+            }
+            _ => return Err(SecretError::InvalidBase32Character { position }),
+        }
+    }
+    Ok(n)
+}
+
+fn decode_compact(compact: &[u8]) -> Result<Secret, SecretError> {
+    let compact = core::str::from_utf8(compact).map_err(|_| SecretError::InvalidBase32Length)?;
+    let len = BASE32
+        .decoded_length(compact)
+        .map_err(|_| SecretError::InvalidBase32Length)?;
+    check_len(len)?;
+    let mut s = Secret::zeroed(len);
+    BASE32
+        .decode_buf(compact, s.bytes_mut())
+        .map_err(|_| SecretError::InvalidBase32Length)?;
+    Ok(s)
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for Secret {}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConstantTimeEq for Secret {
+    /// Constant time in the key bytes; the lengths (not secret) are compared first.
+    fn ct_eq(&self, other: &Self) -> Choice {
+        self.expose_bytes().ct_eq(other.expose_bytes())
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for Secret {}
