@@ -63,12 +63,10 @@ impl Code {
     /// The code's numeric value.
     #[must_use]
     pub fn value(&self) -> u32 {
-        self.as_str()
-            .bytes()
-            .fold(0u32, |acc, b| {
-                acc.saturating_mul(10)
-                    .saturating_add(u32::from(b.saturating_sub(b'0')))
-            })
+        self.as_str().bytes().fold(0u32, |acc, b| {
+            acc.saturating_mul(10)
+                .saturating_add(u32::from(b.saturating_sub(b'0')))
+        })
     }
 
     /// The number of digits.
@@ -165,7 +163,9 @@ impl SubmittedCode {
                     count = count.saturating_add(1);
                     if count <= 8 {
                         // At most 8 digits: value < 10^8, no overflow.
-                        value = value.saturating_mul(10).saturating_add(u32::from(b.wrapping_sub(b'0')));
+                        value = value
+                            .saturating_mul(10)
+                            .saturating_add(u32::from(b.wrapping_sub(b'0')));
                     }
                     after_separator = false;
                 }

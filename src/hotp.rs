@@ -171,7 +171,11 @@ impl Hotp {
     ///
     /// [`Refusal::Malformed`] if `code` was parsed for another digit count;
     /// [`Refusal::NoMatch`].
-    pub fn verify_code(&self, code: &SubmittedCode, next_counter: u64) -> Result<HotpMatch, Refusal> {
+    pub fn verify_code(
+        &self,
+        code: &SubmittedCode,
+        next_counter: u64,
+    ) -> Result<HotpMatch, Refusal> {
         check_digits(code, self.params.digits)?;
         let last = next_counter.saturating_add(u64::from(self.params.look_ahead.get()));
         let scan = Scan::run(

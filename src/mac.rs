@@ -55,7 +55,13 @@ impl BlockHash for Sha1 {
     type Block = [u8; 64];
     const OUTPUT_LEN: usize = 20;
     const LENGTH_FIELD: usize = 8;
-    const IV: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    const IV: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     const ZERO_BLOCK: [u8; 64] = [0; 64];
     #[inline(always)]
     fn compress(state: &mut [u32; 5], block: &[u8; 64]) {

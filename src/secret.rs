@@ -126,7 +126,8 @@ impl Secret {
         let n = compact_base32(text, &mut compact);
         let result = n.and_then(|n| {
             let compact = compact.get(..n).unwrap_or_default();
-            let compact = core::str::from_utf8(compact).map_err(|_| SecretError::InvalidBase32Length)?;
+            let compact =
+                core::str::from_utf8(compact).map_err(|_| SecretError::InvalidBase32Length)?;
             let needed = BASE32
                 .decoded_length(compact)
                 .map_err(|_| SecretError::InvalidBase32Length)?;

@@ -50,8 +50,8 @@ pub enum OtpKind {
 /// let secret = Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")?;
 /// let params = TotpParams::default();
 /// let mut uri = String::new();
-/// KeyUri::totp(&secret, &params, "jane doe@example.com")
-///     .with_issuer("ACME Co")
+/// KeyUri::totp(&secret, &params, "jane doe@example.com")?
+///     .with_issuer("ACME Co")?
 ///     .write_to(&mut uri)?;
 /// assert_eq!(
 ///     uri,
@@ -78,37 +78,62 @@ enum KindParam {
 impl<'a> KeyUri<'a> {
     /// A TOTP URI. T0 and the window are not part of the format: an app
     /// always assumes T0 = 0.
-    #[must_use]
-    pub fn totp(secret: &'a Secret, params: &TotpParams, account: &'a str) -> Self {
-        Self {
+    ///
+    /// # Errors
+    ///
+    /// [`UriError::ColonInLabel`] if `account` contains `:`, which the format
+    /// reserves as the issuer separator, or [`UriError::InvalidText`] if it
+    /// is empty or longer than [`MAX_TEXT_LEN`] bytes.
+    pub fn totp(
+        secret: &'a Secret,
+        params: &TotpParams,
+        account: &'a str,
+    ) -> Result<Self, UriError> {
+        check_label_part(account, "account")?;
+        Ok(Self {
             secret,
             issuer: None,
             account,
             algorithm: params.algorithm(),
             digits: params.digits(),
             kind: KindParam::Totp(params.period()),
-        }
+        })
     }
 
     /// An HOTP URI whose `counter` is the next counter the app should use.
-    #[must_use]
-    pub fn hotp(secret: &'a Secret, params: &HotpParams, counter: u64, account: &'a str) -> Self {
-        Self {
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyUri::totp`].
+    pub fn hotp(
+        secret: &'a Secret,
+        params: &HotpParams,
+        counter: u64,
+        account: &'a str,
+    ) -> Result<Self, UriError> {
+        check_label_part(account, "account")?;
+        Ok(Self {
             secret,
             issuer: None,
             account,
             algorithm: params.algorithm(),
             digits: params.digits(),
             kind: KindParam::Hotp(counter),
-        }
+        })
     }
 
     /// Sets the issuer, written both as the label prefix and as the `issuer`
     /// parameter, as the format recommends.
-    #[must_use]
-    pub fn with_issuer(mut self, issuer: &'a str) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`UriError::ColonInLabel`] if `issuer` contains `:`;
+    /// [`UriError::InvalidText`] if it is empty or longer than
+    /// [`MAX_TEXT_LEN`] bytes.
+    pub fn with_issuer(mut self, issuer: &'a str) -> Result<Self, UriError> {
+        check_label_part(issuer, "issuer")?;
         self.issuer = Some(issuer);
-        self
+        Ok(self)
     }
 
     /// Writes the URI. Allocates nothing; the base32 secret passes through a
@@ -126,7 +151,11 @@ impl<'a> KeyUri<'a> {
         if let Some(issuer) = self.issuer {
             write!(w, "{}:", utf8_percent_encode(issuer, COMPONENT))?;
         }
-        write!(w, "{}?secret=", utf8_percent_encode(self.account, COMPONENT))?;
+        write!(
+            w,
+            "{}?secret=",
+            utf8_percent_encode(self.account, COMPONENT)
+        )?;
         let mut buf = [0u8; MAX_BASE32_LEN];
         let written = match self.secret.encode_base32(&mut buf) {
             Ok(text) => w.write_str(text),
@@ -184,9 +213,16 @@ pub enum UriError {
     /// No label (account name) after the type.
     MissingLabel,
     /// A component is not valid percent-encoded UTF-8, or decodes to more
-    /// than [`MAX_TEXT_LEN`] bytes.
+    /// than [`MAX_TEXT_LEN`] bytes; when building, an issuer or account that
+    /// is empty, too long or starts with a space.
     InvalidText {
         /// Which component: `"issuer"`, `"account"` or a parameter name.
+        component: &'static str,
+    },
+    /// An issuer or account to write contains `:`, the label separator,
+    /// which the format forbids in either part.
+    ColonInLabel {
+        /// `"issuer"` or `"account"`.
         component: &'static str,
     },
     /// A known parameter appears twice.
@@ -220,6 +256,10 @@ impl fmt::Display for UriError {
             Self::InvalidText { component } => write!(
                 f,
                 "otpauth URI {component} is not valid percent-encoded UTF-8 of at most {MAX_TEXT_LEN} bytes"
+            ),
+            Self::ColonInLabel { component } => write!(
+                f,
+                "otpauth URI {component} must not contain ':', the label separator"
             ),
             Self::DuplicateParameter { name } => {
                 write!(f, "otpauth URI has the {name} parameter twice")
@@ -264,11 +304,7 @@ pub struct UriText<'a> {
 }
 
 impl<'a> UriText<'a> {
-    fn new(
-        raw: &'a str,
-        plus_is_space: bool,
-        component: &'static str,
-    ) -> Result<Self, UriError> {
+    fn new(raw: &'a str, plus_is_space: bool, component: &'static str) -> Result<Self, UriError> {
         let text = Self { raw, plus_is_space };
         let mut buf = [0u8; MAX_TEXT_LEN];
         text.decode_into(&mut buf)
@@ -286,9 +322,8 @@ impl<'a> UriText<'a> {
         let plus = self.plus_is_space;
         let mut pieces = self.raw.split(move |c| plus && c == '+');
         let first = pieces.next().unwrap_or_default();
-        percent_decode_str(first).chain(
-            pieces.flat_map(|piece| core::iter::once(b' ').chain(percent_decode_str(piece))),
-        )
+        percent_decode_str(first)
+            .chain(pieces.flat_map(|piece| core::iter::once(b' ').chain(percent_decode_str(piece))))
     }
 
     /// Decodes into `buf` (at most [`MAX_TEXT_LEN`] bytes are ever needed).
@@ -575,6 +610,16 @@ impl fmt::Debug for ParsedKeyUri<'_> {
             .field("period", &self.period)
             .field("counter", &self.counter)
             .finish()
+    }
+}
+
+fn check_label_part(text: &str, component: &'static str) -> Result<(), UriError> {
+    if text.contains(':') {
+        Err(UriError::ColonInLabel { component })
+    } else if text.is_empty() || text.len() > MAX_TEXT_LEN || text.starts_with(' ') {
+        Err(UriError::InvalidText { component })
+    } else {
+        Ok(())
     }
 }
 
