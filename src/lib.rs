@@ -8,14 +8,31 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// Primitives: `core` only, no heap.
 mod code;
 mod error;
 mod hotp;
 mod mac;
 mod params;
+#[cfg(feature = "sha2")]
+mod recovery;
 mod secret;
 mod totp;
 mod uri;
+
+// Policy: `core` only.
+mod clock;
+mod policy;
+
+// Flow: `alloc`.
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "flow")]
+mod flow;
+#[cfg(all(feature = "flow", feature = "std"))]
+mod memory;
+#[cfg(feature = "flow")]
+mod store;
 
 pub use code::{Code, SubmittedCode};
 pub use error::{BeforeT0, MalformedCode, ParamError, Refusal, SecretError};
@@ -24,6 +41,31 @@ pub use params::{Algorithm, Digits, Drift, LookAhead, Period, Window};
 pub use secret::{MAX_BASE32_LEN, Secret};
 pub use totp::{Totp, TotpParams, Verified};
 pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError, UriText};
+
+#[cfg(feature = "sha2")]
+pub use recovery::{
+    Alphabet, InvalidRecoveryHash, MAX_RECOVERY_CODE_LEN, MIN_ENTROPY_BITS, MalformedRecoveryCode,
+    NormalizedRecoveryCode, RECOVERY_HASH_LEN, RecoveryCode, RecoveryFormat, RecoveryFormatError,
+    RecoveryHash, RecoveryHasher,
+};
+
+#[cfg(feature = "std")]
+pub use clock::SystemClock;
+pub use clock::{Clock, FixedClock};
+pub use policy::{Attempts, DriftTracking, InvalidThrottlePolicy, LockedOut, ThrottlePolicy};
+
+#[cfg(feature = "flow")]
+pub use flow::{
+    Association, AuthenticatorInfo, ChallengeType, Mfa, MfaConfig, MfaError, OtpVerified,
+    PreparedRecovery, RecoveryPolicy, RecoveryVerified,
+};
+#[cfg(all(feature = "flow", feature = "std"))]
+pub use memory::MemoryStore;
+#[cfg(feature = "flow")]
+pub use store::{
+    AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator, OtpProgress,
+    RecoveryAuthenticator, UserAuthenticators,
+};
 
 /// Re-exported so callers name the same `CryptoRng` trait the engine uses.
 pub use rand_core;

@@ -613,7 +613,7 @@ impl fmt::Debug for ParsedKeyUri<'_> {
     }
 }
 
-fn check_label_part(text: &str, component: &'static str) -> Result<(), UriError> {
+pub(crate) fn check_label_part(text: &str, component: &'static str) -> Result<(), UriError> {
     if text.contains(':') {
         Err(UriError::ColonInLabel { component })
     } else if text.is_empty() || text.len() > MAX_TEXT_LEN || text.starts_with(' ') {

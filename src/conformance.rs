@@ -1,0 +1,877 @@
+//! The store conformance kit (feature `conformance`): checks that an
+//! [`MfaStore`] implementation keeps the contract the flow relies on,
+//! including atomicity under real concurrency.
+//!
+//! Run it from a test of your store, on a multi-threaded tokio runtime:
+//!
+//! ```
+//! # #[cfg(feature = "conformance")] {
+//! use std::sync::Arc;
+//! use totp_engine::{MemoryStore, conformance};
+//!
+//! # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+//! # rt.block_on(async {
+//! let report = conformance::run_all(Arc::new(MemoryStore::new()), &mut rand::rng()).await;
+//! assert!(report.is_ok(), "{report:?}");
+//! # });
+//! # }
+//! ```
+//!
+//! Every check works on fresh random user ids, so a persistent database can
+//! be used as it is. The concurrency checks spawn [`CONCURRENCY`] tokio
+//! tasks that race on one state; a store that reads then writes fails them.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+
+use crate::flow::{Mfa, MfaConfig, MfaError};
+use crate::params::Drift;
+use crate::policy::Attempts;
+use crate::recovery::{RecoveryFormat, RecoveryHash, RecoveryHasher};
+use crate::secret::Secret;
+use crate::store::{
+    AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator, OtpProgress,
+    RecoveryAuthenticator,
+};
+use crate::totp::{Totp, TotpParams};
+
+/// Tasks racing in each concurrency check.
+pub const CONCURRENCY: usize = 64;
+
+/// A failed conformance check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The check's name.
+    pub check: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "store conformance check `{}` failed: {}",
+            self.check, self.message
+        )
+    }
+}
+
+impl core::error::Error for Failure {}
+
+macro_rules! ensure {
+    ($check:expr, $cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(Failure { check: $check, message: format!($($msg)+) });
+        }
+    };
+}
+
+fn storage<E: core::fmt::Display>(check: &'static str) -> impl Fn(E) -> Failure {
+    move |e| Failure {
+        check,
+        message: format!("store error: {e}"),
+    }
+}
+
+/// Material drawn from the caller's generator before any task runs.
+struct Fixture {
+    user: String,
+    otp: OtpAuthenticator,
+    recovery: RecoveryAuthenticator,
+    hashes: Vec<RecoveryHash>,
+}
+
+fn fixture<R: CryptoRng + ?Sized>(rng: &mut R, label: &str) -> Fixture {
+    let suffix = AuthenticatorId::generate(AuthenticatorKind::Otp, rng);
+    let user = format!("conformance-{label}-{}", &suffix.as_str()[9..]);
+    let format = RecoveryFormat::default();
+    let hasher = RecoveryHasher::new();
+    let hashes: Vec<RecoveryHash> = (0..3)
+        .filter_map(|_| {
+            let code = format.generate(rng);
+            format
+                .normalize(code.as_str())
+                .ok()
+                .map(|n| hasher.hash(&n, rng))
+        })
+        .collect();
+    Fixture {
+        user,
+        otp: OtpAuthenticator {
+            id: AuthenticatorId::generate(AuthenticatorKind::Otp, rng),
+            secret: Secret::generate(rng),
+            params: TotpParams::default(),
+            progress: OtpProgress::default(),
+            attempts: Attempts::default(),
+            created_at: 1_700_000_000,
+        },
+        recovery: RecoveryAuthenticator {
+            id: AuthenticatorId::generate(AuthenticatorKind::RecoveryCode, rng),
+            active: false,
+            slots: hashes.iter().copied().map(Some).collect(),
+            attempts: Attempts::default(),
+            created_at: 1_700_000_000,
+        },
+        hashes,
+    }
+}
+
+/// Runs every check; returns the first failure.
+///
+/// # Errors
+///
+/// The first [`Failure`].
+pub async fn run_all<S, R>(store: Arc<S>, rng: &mut R) -> Result<(), Failure>
+where
+    S: MfaStore + 'static,
+    R: CryptoRng + ?Sized,
+{
+    enroll_round_trip(&*store, fixture(rng, "enroll")).await?;
+    enroll_rules(&*store, fixture(rng, "rules"), fixture(rng, "rules2")).await?;
+    advance_is_compare_and_set(&*store, fixture(rng, "advance")).await?;
+    consume_is_compare_and_set(&*store, fixture(rng, "consume")).await?;
+    attempts_are_compare_and_set(&*store, fixture(rng, "attempts")).await?;
+    remove_and_isolation(&*store, fixture(rng, "remove"), fixture(rng, "other")).await?;
+    concurrent_advance_has_one_winner(store.clone(), fixture(rng, "race-step")).await?;
+    concurrent_consume_has_one_winner(store.clone(), fixture(rng, "race-code")).await?;
+    concurrent_failures_lose_no_increment(store.clone(), fixture(rng, "race-fail")).await?;
+    flow_concurrent_same_code_one_success(store, rng).await?;
+    Ok(())
+}
+
+/// What is stored is what is loaded: secret, parameters, progress, hashes.
+///
+/// # Errors
+///
+/// A [`Failure`] describing the difference.
+async fn enroll_round_trip<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "enroll_round_trip";
+    let empty = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        empty.otp.is_none() && empty.recovery.is_none(),
+        "an unknown user has authenticators"
+    );
+    let params = TotpParams::default()
+        .with_digits(crate::Digits::EIGHT)
+        .with_period(crate::Period::new(45).map_err(|e| Failure {
+            check: C,
+            message: e.to_string(),
+        })?)
+        .with_t0(17);
+    let mut otp = f.otp.clone();
+    otp.params = params;
+    let outcome = store
+        .enroll(&f.user, otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        outcome
+            == Enrolled::Created {
+                recovery_stored: true
+            },
+        "enroll returned {outcome:?}"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    let lo = loaded.otp.ok_or_else(|| Failure {
+        check: C,
+        message: "OTP authenticator not loaded".into(),
+    })?;
+    ensure!(C, lo.id == otp.id, "id changed");
+    ensure!(C, lo.secret == otp.secret, "secret changed");
+    ensure!(
+        C,
+        lo.params.digits() == params.digits()
+            && lo.params.period() == params.period()
+            && lo.params.t0() == 17
+            && lo.params.algorithm() == params.algorithm(),
+        "parameters changed: {:?}",
+        lo.params
+    );
+    ensure!(
+        C,
+        lo.progress == OtpProgress::default(),
+        "progress of a new enrollment is {:?}",
+        lo.progress
+    );
+    ensure!(
+        C,
+        lo.attempts == Attempts::default(),
+        "attempts of a new enrollment are {:?}",
+        lo.attempts
+    );
+    let lr = loaded.recovery.ok_or_else(|| Failure {
+        check: C,
+        message: "recovery authenticator not loaded".into(),
+    })?;
+    ensure!(
+        C,
+        lr.id == f.recovery.id && !lr.active,
+        "recovery authenticator changed: {lr:?}"
+    );
+    ensure!(C, lr.slots == f.recovery.slots, "recovery hashes changed");
+    Ok(())
+}
+
+/// Enrollment replaces a pending OTP authenticator, refuses a second active
+/// one, and keeps an active recovery authenticator.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn enroll_rules<S: MfaStore>(store: &S, f: Fixture, g: Fixture) -> Result<(), Failure> {
+    const C: &str = "enroll_rules";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    // A second pending enrollment replaces the first, with its recovery codes.
+    let outcome = store
+        .enroll(&f.user, g.otp.clone(), Some(g.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        outcome
+            == Enrolled::Created {
+                recovery_stored: true
+            },
+        "re-enrolling a pending user returned {outcome:?}"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        loaded.otp.as_ref().map(|o| &o.id) == Some(&g.otp.id),
+        "the pending enrollment was not replaced"
+    );
+    ensure!(
+        C,
+        loaded.recovery.as_ref().map(|r| &r.id) == Some(&g.recovery.id),
+        "the inactive recovery codes were not replaced"
+    );
+    // Confirm it: the recovery authenticator becomes active in the same step.
+    let confirmed = OtpProgress {
+        last_step: Some(10),
+        drift: Drift::NONE,
+        active: true,
+    };
+    let ok = store
+        .advance_otp(&f.user, &g.otp.id, OtpProgress::default(), confirmed)
+        .await
+        .map_err(storage(C))?;
+    ensure!(C, ok, "confirming the enrollment failed");
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        loaded.recovery.as_ref().is_some_and(|r| r.active),
+        "confirming did not activate the recovery codes"
+    );
+    // Now enrolled: a new enrollment changes nothing.
+    let outcome = store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        outcome == Enrolled::AlreadyEnrolled,
+        "enrolling an enrolled user returned {outcome:?}"
+    );
+    let after = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        after.otp.as_ref().map(|o| &o.id) == Some(&g.otp.id),
+        "a refused enrollment changed the OTP authenticator"
+    );
+    // Remove the OTP authenticator and enroll again: the active recovery codes stay.
+    ensure!(
+        C,
+        store.remove(&f.user, &g.otp.id).await.map_err(storage(C))?,
+        "remove failed"
+    );
+    let outcome = store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        outcome
+            == Enrolled::Created {
+                recovery_stored: false
+            },
+        "re-enrolling with active recovery codes returned {outcome:?}"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        loaded.recovery.as_ref().map(|r| &r.id) == Some(&g.recovery.id),
+        "active recovery codes were replaced"
+    );
+    Ok(())
+}
+
+/// `advance_otp` writes only when the progress is exactly as expected.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn advance_is_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "advance_is_compare_and_set";
+    store
+        .enroll(&f.user, f.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    let p1 = OtpProgress {
+        last_step: Some(100),
+        drift: Drift::saturating(-2),
+        active: true,
+    };
+    let stale = OtpProgress {
+        last_step: Some(99),
+        drift: Drift::NONE,
+        active: true,
+    };
+    ensure!(
+        C,
+        !store
+            .advance_otp(&f.user, &f.otp.id, stale, p1)
+            .await
+            .map_err(storage(C))?,
+        "a stale expected state was accepted"
+    );
+    ensure!(
+        C,
+        store
+            .advance_otp(&f.user, &f.otp.id, OtpProgress::default(), p1)
+            .await
+            .map_err(storage(C))?,
+        "the current expected state was refused"
+    );
+    ensure!(
+        C,
+        !store
+            .advance_otp(&f.user, &f.otp.id, OtpProgress::default(), p1)
+            .await
+            .map_err(storage(C))?,
+        "the same transition succeeded twice"
+    );
+    let p2 = OtpProgress {
+        last_step: Some(u64::MAX),
+        drift: Drift::saturating(20),
+        active: true,
+    };
+    ensure!(
+        C,
+        store
+            .advance_otp(&f.user, &f.otp.id, p1, p2)
+            .await
+            .map_err(storage(C))?,
+        "advancing to u64::MAX failed"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        loaded.otp.as_ref().map(|o| o.progress) == Some(p2),
+        "progress read back as {:?}",
+        loaded.otp.map(|o| o.progress)
+    );
+    let other = AuthenticatorId::parse("totp|dev_0000000000000000").ok_or_else(|| Failure {
+        check: C,
+        message: "id parse".into(),
+    })?;
+    ensure!(
+        C,
+        !store
+            .advance_otp(&f.user, &other, p2, p1)
+            .await
+            .map_err(storage(C))?,
+        "an unknown id was advanced"
+    );
+    Ok(())
+}
+
+/// `consume_recovery_code` writes only while the slot holds the expected hash.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn consume_is_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "consume_is_compare_and_set";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let id = &f.recovery.id;
+    let (h0, h1) = match f.hashes.as_slice() {
+        [a, b, ..] => (*a, *b),
+        _ => {
+            return Err(Failure {
+                check: C,
+                message: "fixture has too few hashes".into(),
+            });
+        }
+    };
+    ensure!(
+        C,
+        !store
+            .consume_recovery_code(&f.user, id, 0, h1, None)
+            .await
+            .map_err(storage(C))?,
+        "a slot was consumed with the wrong expected hash"
+    );
+    ensure!(
+        C,
+        store
+            .consume_recovery_code(&f.user, id, 0, h0, Some(h1))
+            .await
+            .map_err(storage(C))?,
+        "consuming slot 0 failed"
+    );
+    ensure!(
+        C,
+        !store
+            .consume_recovery_code(&f.user, id, 0, h0, None)
+            .await
+            .map_err(storage(C))?,
+        "a used code was consumed twice"
+    );
+    ensure!(
+        C,
+        store
+            .consume_recovery_code(&f.user, id, 1, h1, None)
+            .await
+            .map_err(storage(C))?,
+        "consuming slot 1 failed"
+    );
+    ensure!(
+        C,
+        !store
+            .consume_recovery_code(&f.user, id, 99, h0, None)
+            .await
+            .map_err(storage(C))?,
+        "a slot out of range was consumed"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    let slots = loaded.recovery.map(|r| r.slots).unwrap_or_default();
+    ensure!(
+        C,
+        slots.first() == Some(&Some(h1)) && slots.get(1) == Some(&None),
+        "slots read back wrong"
+    );
+    ensure!(
+        C,
+        store
+            .replace_recovery_codes(&f.user, id, f.recovery.slots.clone())
+            .await
+            .map_err(storage(C))?,
+        "replacing codes failed"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        loaded.recovery.map(|r| r.slots) == Some(f.recovery.slots.clone()),
+        "replaced codes read back wrong"
+    );
+    Ok(())
+}
+
+/// `update_attempts` writes only when the bucket is exactly as expected, for
+/// both kinds of authenticator.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn attempts_are_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "attempts_are_compare_and_set";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    for id in [&f.otp.id, &f.recovery.id] {
+        let one = Attempts::from_parts(1, 1_700_000_000);
+        let two = Attempts::from_parts(2, u64::MAX);
+        ensure!(
+            C,
+            !store
+                .update_attempts(&f.user, id, one, two)
+                .await
+                .map_err(storage(C))?,
+            "a stale bucket was accepted for {id}"
+        );
+        ensure!(
+            C,
+            store
+                .update_attempts(&f.user, id, Attempts::default(), one)
+                .await
+                .map_err(storage(C))?,
+            "the current bucket was refused for {id}"
+        );
+        ensure!(
+            C,
+            store
+                .update_attempts(&f.user, id, one, two)
+                .await
+                .map_err(storage(C))?,
+            "the second update was refused for {id}"
+        );
+        let loaded = store.load(&f.user).await.map_err(storage(C))?;
+        let got = match id.kind() {
+            AuthenticatorKind::Otp => loaded.otp.map(|o| o.attempts),
+            AuthenticatorKind::RecoveryCode => loaded.recovery.map(|r| r.attempts),
+        };
+        ensure!(C, got == Some(two), "bucket read back as {got:?} for {id}");
+    }
+    Ok(())
+}
+
+/// Removal is scoped to the user, and users never see each other's state.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn remove_and_isolation<S: MfaStore>(
+    store: &S,
+    f: Fixture,
+    g: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "remove_and_isolation";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    store
+        .enroll(&g.user, g.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        !store.remove(&g.user, &f.otp.id).await.map_err(storage(C))?,
+        "a user removed another user's authenticator"
+    );
+    ensure!(
+        C,
+        !store
+            .advance_otp(
+                &g.user,
+                &f.otp.id,
+                OtpProgress::default(),
+                OtpProgress {
+                    last_step: Some(1),
+                    drift: Drift::NONE,
+                    active: true
+                }
+            )
+            .await
+            .map_err(storage(C))?,
+        "a user advanced another user's authenticator"
+    );
+    ensure!(
+        C,
+        store
+            .load(&g.user)
+            .await
+            .map_err(storage(C))?
+            .recovery
+            .is_none(),
+        "recovery codes leaked across users"
+    );
+    ensure!(
+        C,
+        store
+            .remove(&f.user, &f.recovery.id)
+            .await
+            .map_err(storage(C))?,
+        "removing the recovery authenticator failed"
+    );
+    ensure!(
+        C,
+        !store
+            .remove(&f.user, &f.recovery.id)
+            .await
+            .map_err(storage(C))?,
+        "removing twice succeeded"
+    );
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        loaded.recovery.is_none() && loaded.otp.is_some(),
+        "remove changed the wrong authenticator"
+    );
+    Ok(())
+}
+
+/// [`CONCURRENCY`] tasks race to advance the same progress: exactly one wins.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn concurrent_advance_has_one_winner<S: MfaStore + 'static>(
+    store: Arc<S>,
+    f: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "concurrent_advance_has_one_winner";
+    store
+        .enroll(&f.user, f.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for i in 0..CONCURRENCY {
+        let (store, barrier, user, id) = (
+            store.clone(),
+            barrier.clone(),
+            f.user.clone(),
+            f.otp.id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let next = OtpProgress {
+                last_step: Some(1000u64.saturating_add(i as u64)),
+                drift: Drift::NONE,
+                active: true,
+            };
+            store
+                .advance_otp(&user, &id, OtpProgress::default(), next)
+                .await
+                .map_err(|e| e.to_string())
+        }));
+    }
+    let wins = count_wins(C, tasks).await?;
+    ensure!(
+        C,
+        wins == 1,
+        "{wins} of {CONCURRENCY} concurrent compare-and-sets succeeded"
+    );
+    Ok(())
+}
+
+/// [`CONCURRENCY`] tasks race to consume the same recovery code: exactly one wins.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn concurrent_consume_has_one_winner<S: MfaStore + 'static>(
+    store: Arc<S>,
+    f: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "concurrent_consume_has_one_winner";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let expected = *f.hashes.first().ok_or_else(|| Failure {
+        check: C,
+        message: "no hash".into(),
+    })?;
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (store, barrier, user, id) = (
+            store.clone(),
+            barrier.clone(),
+            f.user.clone(),
+            f.recovery.id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .consume_recovery_code(&user, &id, 0, expected, None)
+                .await
+                .map_err(|e| e.to_string())
+        }));
+    }
+    let wins = count_wins(C, tasks).await?;
+    ensure!(
+        C,
+        wins == 1,
+        "{wins} of {CONCURRENCY} concurrent consumptions succeeded"
+    );
+    Ok(())
+}
+
+/// [`CONCURRENCY`] tasks each add one failure with a read / compare-and-set
+/// retry loop: the final count is exactly [`CONCURRENCY`].
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn concurrent_failures_lose_no_increment<S: MfaStore + 'static>(
+    store: Arc<S>,
+    f: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "concurrent_failures_lose_no_increment";
+    store
+        .enroll(&f.user, f.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (store, barrier, user) = (store.clone(), barrier.clone(), f.user.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            loop {
+                let current = store.load(&user).await.map_err(|e| e.to_string())?;
+                let Some(otp) = current.otp else {
+                    return Err("authenticator vanished".to_string());
+                };
+                let next =
+                    Attempts::from_parts(otp.attempts.used().saturating_add(1), 1_700_000_000);
+                if store
+                    .update_attempts(&user, &otp.id, otp.attempts, next)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    return Ok(true);
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let done = count_wins(C, tasks).await?;
+    ensure!(C, done == CONCURRENCY, "only {done} increments completed");
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    let used = loaded.otp.map(|o| o.attempts.used());
+    ensure!(
+        C,
+        used == Some(CONCURRENCY as u32),
+        "the counter reads {used:?} after {CONCURRENCY} concurrent increments"
+    );
+    Ok(())
+}
+
+/// Through the flow: [`CONCURRENCY`] simultaneous verifications of one valid
+/// code give exactly one success; the same for one recovery code.
+///
+/// # Errors
+///
+/// A [`Failure`].
+pub async fn flow_concurrent_same_code_one_success<S, R>(
+    store: Arc<S>,
+    rng: &mut R,
+) -> Result<(), Failure>
+where
+    S: MfaStore + 'static,
+    R: CryptoRng + ?Sized,
+{
+    const C: &str = "flow_concurrent_same_code_one_success";
+    let throttle = crate::ThrottlePolicy::new(1000, 1).map_err(|e| Failure {
+        check: C,
+        message: e.to_string(),
+    })?;
+    let config = MfaConfig::new("Conformance")
+        .map_err(|e| Failure {
+            check: C,
+            message: e.to_string(),
+        })?
+        .with_throttle(throttle);
+    let mfa = Arc::new(Mfa::new(store, config));
+    let f = fixture(rng, "flow");
+    let now = 1_700_000_000u64;
+    let association = mfa
+        .associate(&f.user, "race@example.com", rng, now)
+        .await
+        .map_err(|e| Failure {
+            check: C,
+            message: e.to_string(),
+        })?;
+    let secret = Secret::from_base32(&association.secret).map_err(|e| Failure {
+        check: C,
+        message: e.to_string(),
+    })?;
+    let recovery = association
+        .recovery_codes
+        .first()
+        .map(|c| String::from(c.as_str()))
+        .ok_or_else(|| Failure {
+            check: C,
+            message: "no recovery code issued".into(),
+        })?;
+    let totp = Totp::new(&secret, TotpParams::default());
+    let code = totp.generate(now).map_err(|e| Failure {
+        check: C,
+        message: e.to_string(),
+    })?;
+    let code = String::from(code.as_str());
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (mfa, barrier, user, code) =
+            (mfa.clone(), barrier.clone(), f.user.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            match mfa.verify_otp(&user, &code, now).await {
+                Ok(_) => Ok(true),
+                Err(MfaError::InvalidOtp | MfaError::Contention) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        }));
+    }
+    let wins = count_wins(C, tasks).await?;
+    ensure!(
+        C,
+        wins == 1,
+        "{wins} of {CONCURRENCY} concurrent verifications of one OTP succeeded"
+    );
+
+    let mut replacements = Vec::new();
+    for _ in 0..CONCURRENCY {
+        // Draw each task's replacement code here; the futures hold no generator.
+        replacements.push(mfa.prepare_recovery(rng));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for prepared in replacements {
+        let (mfa, barrier, user, recovery) = (
+            mfa.clone(),
+            barrier.clone(),
+            f.user.clone(),
+            recovery.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            match mfa
+                .verify_recovery_code_prepared(&user, &recovery, prepared, now)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(MfaError::InvalidRecoveryCode | MfaError::Contention) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        }));
+    }
+    let wins = count_wins(C, tasks).await?;
+    ensure!(
+        C,
+        wins == 1,
+        "{wins} of {CONCURRENCY} concurrent uses of one recovery code succeeded"
+    );
+    Ok(())
+}
+
+async fn count_wins(
+    check: &'static str,
+    tasks: Vec<tokio::task::JoinHandle<Result<bool, String>>>,
+) -> Result<usize, Failure> {
+    let mut wins = 0usize;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(true)) => wins = wins.saturating_add(1),
+            Ok(Ok(false)) => {}
+            Ok(Err(message)) => return Err(Failure { check, message }),
+            Err(e) => {
+                return Err(Failure {
+                    check,
+                    message: format!("task failed: {e}"),
+                });
+            }
+        }
+    }
+    Ok(wins)
+}

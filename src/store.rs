@@ -1,0 +1,370 @@
+//! What the MFA flow remembers, and the storage trait any database
+//! implements to remember it.
+//!
+//! The flow never holds a lock across requests: it reads a snapshot
+//! ([`MfaStore::load`]) and writes back with **compare-and-set** operations
+//! that succeed only if the state is still what was read. Those operations
+//! are what make a code one-time across threads, processes and servers that
+//! share a database, so each method documents the atomicity it must provide;
+//! the conformance kit (feature `conformance`) checks it.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+
+use rand_core::CryptoRng;
+
+use crate::params::Drift;
+use crate::policy::Attempts;
+use crate::recovery::RecoveryHash;
+use crate::secret::Secret;
+use crate::totp::TotpParams;
+
+/// The two kinds of authenticator the flow manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthenticatorKind {
+    /// A TOTP app.
+    Otp,
+    /// Recovery codes.
+    RecoveryCode,
+}
+
+impl AuthenticatorKind {
+    /// Auth0's `authenticator_type`: `otp` or `recovery-code`.
+    #[must_use]
+    pub const fn authenticator_type(self) -> &'static str {
+        match self {
+            Self::Otp => "otp",
+            Self::RecoveryCode => "recovery-code",
+        }
+    }
+
+    const fn prefix(self) -> &'static str {
+        match self {
+            Self::Otp => "totp|dev_",
+            Self::RecoveryCode => "recovery-code|dev_",
+        }
+    }
+}
+
+/// An authenticator id in Auth0's shape: `totp|dev_` or
+/// `recovery-code|dev_` followed by 16 random alphanumerics.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuthenticatorId(String);
+
+const ID_ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+impl AuthenticatorId {
+    /// A fresh random id (95 bits).
+    pub fn generate<R: CryptoRng + ?Sized>(kind: AuthenticatorKind, rng: &mut R) -> Self {
+        let mut id = String::with_capacity(34);
+        id.push_str(kind.prefix());
+        let mut n = 0usize;
+        let mut pool = [0u8; 32];
+        while n < 16 {
+            rng.fill_bytes(&mut pool);
+            for &b in &pool {
+                // 248 = 4 · 62: rejection sampling keeps the draw uniform.
+                if n < 16 && b < 248 {
+                    id.push(char::from(ID_ALPHABET[usize::from(b % 62)]));
+                    n = n.saturating_add(1);
+                }
+            }
+        }
+        Self(id)
+    }
+
+    /// Parses an id; `None` unless it has one of the two prefixes and 16
+    /// ASCII alphanumerics.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let kind = Self::kind_of(text)?;
+        let rest = text.strip_prefix(kind.prefix())?;
+        (rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| Self(String::from(text)))
+    }
+
+    fn kind_of(text: &str) -> Option<AuthenticatorKind> {
+        if text.starts_with(AuthenticatorKind::Otp.prefix()) {
+            Some(AuthenticatorKind::Otp)
+        } else if text.starts_with(AuthenticatorKind::RecoveryCode.prefix()) {
+            Some(AuthenticatorKind::RecoveryCode)
+        } else {
+            None
+        }
+    }
+
+    /// Which kind of authenticator this id names.
+    #[must_use]
+    pub fn kind(&self) -> AuthenticatorKind {
+        Self::kind_of(&self.0).unwrap_or(AuthenticatorKind::Otp)
+    }
+
+    /// The id text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuthenticatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for AuthenticatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The part of an OTP authenticator that every accepted code moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OtpProgress {
+    /// The last accepted time step; codes for it and earlier steps are replays.
+    pub last_step: Option<u64>,
+    /// The remembered clock drift (zero unless drift tracking is on).
+    pub drift: Drift,
+    /// Whether enrollment was confirmed by a first valid code.
+    pub active: bool,
+}
+
+/// A TOTP authenticator as stored.
+///
+/// `Debug` shows no key material. Stores should encrypt the secret at rest.
+#[derive(Clone)]
+pub struct OtpAuthenticator {
+    /// Its id.
+    pub id: AuthenticatorId,
+    /// The shared secret.
+    pub secret: Secret,
+    /// Algorithm, digits, period and T0; the window comes from the flow's
+    /// configuration at verification time.
+    pub params: TotpParams,
+    /// Replay mark, drift and activation.
+    pub progress: OtpProgress,
+    /// The throttle bucket.
+    pub attempts: Attempts,
+    /// Unix time of enrollment.
+    pub created_at: u64,
+}
+
+impl fmt::Debug for OtpAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtpAuthenticator")
+            .field("id", &self.id)
+            .field("secret", &self.secret)
+            .field("params", &self.params)
+            .field("progress", &self.progress)
+            .field("attempts", &self.attempts)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A recovery-code authenticator as stored: only hashes, one slot per code;
+/// `None` marks a code that was used (set policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryAuthenticator {
+    /// Its id.
+    pub id: AuthenticatorId,
+    /// Active once the user's first OTP enrollment is confirmed.
+    pub active: bool,
+    /// The stored hashes; `None` for a used slot.
+    pub slots: Vec<Option<RecoveryHash>>,
+    /// The throttle bucket.
+    pub attempts: Attempts,
+    /// Unix time of creation.
+    pub created_at: u64,
+}
+
+/// Everything the flow knows about one user.
+#[derive(Debug, Clone, Default)]
+pub struct UserAuthenticators {
+    /// The OTP authenticator, active or pending confirmation (at most one).
+    pub otp: Option<OtpAuthenticator>,
+    /// The recovery codes (at most one set).
+    pub recovery: Option<RecoveryAuthenticator>,
+}
+
+/// What [`MfaStore::enroll`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrolled {
+    /// The new OTP authenticator was stored (replacing a pending one).
+    Created {
+        /// Whether the new recovery authenticator was stored too.
+        recovery_stored: bool,
+    },
+    /// The user already has an active OTP authenticator; nothing changed.
+    AlreadyEnrolled,
+}
+
+/// Storage for the MFA flow. Implement it over your database.
+///
+/// Every method returns a `Send` future so the flow runs on a multi-threaded
+/// async runtime (tokio, axum) without blocking it; implement them with
+/// `async fn` or by returning `async move` blocks. A store that talks to a
+/// blocking database should use its runtime's `spawn_blocking`.
+///
+/// **Atomicity** is the contract: each compare-and-set method must check
+/// and write in one atomic step (a single conditional `UPDATE … WHERE
+/// <columns> = <expected>`, or a serializable transaction), never read then
+/// write, so that of any number of concurrent callers passing the same
+/// `expected` state at most one gets `true`. A method that returns `false`
+/// changes nothing.
+///
+/// The `user` argument scopes every call: an id that belongs to another user
+/// is treated as absent.
+pub trait MfaStore: Send + Sync {
+    /// The store's own error (connection lost, corrupt row, …). It is never
+    /// shown to end users.
+    type Error: core::error::Error + Send + Sync + 'static;
+
+    /// Reads a consistent snapshot of the user's authenticators. An unknown
+    /// user has none.
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<UserAuthenticators, Self::Error>> + Send;
+
+    /// Stores a new OTP enrollment, atomically:
+    ///
+    /// - if the user has an **active** OTP authenticator, change nothing and
+    ///   return [`Enrolled::AlreadyEnrolled`];
+    /// - otherwise delete the user's pending (inactive) OTP authenticator,
+    ///   insert `otp`, and if `recovery` is given: replace the user's
+    ///   *inactive* recovery authenticator with it, or insert it if there is
+    ///   none; keep an *active* one and drop `recovery`. Report in
+    ///   `recovery_stored` whether `recovery` was stored.
+    fn enroll(
+        &self,
+        user: &str,
+        otp: OtpAuthenticator,
+        recovery: Option<RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<Enrolled, Self::Error>> + Send;
+
+    /// Compare-and-set of an OTP authenticator's progress: if its progress is
+    /// exactly `expected`, set it to `next` and return `true`; otherwise
+    /// change nothing and return `false`. When `next.active` and not
+    /// `expected.active` (the enrollment is being confirmed), the same atomic
+    /// step also activates the user's inactive recovery authenticator.
+    fn advance_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        next: OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Compare-and-set of one recovery slot: if slot `slot` of recovery
+    /// authenticator `id` still holds `expected` (the code is unused), set it
+    /// to `replacement` (`None` marks it used) and return `true`; otherwise
+    /// change nothing and return `false`.
+    fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slot: usize,
+        expected: RecoveryHash,
+        replacement: Option<RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Replaces all slots of recovery authenticator `id` (regeneration).
+    /// Returns `false` if there is no such authenticator.
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slots: Vec<Option<RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Compare-and-set of an authenticator's attempt bucket (either kind):
+    /// if it is exactly `expected`, set it to `next` and return `true`;
+    /// otherwise change nothing and return `false`. Concurrent failures
+    /// therefore never lose an increment: the loser re-reads and retries.
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: Attempts,
+        next: Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Deletes authenticator `id` of `user`. Returns `false` if there was none.
+    fn remove(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+/// A shared store is a store.
+impl<T: MfaStore + ?Sized> MfaStore for alloc::sync::Arc<T> {
+    type Error = T::Error;
+
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<UserAuthenticators, Self::Error>> + Send {
+        (**self).load(user)
+    }
+
+    fn enroll(
+        &self,
+        user: &str,
+        otp: OtpAuthenticator,
+        recovery: Option<RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<Enrolled, Self::Error>> + Send {
+        (**self).enroll(user, otp, recovery)
+    }
+
+    fn advance_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        next: OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).advance_otp(user, id, expected, next)
+    }
+
+    fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slot: usize,
+        expected: RecoveryHash,
+        replacement: Option<RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).consume_recovery_code(user, id, slot, expected, replacement)
+    }
+
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slots: Vec<Option<RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).replace_recovery_codes(user, id, slots)
+    }
+
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: Attempts,
+        next: Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).update_attempts(user, id, expected, next)
+    }
+
+    fn remove(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).remove(user, id)
+    }
+}
