@@ -1,0 +1,782 @@
+//! The MFA flow of the seed guide against the in-memory store with an
+//! injected clock: every step and every error, throttling, drift,
+//! concurrency, the conformance kit (and a racy store it must reject), and
+//! property tests over random sequences of operations.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use totp_engine::{
+    AuthenticatorKind, DriftTracking, MemoryStore, Mfa, MfaConfig, MfaError, MfaStore,
+    ParsedKeyUri, RecoveryFormat, RecoveryPolicy, ThrottlePolicy, Totp, TotpParams,
+};
+
+const T0: u64 = 1_700_000_000;
+type Flow = Mfa<Arc<MemoryStore>>;
+
+fn flow(config: MfaConfig) -> Flow {
+    Mfa::new(Arc::new(MemoryStore::new()), config)
+}
+
+fn config() -> MfaConfig {
+    MfaConfig::new("ACME").unwrap()
+}
+
+/// The user's authenticator app: built from the barcode URI, as a real app is.
+fn app(barcode_uri: &str) -> Totp {
+    let uri = ParsedKeyUri::parse(barcode_uri).unwrap();
+    Totp::new(uri.secret(), uri.totp_params().unwrap())
+}
+
+fn code_at(app: &Totp, t: u64) -> String {
+    app.generate(t).unwrap().as_str().to_owned()
+}
+
+fn wire<E>(e: &MfaError<E>) -> (&'static str, &'static str) {
+    (e.error_code(), e.error_description())
+}
+
+#[tokio::test]
+async fn seed_guide_end_to_end() {
+    let mfa = flow(config());
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let user = "auth0|jane";
+
+    // Before enrollment.
+    let err = mfa.challenge(user, Some("otp"), None).await.unwrap_err();
+    assert_eq!(err.error_code(), "association_required");
+    let err = mfa.verify_otp(user, "123456", T0).await.unwrap_err();
+    assert_eq!(
+        wire(&err),
+        (
+            "unsupported_challenge_type",
+            "User is not enrolled. You can use /mfa/associate endpoint to enroll the first authenticator."
+        )
+    );
+    assert!(!mfa.is_enrolled(user).await.unwrap());
+
+    // POST /mfa/associate
+    let a = mfa
+        .associate(user, "jane@example.com", &mut rng, T0)
+        .await
+        .unwrap();
+    assert!(
+        a.barcode_uri
+            .starts_with("otpauth://totp/ACME:jane%40example.com?secret=")
+    );
+    assert!(
+        a.barcode_uri
+            .ends_with("&issuer=ACME&algorithm=SHA1&digits=6&period=30")
+    );
+    assert_eq!(a.secret.len(), 32);
+    assert!(a.barcode_uri.contains(a.secret.as_str()));
+    assert_eq!(a.recovery_codes.len(), 1);
+    let recovery = a.recovery_codes[0].as_str().to_owned();
+    assert_eq!(recovery.len(), 24);
+    assert!(!format!("{a:?}").contains(a.secret.as_str()));
+
+    // GET /mfa/authenticators: both pending.
+    let list = mfa.list_authenticators(user).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].kind, AuthenticatorKind::RecoveryCode);
+    assert_eq!(list[1].kind, AuthenticatorKind::Otp);
+    assert!(list.iter().all(|x| !x.active));
+    let otp_id = list[1].id.clone();
+    let rec_id = list[0].id.clone();
+    for (id, prefix) in [(&otp_id, "totp|dev_"), (&rec_id, "recovery-code|dev_")] {
+        let rest = id.as_str().strip_prefix(prefix).unwrap();
+        assert_eq!(rest.len(), 16);
+        assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+    assert_eq!(otp_id, a.authenticator_id);
+    // Pending: challenge still asks for association; recovery codes are not usable yet.
+    assert_eq!(
+        mfa.challenge(user, None, None)
+            .await
+            .unwrap_err()
+            .error_code(),
+        "association_required"
+    );
+    let err = mfa
+        .verify_recovery_code(user, &recovery, &mut rng, T0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wire(&err),
+        (
+            "unsupported_challenge_type",
+            "User does not have a recovery-code."
+        )
+    );
+
+    // Confirm with the mfa-otp grant.
+    let phone = app(&a.barcode_uri);
+    let ok = mfa
+        .verify_otp(user, &code_at(&phone, T0), T0)
+        .await
+        .unwrap();
+    assert!(ok.confirmed_enrollment);
+    assert_eq!(ok.authenticator_id, otp_id);
+    let list = mfa.list_authenticators(user).await.unwrap();
+    assert!(list.iter().all(|x| x.active), "{list:?}");
+    assert!(mfa.is_enrolled(user).await.unwrap());
+
+    // Associating again is refused, and changes nothing.
+    let err = mfa
+        .associate(user, "jane@example.com", &mut rng, T0)
+        .await
+        .unwrap_err();
+    assert_eq!(wire(&err), ("access_denied", "User is already enrolled."));
+    assert_eq!(mfa.list_authenticators(user).await.unwrap(), list);
+
+    // Later login: POST /mfa/challenge, then the mfa-otp grant.
+    let t1 = T0 + 3600;
+    assert_eq!(
+        mfa.challenge(user, Some("otp"), Some(otp_id.as_str()))
+            .await
+            .unwrap()
+            .as_str(),
+        "otp"
+    );
+    assert_eq!(
+        mfa.challenge(user, Some("oob otp"), None)
+            .await
+            .unwrap()
+            .as_str(),
+        "otp"
+    );
+    assert_eq!(
+        mfa.challenge(user, None, None).await.unwrap().as_str(),
+        "otp"
+    );
+    assert_eq!(
+        mfa.challenge(user, Some("oob"), None)
+            .await
+            .unwrap_err()
+            .error_code(),
+        "unsupported_challenge_type"
+    );
+    assert_eq!(
+        mfa.challenge(user, Some("otp"), Some(rec_id.as_str()))
+            .await
+            .unwrap_err()
+            .error_code(),
+        "unsupported_challenge_type"
+    );
+    assert_eq!(
+        mfa.challenge(user, Some("otp"), Some("totp|dev_AAAAAAAAAAAAAAAA"))
+            .await
+            .unwrap_err()
+            .error_code(),
+        "invalid_request"
+    );
+    let code = code_at(&phone, t1);
+    let ok = mfa.verify_otp(user, &code, t1).await.unwrap();
+    assert!(!ok.confirmed_enrollment);
+    // Replayed, wrong, malformed: all the same answer.
+    for bad in [code.as_str(), "000000", "12345", "abcdef", ""] {
+        if bad == "000000" && code_at(&phone, t1 - 30) == bad {
+            continue;
+        }
+        let err = mfa.verify_otp(user, bad, t1).await.unwrap_err();
+        assert_eq!(
+            wire(&err),
+            ("invalid_grant", "Invalid otp_code."),
+            "{bad:?}"
+        );
+    }
+    // The next step's code is fine.
+    assert!(
+        mfa.verify_otp(user, &code_at(&phone, t1 + 30), t1 + 30)
+            .await
+            .is_ok()
+    );
+
+    // Lost device: the recovery code works once and is replaced.
+    let used = mfa
+        .verify_recovery_code(user, &recovery.to_lowercase(), &mut rng, t1)
+        .await
+        .unwrap();
+    let new_code = used.new_code.unwrap().as_str().to_owned();
+    assert_ne!(new_code, recovery);
+    assert_eq!(used.authenticator_id, rec_id);
+    let err = mfa
+        .verify_recovery_code(user, &recovery, &mut rng, t1)
+        .await
+        .unwrap_err();
+    assert_eq!(wire(&err), ("invalid_grant", "Invalid recovery_code."));
+    assert!(
+        mfa.verify_recovery_code(user, &new_code, &mut rng, t1)
+            .await
+            .is_ok()
+    );
+
+    // Remove the old device and enroll a new one: no new recovery codes.
+    mfa.remove_authenticator(user, otp_id.as_str())
+        .await
+        .unwrap();
+    let err = mfa
+        .remove_authenticator(user, otp_id.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), "not_found");
+    assert_eq!(
+        mfa.remove_authenticator(user, "nonsense")
+            .await
+            .unwrap_err()
+            .error_code(),
+        "not_found"
+    );
+    let again = mfa
+        .associate(user, "jane@example.com", &mut rng, t1)
+        .await
+        .unwrap();
+    assert!(again.recovery_codes.is_empty());
+    assert_ne!(again.authenticator_id, otp_id);
+    let phone2 = app(&again.barcode_uri);
+    assert!(
+        mfa.verify_otp(user, &code_at(&phone2, t1 + 60), t1 + 60)
+            .await
+            .unwrap()
+            .confirmed_enrollment
+    );
+    // The old device's codes no longer work.
+    assert!(
+        mfa.verify_otp(user, &code_at(&phone, t1 + 90), t1 + 90)
+            .await
+            .is_err()
+            || code_at(&phone, t1 + 90) == code_at(&phone2, t1 + 90)
+    );
+}
+
+#[tokio::test]
+async fn pending_enrollment_can_be_replaced_with_fresh_recovery_codes() {
+    let mfa = flow(config());
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let first = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let second = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    assert_ne!(first.secret.as_str(), second.secret.as_str());
+    assert_eq!(
+        second.recovery_codes.len(),
+        1,
+        "unconfirmed codes are reissued"
+    );
+    // The replaced enrollment's codes are refused; the new one confirms.
+    let old = app(&first.barcode_uri);
+    let new = app(&second.barcode_uri);
+    if code_at(&old, T0) != code_at(&new, T0) {
+        assert!(mfa.verify_otp("u", &code_at(&old, T0), T0).await.is_err());
+    }
+    assert!(mfa.verify_otp("u", &code_at(&new, T0), T0).await.is_ok());
+}
+
+#[tokio::test]
+async fn throttling_locks_before_checking_and_refills() {
+    let mfa = flow(config());
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let phone = app(&a.barcode_uri);
+    let wrong = |t: u64| {
+        let c = code_at(&phone, t);
+        let w = (c.parse::<u32>().unwrap() + 500_000) % 1_000_000;
+        format!("{w:06}")
+    };
+    for i in 0..10 {
+        let err = mfa.verify_otp("u", &wrong(T0), T0 + i).await.unwrap_err();
+        assert_eq!(err.error_code(), "invalid_grant");
+    }
+    // Locked: even the right code is refused, before it is checked.
+    let err = mfa
+        .verify_otp("u", &code_at(&phone, T0 + 10), T0 + 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), "too_many_attempts");
+    let MfaError::TooManyAttempts(locked) = err else {
+        unreachable!()
+    };
+    assert_eq!(locked.retry_after(), 350);
+    // Malformed input while locked changes nothing and says invalid_grant.
+    assert_eq!(
+        mfa.verify_otp("u", "abc", T0 + 10)
+            .await
+            .unwrap_err()
+            .error_code(),
+        "invalid_grant"
+    );
+    // One attempt refills after 6 minutes; a wrong one uses it up again.
+    let t = T0 + 360;
+    assert_eq!(
+        mfa.verify_otp("u", &wrong(t), t)
+            .await
+            .unwrap_err()
+            .error_code(),
+        "invalid_grant"
+    );
+    assert_eq!(
+        mfa.verify_otp("u", &code_at(&phone, t), t)
+            .await
+            .unwrap_err()
+            .error_code(),
+        "too_many_attempts"
+    );
+    // After another refill the right code succeeds and resets the bucket.
+    let t = T0 + 720;
+    assert!(mfa.verify_otp("u", &code_at(&phone, t), t).await.is_ok());
+    for i in 0..9 {
+        assert_eq!(
+            mfa.verify_otp("u", &wrong(t), t + i)
+                .await
+                .unwrap_err()
+                .error_code(),
+            "invalid_grant"
+        );
+    }
+    assert!(
+        mfa.verify_otp("u", &code_at(&phone, t + 30), t + 30)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn recovery_codes_are_throttled_too() {
+    let mfa = flow(config());
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    mfa.verify_otp("u", &code_at(&app(&a.barcode_uri), T0), T0)
+        .await
+        .unwrap();
+    let real = a.recovery_codes[0].as_str().to_owned();
+    for _ in 0..10 {
+        let err = mfa
+            .verify_recovery_code("u", "ABCDEFGHIJKLMNOPQRSTUVWX", &mut rng, T0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_code(), "invalid_grant");
+    }
+    let err = mfa
+        .verify_recovery_code("u", &real, &mut rng, T0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), "too_many_attempts");
+    assert!(
+        mfa.verify_recovery_code("u", &real, &mut rng, T0 + 360)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn drift_tracking_follows_a_fast_clock() {
+    let params = TotpParams::default();
+    for tracking in [DriftTracking::Off, DriftTracking::On] {
+        let mfa = flow(config().with_totp(params).with_drift_tracking(tracking));
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+        let phone = app(&a.barcode_uri);
+        // The phone runs one step fast: accepted at offset +1.
+        assert!(
+            mfa.verify_otp("u", &code_at(&phone, T0 + 30), T0)
+                .await
+                .is_ok()
+        );
+        // Then it drifts to two steps fast.
+        let now = T0 + 300;
+        let result = mfa.verify_otp("u", &code_at(&phone, now + 60), now).await;
+        match tracking {
+            DriftTracking::Off => assert!(result.is_err()),
+            _ => assert!(result.is_ok(), "the window follows the remembered drift"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn set_policy_issues_n_codes_each_usable_once() {
+    let format = RecoveryFormat::default();
+    let mfa = flow(config().with_recovery(format, RecoveryPolicy::Set { count: 5 }));
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    assert_eq!(a.recovery_codes.len(), 5);
+    mfa.verify_otp("u", &code_at(&app(&a.barcode_uri), T0), T0)
+        .await
+        .unwrap();
+    for (i, code) in a.recovery_codes.iter().enumerate() {
+        let ok = mfa
+            .verify_recovery_code("u", code.as_str(), &mut rng, T0)
+            .await
+            .unwrap();
+        assert!(ok.new_code.is_none());
+        assert_eq!(ok.remaining, 4 - i);
+        assert!(
+            mfa.verify_recovery_code("u", code.as_str(), &mut rng, T0)
+                .await
+                .is_err()
+        );
+    }
+    let fresh = mfa.regenerate_recovery_codes("u", &mut rng).await.unwrap();
+    assert_eq!(fresh.len(), 5);
+    assert!(
+        mfa.verify_recovery_code("u", fresh[3].as_str(), &mut rng, T0)
+            .await
+            .is_ok()
+    );
+    assert!(
+        mfa.verify_recovery_code("u", a.recovery_codes[0].as_str(), &mut rng, T0)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        mfa.regenerate_recovery_codes("nobody", &mut rng)
+            .await
+            .unwrap_err()
+            .error_code(),
+        "unsupported_challenge_type"
+    );
+}
+
+#[tokio::test]
+async fn stored_state_holds_hashes_never_codes() {
+    let store = Arc::new(MemoryStore::new());
+    let mfa = Mfa::new(store.clone(), config());
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let code = a.recovery_codes[0].as_str().to_owned();
+    let loaded = store.load("u").await.unwrap();
+    let dump = format!("{loaded:?}");
+    assert!(!dump.contains(&code));
+    assert!(!dump.contains(a.secret.as_str()));
+    let slots = loaded.recovery.unwrap().slots;
+    for slot in slots.iter().flatten() {
+        assert!(!slot.to_bytes().windows(24).any(|w| w == code.as_bytes()));
+    }
+}
+
+#[test]
+fn config_refuses_an_issuer_that_breaks_the_uri() {
+    assert!(MfaConfig::new("ACME: Inc").is_err());
+    assert!(MfaConfig::new("").is_err());
+}
+
+#[tokio::test]
+async fn account_labels_that_break_the_uri_are_refused_without_storing() {
+    let mfa = flow(config());
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let err = mfa.associate("u", "a:b", &mut rng, T0).await.unwrap_err();
+    assert_eq!(err.error_code(), "invalid_request");
+    assert!(mfa.list_authenticators("u").await.unwrap().is_empty());
+}
+
+async fn race<F, Fut>(n: usize, make: F) -> usize
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (barrier, fut) = (barrier.clone(), make());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            fut.await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    wins
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_uses_of_one_code_give_one_success() {
+    let throttle = ThrottlePolicy::new(10_000, 1).unwrap();
+    let mfa = Arc::new(flow(config().with_throttle(throttle)));
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let phone = app(&a.barcode_uri);
+    let recovery = a.recovery_codes[0].as_str().to_owned();
+    // Confirmation itself, raced.
+    let code = code_at(&phone, T0);
+    let wins = race(64, || {
+        let (mfa, code) = (mfa.clone(), code.clone());
+        async move { mfa.verify_otp("u", &code, T0).await.is_ok() }
+    })
+    .await;
+    assert_eq!(wins, 1);
+    // A later code, raced.
+    let code = code_at(&phone, T0 + 30);
+    let wins = race(64, || {
+        let (mfa, code) = (mfa.clone(), code.clone());
+        async move { mfa.verify_otp("u", &code, T0 + 30).await.is_ok() }
+    })
+    .await;
+    assert_eq!(wins, 1);
+    // One recovery code, raced.
+    let prepared: std::sync::Mutex<Vec<_>> =
+        std::sync::Mutex::new((0..64).map(|_| mfa.prepare_recovery(&mut rng)).collect());
+    let wins = race(64, || {
+        let (mfa, code) = (mfa.clone(), recovery.clone());
+        let p = prepared.lock().unwrap().pop().unwrap();
+        async move {
+            mfa.verify_recovery_code_prepared("u", &code, p, T0)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_codes_lose_no_increment_and_never_exceed_the_bucket() {
+    // Big bucket: every one of 64 concurrent failures is counted.
+    let big = ThrottlePolicy::new(1000, 3600).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mfa = Arc::new(Mfa::new(store.clone(), config().with_throttle(big)));
+    let mut rng = ChaCha20Rng::seed_from_u64(10);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let phone = app(&a.barcode_uri);
+    mfa.verify_otp("u", &code_at(&phone, T0), T0).await.unwrap();
+    let wrong = format!(
+        "{:06}",
+        (code_at(&phone, T0 + 30).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    let wins = race(64, || {
+        let (mfa, wrong) = (mfa.clone(), wrong.clone());
+        async move { mfa.verify_otp("u", &wrong, T0 + 30).await.is_ok() }
+    })
+    .await;
+    assert_eq!(wins, 0);
+    let used = store.load("u").await.unwrap().otp.unwrap().attempts.used();
+    assert_eq!(used, 64, "every concurrent failure is counted");
+
+    // Auth0's bucket of 10: of 64 concurrent guesses, exactly 10 are checked.
+    let mfa = Arc::new(flow(config()));
+    let a = mfa.associate("v", "v", &mut rng, T0).await.unwrap();
+    let phone = app(&a.barcode_uri);
+    mfa.verify_otp("v", &code_at(&phone, T0), T0).await.unwrap();
+    let wrong = format!(
+        "{:06}",
+        (code_at(&phone, T0 + 30).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    let checked = race(64, || {
+        let (mfa, wrong) = (mfa.clone(), wrong.clone());
+        async move {
+            mfa.verify_otp("v", &wrong, T0 + 30)
+                .await
+                .unwrap_err()
+                .error_code()
+                == "invalid_grant"
+        }
+    })
+    .await;
+    assert_eq!(
+        checked, 10,
+        "concurrent guesses beyond the bucket were checked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_passes_the_conformance_kit() {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    totp_engine::conformance::run_all(Arc::new(MemoryStore::new()), &mut rng)
+        .await
+        .unwrap();
+}
+
+/// A store whose compare-and-set reads, yields, then writes: the bug the kit
+/// exists to catch.
+struct RacyStore(MemoryStore);
+
+impl MfaStore for RacyStore {
+    type Error = std::convert::Infallible;
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
+        self.0.load(user)
+    }
+    fn enroll(
+        &self,
+        user: &str,
+        otp: totp_engine::OtpAuthenticator,
+        recovery: Option<totp_engine::RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
+        self.0.enroll(user, otp, recovery)
+    }
+    async fn advance_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        let current = self.0.load(user).await?.otp.map(|o| o.progress);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if current != Some(expected) {
+            return Ok(false);
+        }
+        // Read-then-write: overwrite whatever is there now.
+        let now = self
+            .0
+            .load(user)
+            .await?
+            .otp
+            .map(|o| o.progress)
+            .unwrap_or_default();
+        self.0.advance_otp(user, id, now, next).await
+    }
+    fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slot: usize,
+        expected: totp_engine::RecoveryHash,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.0
+            .consume_recovery_code(user, id, slot, expected, replacement)
+    }
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slots: Vec<Option<totp_engine::RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.0.replace_recovery_codes(user, id, slots)
+    }
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::Attempts,
+        next: totp_engine::Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.0.update_attempts(user, id, expected, next)
+    }
+    fn remove(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.0.remove(user, id)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_read_then_write_store() {
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let failure =
+        totp_engine::conformance::run_all(Arc::new(RacyStore(MemoryStore::new())), &mut rng)
+            .await
+            .unwrap_err();
+    assert!(
+        failure.check.contains("concurrent") || failure.check.contains("flow_concurrent"),
+        "{failure}"
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Submit the app's code for the step `delta` away from now.
+    Code(i8),
+    /// Resubmit the last accepted code.
+    Replay,
+    /// Submit a wrong code.
+    Wrong,
+    /// Submit the current recovery code.
+    Recover,
+    /// Submit a recovery code that was already used.
+    OldRecovery,
+    /// Let time pass.
+    Tick(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (-2i8..=2).prop_map(Op::Code),
+        1 => Just(Op::Replay),
+        3 => Just(Op::Wrong),
+        1 => Just(Op::Recover),
+        1 => Just(Op::OldRecovery),
+        3 => (0u16..400).prop_map(Op::Tick),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Over random sequences: no step is accepted twice, no recovery code is
+    /// accepted twice, and a locked-out authenticator accepts nothing.
+    #[test]
+    fn random_operations_keep_the_invariants(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..60)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let store = Arc::new(MemoryStore::new());
+            let mfa = Mfa::new(store.clone(), config().with_drift_tracking(DriftTracking::On));
+            let policy = *mfa.config().throttle();
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let mut now = T0;
+            let a = mfa.associate("u", "u", &mut rng, now).await.unwrap();
+            let phone = app(&a.barcode_uri);
+            let mut recovery = a.recovery_codes[0].as_str().to_owned();
+            let mut used_codes: Vec<String> = Vec::new();
+            let mut accepted_steps = HashSet::new();
+            let mut last_code: Option<String> = None;
+            for op in ops {
+                let before = store.load("u").await.unwrap();
+                let otp_locked = policy.is_locked(before.otp.as_ref().unwrap().attempts, now);
+                let rec_locked = before.recovery.as_ref().is_some_and(|r| policy.is_locked(r.attempts, now));
+                match op {
+                    Op::Tick(s) => now += u64::from(s),
+                    Op::Code(delta) => {
+                        let t = now.checked_add_signed(i64::from(delta) * 30).unwrap();
+                        let code = code_at(&phone, t);
+                        if let Ok(ok) = mfa.verify_otp("u", &code, now).await {
+                            prop_assert!(!otp_locked, "a locked authenticator accepted a code");
+                            prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
+                            last_code = Some(code);
+                        }
+                    }
+                    Op::Replay => {
+                        if let Some(code) = &last_code {
+                            if let Ok(ok) = mfa.verify_otp("u", code, now).await {
+                                // Only possible if the same digits are a later step's code.
+                                prop_assert!(accepted_steps.insert(ok.step), "replay accepted step {}", ok.step);
+                            }
+                        }
+                    }
+                    Op::Wrong => {
+                        let _ = mfa.verify_otp("u", "999 999", now).await;
+                    }
+                    Op::Recover => {
+                        if let Ok(ok) = mfa.verify_recovery_code("u", &recovery, &mut rng, now).await {
+                            prop_assert!(!rec_locked, "a locked authenticator accepted a recovery code");
+                            prop_assert!(!used_codes.contains(&recovery), "recovery code accepted twice");
+                            used_codes.push(recovery.clone());
+                            recovery = ok.new_code.unwrap().as_str().to_owned();
+                        }
+                    }
+                    Op::OldRecovery => {
+                        if let Some(old) = used_codes.last() {
+                            prop_assert!(mfa.verify_recovery_code("u", old, &mut rng, now).await.is_err());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
