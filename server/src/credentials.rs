@@ -1,0 +1,96 @@
+//! Credentials: Argon2id password hashes, salted client-secret hashes, and
+//! opaque mfa_tokens.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, Params};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng as _;
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+
+/// The Argon2id parameters: OWASP's first recommendation (19 MiB, 2
+/// passes, 1 lane). They make the password grant deliberately slow.
+pub fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Hashes a password (PHC string).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Verifies a password against a PHC string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => argon2().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The shortest client secret `add-client` accepts. Client secrets are
+/// machine credentials, hashed with salted SHA-256 so that the mfa-otp grant
+/// is not dominated by a password hash; the length makes guessing hopeless.
+pub const MIN_CLIENT_SECRET_LEN: usize = 16;
+
+/// Salted SHA-256 of a client secret.
+pub fn hash_client_secret(secret: &str, salt: &[u8; 16]) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    h.update(salt);
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+/// Constant-time check of a client secret against its stored hash.
+pub fn verify_client_secret(secret: &str, salt: &[u8], stored: &[u8]) -> bool {
+    let Ok(salt) = <[u8; 16]>::try_from(salt) else {
+        return false;
+    };
+    bool::from(hash_client_secret(secret, &salt).ct_eq(stored))
+}
+
+/// A fresh random salt.
+pub fn salt() -> [u8; 16] {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    salt
+}
+
+/// A fresh mfa_token: 256 random bits as 43 URL-safe characters, and the
+/// SHA-256 under which it is stored.
+pub fn new_mfa_token() -> (String, [u8; 32]) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = mfa_token_hash(&token);
+    (token, hash)
+}
+
+/// The storage key of an mfa_token.
+pub fn mfa_token_hash(token: &str) -> [u8; 32] {
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether text has the shape of an mfa_token (43 URL-safe characters).
+pub fn looks_like_mfa_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A random printable credential for the demo.
+pub fn random_secret(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut s = URL_SAFE_NO_PAD.encode(bytes);
+    s.truncate(len);
+    s
+}

@@ -1,0 +1,118 @@
+//! Signed tokens: access and id tokens are EdDSA (Ed25519) JWTs, signed
+//! with a key generated on first start and kept in the database, and
+//! published at `/.well-known/jwks.json` (RFC 8037 OKP keys).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use zeroize::Zeroize;
+
+use crate::db::{Db, DbError};
+
+/// The server's signing key.
+pub struct Signer {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_x: String,
+    issuer: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Claims of the access token (and, with `nonce`-free OIDC, the id token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: u64,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("signing key: {0}")]
+    Key(String),
+    #[error("jwt: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+impl Signer {
+    /// Loads the signing key, generating and storing one on first start.
+    pub async fn load_or_create(db: &Db, issuer: &str) -> Result<Self, TokenError> {
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        seed.zeroize();
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| TokenError::Key(e.to_string()))?;
+        let public = key.verifying_key().to_bytes();
+        let kid = URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(public)[..12]);
+        let (kid, private, public) = db.signing_key((&kid, pkcs8.as_bytes(), &public)).await?;
+        let public_x = URL_SAFE_NO_PAD.encode(&public);
+        Ok(Self {
+            kid,
+            encoding: EncodingKey::from_ed_der(&private),
+            decoding: DecodingKey::from_ed_components(&public_x)?,
+            public_x,
+            issuer: issuer.to_owned(),
+        })
+    }
+
+    /// Signs claims as a JWT.
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+    }
+
+    /// Verifies an access token's signature, issuer and expiry.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        // Only access tokens (which carry a scope claim or an azp) act as
+        // bearer credentials here; id tokens are for the client.
+        data.claims.azp.is_some().then_some(data.claims)
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": self.public_x,
+                "kid": self.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }]
+        })
+    }
+
+    /// The issuer (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+}
