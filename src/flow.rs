@@ -603,18 +603,38 @@ impl<S: MfaStore> Mfa<S> {
         Err(MfaError::Contention)
     }
 
-    /// A success empties the bucket (unless a concurrent attempt moved it
-    /// since, in which case that attempt's charge stands).
+    /// A success empties the bucket, including attempts charged by
+    /// concurrent requests since this one was charged ("a success resets
+    /// the count"). Bounded: if the bucket keeps moving, the success stands
+    /// and the bucket keeps what it has.
     async fn reset_attempts(
         &self,
         user: &str,
         id: &AuthenticatorId,
         charged: Attempts,
     ) -> Result2<(), S> {
-        self.store
-            .update_attempts(user, id, charged, Attempts::default())
-            .await
-            .map_err(MfaError::Storage)?;
+        let mut expected = charged;
+        for _ in 0..MAX_RETRIES {
+            if self
+                .store
+                .update_attempts(user, id, expected, Attempts::default())
+                .await
+                .map_err(MfaError::Storage)?
+            {
+                return Ok(());
+            }
+            let auths = self.store.load(user).await.map_err(MfaError::Storage)?;
+            let current = match id.kind() {
+                AuthenticatorKind::Otp => auths.otp.filter(|o| &o.id == id).map(|o| o.attempts),
+                AuthenticatorKind::RecoveryCode => {
+                    auths.recovery.filter(|r| &r.id == id).map(|r| r.attempts)
+                }
+            };
+            match current {
+                Some(current) if current != Attempts::default() => expected = current,
+                _ => return Ok(()),
+            }
+        }
         Ok(())
     }
 

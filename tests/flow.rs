@@ -780,3 +780,28 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn a_success_empties_the_bucket() {
+    let store = Arc::new(MemoryStore::new());
+    let mfa = Mfa::new(store.clone(), config());
+    let mut rng = ChaCha20Rng::seed_from_u64(13);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let phone = app(&a.barcode_uri);
+    let wrong = format!(
+        "{:06}",
+        (code_at(&phone, T0).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    for _ in 0..5 {
+        assert!(mfa.verify_otp("u", &wrong, T0).await.is_err());
+    }
+    assert_eq!(
+        store.load("u").await.unwrap().otp.unwrap().attempts.used(),
+        5
+    );
+    mfa.verify_otp("u", &code_at(&phone, T0), T0).await.unwrap();
+    assert_eq!(
+        store.load("u").await.unwrap().otp.unwrap().attempts,
+        totp_engine::Attempts::default()
+    );
+}
