@@ -54,6 +54,15 @@ pub struct App {
     pub dummy_hash: String,
 }
 
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("backend", &self.db.backend)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 type Shared = Arc<App>;
 
 /// An error answer.

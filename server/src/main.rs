@@ -10,12 +10,6 @@
     unreachable_pub
 )]
 
-mod credentials;
-mod db;
-mod http;
-mod store;
-mod tokens;
-
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -24,10 +18,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use totp_engine::{Mfa, MfaConfig};
 
-use crate::db::Db;
-use crate::http::{App, Settings};
-use crate::store::SqlStore;
-use crate::tokens::Signer;
+use mfa_server::credentials;
+use mfa_server::db::Db;
+use mfa_server::http::{self, App, Settings};
+use mfa_server::store::SqlStore;
+use mfa_server::tokens::Signer;
 
 #[derive(Debug, Parser)]
 #[command(
