@@ -68,7 +68,8 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX IF NOT EXISTS mfa_tokens_expiry ON mfa_tokens (expires_at);
     CREATE TABLE IF NOT EXISTS signing_keys (
-        kid TEXT PRIMARY KEY,
+        slot BIGINT PRIMARY KEY,
+        kid TEXT NOT NULL UNIQUE,
         private_pkcs8 BLOB NOT NULL,
         public_key BLOB NOT NULL,
         created_at BIGINT NOT NULL
@@ -315,30 +316,27 @@ impl Db {
         })
     }
 
-    /// The signing key: the oldest one, created on first start. Concurrent
-    /// first starts insert candidates with `ON CONFLICT DO NOTHING` and all
-    /// agree on the oldest.
+    /// The signing key, created on first start. It lives in slot 1:
+    /// concurrent first starts all insert a candidate with `ON CONFLICT DO
+    /// NOTHING` and then all read the one that won.
     pub async fn signing_key(
         &self,
         candidate: (&str, &[u8], &[u8]),
     ) -> Result<(String, Vec<u8>, Vec<u8>), DbError> {
-        let existing = sqlx::query("SELECT kid, private_pkcs8, public_key FROM signing_keys ORDER BY created_at, kid LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        if existing.is_none() {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, private_pkcs8, public_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(candidate.0)
-            .bind(candidate.1.to_vec())
-            .bind(candidate.2.to_vec())
-            .bind(now() as i64)
-            .execute(&self.pool)
-            .await?;
-        }
-        let row = sqlx::query("SELECT kid, private_pkcs8, public_key FROM signing_keys ORDER BY created_at, kid LIMIT 1")
-            .fetch_one(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (slot, kid, private_pkcs8, public_key, created_at) VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(candidate.0)
+        .bind(candidate.1.to_vec())
+        .bind(candidate.2.to_vec())
+        .bind(now() as i64)
+        .execute(&self.pool)
+        .await?;
+        let row =
+            sqlx::query("SELECT kid, private_pkcs8, public_key FROM signing_keys WHERE slot = 1")
+                .fetch_one(&self.pool)
+                .await?;
         Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
     }
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's test command: every test, with a throwaway PostgreSQL
+# cluster on loopback for the PostgreSQL store and multi-instance tests.
+#
+#   scripts/test.sh                 # = cargo test --workspace --all-features
+#   scripts/test.sh -- --nocapture  # extra arguments go to cargo test
+#
+# Without PostgreSQL (no root, no package), run the rest with
+#   cargo test --workspace --all-features -- --skip postgres
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(mktemp -d /tmp/mfa-pg.XXXXXX)
+port=${MFA_TEST_PG_PORT:-55432}
+trap 'scripts/pg-cluster.sh stop "$dir"' EXIT
+url=$(scripts/pg-cluster.sh start "$dir" "$port")
+echo "PostgreSQL test cluster: $url (data in $dir)"
+export MFA_TEST_POSTGRES_URL="$url"
+cargo test --workspace --all-features "$@"

@@ -1,0 +1,327 @@
+//! PostgreSQL: the store conformance kit, and several `mfa-server`
+//! instances on one database — the seed flow across instances, 200
+//! simultaneous requests with one code or one recovery code (exactly one
+//! success), throttling across instances, concurrent first starts, and a
+//! database outage (503 JSON, then recovery).
+//!
+//! Needs `MFA_TEST_POSTGRES_URL` (a superuser URL); `scripts/test.sh`
+//! starts a throwaway cluster and sets it. These tests do not skip.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::arithmetic_side_effects,
+    missing_docs
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use mfa_server::db::Db;
+use mfa_server::store::SqlStore;
+use serde_json::Value;
+use sqlx::Connection;
+
+fn admin_url() -> String {
+    std::env::var("MFA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "MFA_TEST_POSTGRES_URL is not set. Run the suite with scripts/test.sh, which starts a \
+             throwaway PostgreSQL cluster, or skip these tests with `-- --skip postgres`."
+        )
+    })
+}
+
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh database on the test cluster; returns its URL.
+async fn fresh_database(tag: &str) -> String {
+    let admin = admin_url();
+    let name = format!(
+        "mfa_{tag}_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_passes_the_conformance_kit() {
+    let url = fresh_database("kit").await;
+    let store = Arc::new(SqlStore::new(Db::connect(&url).await.unwrap()));
+    totp_engine::conformance::run_all(store, &mut rand::rng())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_concurrent_first_starts_migrate_once() {
+    let url = fresh_database("migrate").await;
+    let starts = (0..6).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { Db::connect(&url).await.map(|_| ()) })
+    });
+    for r in futures::future::join_all(starts).await {
+        r.unwrap().unwrap();
+    }
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(1,)]);
+    // Three servers starting together agree on one signing key.
+    provision(&url);
+    let servers: Vec<Server> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| Server::start(&url, &[])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let http = client();
+    let mut keys = Vec::new();
+    for server in &servers {
+        let jwks: Value = http
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys.push(jwks);
+    }
+    assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM signing_keys")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(count.0, 1);
+}
+
+async fn three_instances(tag: &str) -> (String, Vec<Server>) {
+    let url = fresh_database(tag).await;
+    provision(&url);
+    let servers = (0..3).map(|_| Server::start(&url, &[])).collect();
+    (url, servers)
+}
+
+#[tokio::test]
+async fn postgres_seed_flow_across_three_instances() {
+    let (_url, s) = three_instances("flow").await;
+    let http = client();
+    // Each step on the next instance.
+    let (token, _) = password_grant(&http, &s[0]).await;
+    let (status, a) = associate(&http, &s[1], &token).await;
+    assert_eq!(status, 200, "{a}");
+    let secret = a["secret"].as_str().unwrap().to_owned();
+    let recovery = a["recovery_codes"][0].as_str().unwrap().to_owned();
+    let t = unix_now();
+    let (status, body) = otp_grant(&http, &s[2], &token, &oathtool(&secret, t)).await;
+    assert_eq!(status, 200, "{body}");
+    let list: Value = http
+        .get(s[0].url("/mfa/authenticators"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list.as_array().unwrap().iter().all(|a| a["active"] == true),
+        "{list}"
+    );
+    // An access token from one instance works on another.
+    let access = body["access_token"].as_str().unwrap();
+    let r = http
+        .get(s[1].url("/mfa/authenticators"))
+        .header("authorization", format!("Bearer {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Challenge on one, verify on another; the code is then spent everywhere.
+    let r = http.post(s[2].url("/mfa/challenge")).json(&serde_json::json!({ "client_id": CLIENT, "mfa_token": token, "challenge_type": "otp" })).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let code = oathtool(&secret, t + 30);
+    assert_eq!(otp_grant(&http, &s[0], &token, &code).await.0, 200);
+    for server in &s {
+        let (status, body) = otp_grant(&http, server, &token, &code).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+    // The recovery code works once across all of them.
+    let fields = |code: &str| {
+        vec![
+            ("grant_type", MFA_RECOVERY.to_owned()),
+            ("client_id", CLIENT.to_owned()),
+            ("client_secret", CLIENT_SECRET.to_owned()),
+            ("mfa_token", token.clone()),
+            ("recovery_code", code.to_owned()),
+        ]
+    };
+    let f = fields(&recovery);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(form(&http, &s[1].url("/oauth/token"), &f).await.0, 200);
+    assert_eq!(form(&http, &s[2].url("/oauth/token"), &f).await.0, 400);
+}
+
+async fn race(servers: &[Server], n: usize, fields: Vec<(&'static str, String)>) -> Vec<u16> {
+    let http = client();
+    let fields = Arc::new(fields);
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks = (0..n).map(|i| {
+        let (http, fields, barrier) = (http.clone(), fields.clone(), barrier.clone());
+        let url = servers[i % servers.len()].url("/oauth/token");
+        tokio::spawn(async move {
+            let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            barrier.wait().await;
+            form(&http, &url, &f).await.0
+        })
+    });
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_hundred_simultaneous_uses_of_one_code_give_one_200() {
+    let (_url, s) = three_instances("race").await;
+    let http = client();
+    let (token, secret, recovery, t) = enrolled(&http, &s[0]).await;
+    let code = oathtool(&secret, t + 30);
+    let statuses = race(
+        &s,
+        200,
+        vec![
+            ("grant_type", MFA_OTP.into()),
+            ("client_id", CLIENT.into()),
+            ("client_secret", CLIENT_SECRET.into()),
+            ("mfa_token", token.clone()),
+            ("otp", code),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 400 | 429)),
+        "{statuses:?}"
+    );
+
+    let statuses = race(
+        &s,
+        200,
+        vec![
+            ("grant_type", MFA_RECOVERY.into()),
+            ("client_id", CLIENT.into()),
+            ("client_secret", CLIENT_SECRET.into()),
+            ("mfa_token", token),
+            ("recovery_code", recovery),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 400 | 429)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_throttling_counts_failures_across_instances() {
+    let (_url, s) = three_instances("throttle").await;
+    let http = client();
+    let (token, secret, _, t) = enrolled(&http, &s[0]).await;
+    let right = oathtool(&secret, t + 30);
+    let wrong = format!(
+        "{:06}",
+        (right.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    for i in 0..10 {
+        let (status, body) = otp_grant(&http, &s[i % 3], &token, &wrong).await;
+        assert_eq!(status, 400, "attempt {i}: {body}");
+    }
+    for server in &s {
+        let (status, body) = otp_grant(&http, server, &token, &right).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (429, Some("too_many_attempts")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_outage_gives_503_json_and_the_server_recovers() {
+    let url = fresh_database("outage").await;
+    provision(&url);
+    let server = Server::start(&url, &[]);
+    let http = client();
+    let (token, secret, _, t) = enrolled(&http, &server).await;
+    let name = url.rsplit_once('/').unwrap().1.to_owned();
+    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    // The database goes away: no new connections, existing ones killed.
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let code = oathtool(&secret, t + 30);
+    let (status, body) = otp_grant(&http, &server, &token, &code).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let (status, _) = password_grant_status(&http, &server).await;
+    assert_eq!(status, 503);
+    // It comes back: the same code, never accepted during the outage, now works once.
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, body) = otp_grant(&http, &server, &token, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(otp_grant(&http, &server, &token, &code).await.0, 400);
+}
+
+async fn password_grant_status(http: &reqwest::Client, server: &Server) -> (u16, Value) {
+    form(
+        http,
+        &server.url("/oauth/token"),
+        &[
+            ("grant_type", "password"),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("username", USER),
+            ("password", PASSWORD),
+        ],
+    )
+    .await
+}
