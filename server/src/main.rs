@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use totp_engine::{Mfa, MfaConfig};
+use totp_engine::{Mfa, MfaConfig, ThrottlePolicy};
 
 use mfa_server::credentials;
 use mfa_server::db::Db;
@@ -57,6 +57,12 @@ enum Command {
         /// Create (or reset) a demo client and user and print how to use them.
         #[arg(long)]
         demo: bool,
+        /// Failed attempts allowed per authenticator before lockout (Auth0: 10).
+        #[arg(long, default_value_t = 10)]
+        throttle_attempts: u32,
+        /// Seconds until one more attempt is allowed (Auth0: 360).
+        #[arg(long, default_value_t = 360)]
+        throttle_refill_secs: u64,
     },
     /// Create or update a client; reads its secret from standard input (one line).
     AddClient {
@@ -128,6 +134,7 @@ async fn add_user(db: &Db, username: &str, password: String) -> Result<String, S
         .map_err(|e| e.to_string())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     listen: SocketAddr,
     db_url: &str,
@@ -135,6 +142,7 @@ async fn serve(
     mfa_token_ttl: u64,
     access_token_ttl: u64,
     demo: bool,
+    throttle: ThrottlePolicy,
 ) -> Result<(), String> {
     let db = Db::connect(db_url)
         .await
@@ -142,7 +150,9 @@ async fn serve(
     let signer = Signer::load_or_create(&db, &issuer)
         .await
         .map_err(|e| e.to_string())?;
-    let config = MfaConfig::new(issuer.clone()).map_err(|e| format!("--issuer: {e}"))?;
+    let config = MfaConfig::new(issuer.clone())
+        .map_err(|e| format!("--issuer: {e}"))?
+        .with_throttle(throttle);
     let dummy_hash =
         tokio::task::spawn_blocking(|| credentials::hash_password("not a real password"))
             .await
@@ -224,7 +234,23 @@ async fn main() -> ExitCode {
             mfa_token_ttl,
             access_token_ttl,
             demo,
-        } => serve(listen, &db, issuer, mfa_token_ttl, access_token_ttl, demo).await,
+            throttle_attempts,
+            throttle_refill_secs,
+        } => match ThrottlePolicy::new(throttle_attempts, throttle_refill_secs) {
+            Ok(throttle) => {
+                serve(
+                    listen,
+                    &db,
+                    issuer,
+                    mfa_token_ttl,
+                    access_token_ttl,
+                    demo,
+                    throttle,
+                )
+                .await
+            }
+            Err(e) => Err(format!("--throttle-attempts/--throttle-refill-secs: {e}")),
+        },
         Command::AddClient {
             client_id,
             db,
