@@ -7,7 +7,7 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::code::{Code, SubmittedCode};
 use crate::error::{ParamError, Refusal};
-use crate::mac::{AnyKeyed, Keyed};
+use crate::mac::{AnyKeyed, BATCH, Keyed};
 use crate::params::{Algorithm, Digits, LookAhead};
 use crate::secret::Secret;
 
@@ -264,29 +264,53 @@ impl Scan {
             counter: 0,
             replayed: Choice::from(0),
         };
-        let mut counter = first;
-        loop {
-            if counter > last {
-                break;
+        // Counters go to the HMAC in batches (all inner compressions, then
+        // all outer ones); the comparisons then run over every candidate.
+        let mut next = Some(first).filter(|f| *f <= last);
+        while let Some(start) = next {
+            let mut counters = [0u64; BATCH];
+            let mut n = 0usize;
+            let mut c = start;
+            next = None;
+            while n < BATCH {
+                counters[n] = c;
+                n = n.saturating_add(1);
+                match c.checked_add(1).filter(|c| *c <= last) {
+                    Some(following) => c = following,
+                    None => break,
+                }
+                if n == BATCH {
+                    next = Some(c);
+                }
             }
-            let candidate = digits.reduce(key.truncated(counter));
-            let matches = candidate.ct_eq(&submitted);
-            // Eligibility depends on public state only.
-            let eligible = Choice::from(u8::from(last_accepted.is_none_or(|l| counter > l)));
-            let accept = matches & eligible;
-            let take = match preference {
-                Preference::Lowest => accept & !scan.found,
-                Preference::Highest => accept,
-            };
-            scan.counter.conditional_assign(&counter, take);
-            scan.found |= accept;
-            scan.replayed |= matches & !eligible;
-            match counter.checked_add(1) {
-                Some(next) => counter = next,
-                None => break,
+            let mut values = [0u32; BATCH];
+            key.truncated_batch(&counters[..n], &mut values[..n]);
+            for (&counter, &value) in counters[..n].iter().zip(&values[..n]) {
+                let candidate = digits.reduce(value);
+                let matches = candidate.ct_eq(&submitted);
+                // Eligibility depends on public state only.
+                let eligible = Choice::from(u8::from(last_accepted.is_none_or(|l| counter > l)));
+                let accept = matches & eligible;
+                let take = match preference {
+                    Preference::Lowest => accept & !scan.found,
+                    Preference::Highest => accept,
+                };
+                scan.counter.conditional_assign(&counter, take);
+                scan.found |= accept;
+                scan.replayed |= matches & !eligible;
             }
         }
         scan
+    }
+
+    /// The outcome as one value computed without branches: 0 accepted,
+    /// 1 replayed (matched only at or before the last accepted counter),
+    /// 2 no match; and the accepted counter (0 unless accepted).
+    #[inline(always)]
+    pub(crate) fn verdict(&self) -> (u8, u64) {
+        let mut verdict = u8::conditional_select(&2, &1, self.replayed);
+        verdict.conditional_assign(&0, self.found);
+        (verdict, self.counter)
     }
 
     /// The accepted counter, if any.
@@ -296,10 +320,5 @@ impl Scan {
         } else {
             None
         }
-    }
-
-    /// Whether a counter at or before the last accepted one matched.
-    pub(crate) fn replayed(&self) -> bool {
-        self.replayed.into()
     }
 }

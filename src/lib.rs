@@ -88,4 +88,18 @@ pub mod __private {
         };
         key.mac_into(msg, out)
     }
+
+    /// The constant-time core of `Totp::verify_code` (verdict, step,
+    /// offset), for the timing-leak harness.
+    ///
+    /// # Errors
+    ///
+    /// As `Totp::verify_code` for malformed codes and times before T0.
+    pub fn verdict(
+        totp: &crate::Totp,
+        code: &crate::SubmittedCode,
+        now: u64,
+    ) -> Result<(u8, u64, i64), crate::Refusal> {
+        totp.verdict(code, now, None, crate::Drift::NONE)
+    }
 }

@@ -39,6 +39,48 @@ pub(crate) trait BlockHash {
     fn compress(state: &mut Self::State, block: &Self::Block);
     /// Writes the state as a big-endian digest into `out[..OUTPUT_LEN]`.
     fn write_digest(state: &Self::State, out: &mut [u8]);
+    /// The padded inner block of an HMAC over an 8-byte `counter`.
+    fn counter_block(counter: u64) -> Self::Block;
+    /// The padded outer block over the inner `state`'s digest.
+    fn outer_block(state: &Self::State) -> Self::Block;
+    /// RFC 4226 dynamic truncation of the digest of `state`, computed on
+    /// the state words with shifts only (no secret-dependent memory index).
+    fn truncate(state: &Self::State) -> u32;
+}
+
+/// Writes 16-byte lanes into a block: each lane is one 16-byte store, which
+/// the compression function's 16-byte loads can forward from. Blocks built
+/// from byte or 8-byte stores stall every load on store forwarding, which
+/// serializes compressions that could otherwise overlap.
+#[inline(always)]
+fn lanes<const N: usize, const L: usize>(lanes: [u128; L]) -> [u8; N] {
+    let mut block = [0u8; N];
+    for (chunk, lane) in block.chunks_exact_mut(16).zip(lanes) {
+        chunk.copy_from_slice(&lane.to_be_bytes());
+    }
+    block
+}
+
+/// The 4 bytes at `offset` (0..=15) of a big-endian digest given as 16-byte
+/// lanes `hi` ‖ `lo`, top bit cleared.
+#[inline(always)]
+fn truncate_lanes(hi: u128, lo: u128, offset: u32) -> u32 {
+    let bits = offset.saturating_mul(8);
+    let window = hi.checked_shl(bits).unwrap_or(0)
+        | lo.checked_shr(128u32.saturating_sub(bits)).unwrap_or(0);
+    ((window >> 96) as u32) & 0x7fff_ffff
+}
+
+/// `(a << 96) | (b << 64) | (c << 32) | d`.
+#[inline(always)]
+fn lane32(a: u32, b: u32, c: u32, d: u32) -> u128 {
+    (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d)
+}
+
+/// The first lane of a counter block: the counter, then the 0x80 pad byte.
+#[inline(always)]
+fn counter_lane(counter: u64) -> u128 {
+    (u128::from(counter) << 64) | (0x80u128 << 56)
 }
 
 /// Block length in bytes of `H`.
@@ -72,6 +114,29 @@ impl BlockHash for Sha1 {
         for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
+    }
+    #[inline(always)]
+    fn counter_block(counter: u64) -> [u8; 64] {
+        // Length: (64 + 8) bytes = 576 bits.
+        lanes([counter_lane(counter), 0, 0, 576])
+    }
+    #[inline(always)]
+    fn outer_block(s: &[u32; 5]) -> [u8; 64] {
+        // Digest (20 bytes), 0x80, length (64 + 20) bytes = 672 bits.
+        lanes([
+            lane32(s[0], s[1], s[2], s[3]),
+            lane32(s[4], 0x8000_0000, 0, 0),
+            0,
+            672,
+        ])
+    }
+    #[inline(always)]
+    fn truncate(s: &[u32; 5]) -> u32 {
+        truncate_lanes(
+            lane32(s[0], s[1], s[2], s[3]),
+            lane32(s[4], 0, 0, 0),
+            s[4] & 0xf,
+        )
     }
 }
 
@@ -107,6 +172,28 @@ impl BlockHash for Sha256 {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
     }
+    #[inline(always)]
+    fn counter_block(counter: u64) -> [u8; 64] {
+        lanes([counter_lane(counter), 0, 0, 576])
+    }
+    #[inline(always)]
+    fn outer_block(s: &[u32; 8]) -> [u8; 64] {
+        // Digest (32 bytes), 0x80, length (64 + 32) bytes = 768 bits.
+        lanes([
+            lane32(s[0], s[1], s[2], s[3]),
+            lane32(s[4], s[5], s[6], s[7]),
+            0x80u128 << 120,
+            768,
+        ])
+    }
+    #[inline(always)]
+    fn truncate(s: &[u32; 8]) -> u32 {
+        truncate_lanes(
+            lane32(s[0], s[1], s[2], s[3]),
+            lane32(s[4], s[5], s[6], s[7]),
+            s[7] & 0xf,
+        )
+    }
 }
 
 /// SHA-512 (FIPS 180-4).
@@ -140,6 +227,31 @@ impl BlockHash for Sha512 {
         for (chunk, word) in out.chunks_exact_mut(8).zip(state) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
+    }
+    #[inline(always)]
+    fn counter_block(counter: u64) -> [u8; 128] {
+        // Length: (128 + 8) bytes = 1088 bits, in a 16-byte field.
+        lanes([counter_lane(counter), 0, 0, 0, 0, 0, 0, 1088])
+    }
+    #[inline(always)]
+    fn outer_block(s: &[u64; 8]) -> [u8; 128] {
+        let l = |a: u64, b: u64| (u128::from(a) << 64) | u128::from(b);
+        // Digest (64 bytes), 0x80, length (128 + 64) bytes = 1536 bits.
+        lanes([
+            l(s[0], s[1]),
+            l(s[2], s[3]),
+            l(s[4], s[5]),
+            l(s[6], s[7]),
+            0x80u128 << 120,
+            0,
+            0,
+            1536,
+        ])
+    }
+    #[inline(always)]
+    fn truncate(s: &[u64; 8]) -> u32 {
+        let l = |a: u64, b: u64| (u128::from(a) << 64) | u128::from(b);
+        truncate_lanes(l(s[0], s[1]), l(s[2], s[3]), (s[7] & 0xf) as u32)
     }
 }
 
@@ -210,11 +322,15 @@ impl<H: BlockHash> Keyed<H> {
     pub(crate) fn new(key: &[u8]) -> Self {
         let bl = block_len::<H>();
         let mut k = H::ZERO_BLOCK;
-        if key.len() > bl {
+        // Bytes of `k` (and of the pads) that depend on the key; the rest
+        // are zeros (0x36 / 0x5c in the pads) and need no wiping.
+        let keyed_len = if key.len() > bl {
             digest::<H>(key, k.as_mut());
+            H::OUTPUT_LEN
         } else {
             k.as_mut()[..key.len()].copy_from_slice(key);
-        }
+            key.len()
+        };
         let mut pad = k;
         for byte in pad.as_mut() {
             *byte ^= 0x36;
@@ -227,8 +343,8 @@ impl<H: BlockHash> Keyed<H> {
         }
         let mut outer = H::IV;
         H::compress(&mut outer, &pad);
-        k.zeroize();
-        pad.zeroize();
+        k.as_mut()[..keyed_len].zeroize();
+        pad.as_mut()[..keyed_len].zeroize();
         Self { inner, outer }
     }
 
@@ -245,39 +361,63 @@ impl<H: BlockHash> Keyed<H> {
         inner_digest.zeroize();
     }
 
-    /// HMAC of a big-endian 8-byte counter (the HOTP/TOTP message), then
-    /// RFC 4226 dynamic truncation to a 31-bit value.
+    /// HMAC of each big-endian 8-byte counter (the HOTP/TOTP message),
+    /// reduced by RFC 4226 dynamic truncation to a 31-bit value, into
+    /// `out[i]`. Exactly one inner and one outer compression per counter.
     ///
-    /// Exactly one inner and one outer compression.
+    /// The counters are processed [`BATCH`] at a time: all inner
+    /// compressions of a batch, then all outer ones. Each compression in a
+    /// row is independent of the one before it, so the CPU overlaps them;
+    /// that is the arithmetic floor of a windowed verification.
+    ///
+    /// The per-call scratch (blocks and states derived from the key schedule
+    /// and public counters) is not wiped: it is overwritten by later calls,
+    /// and wiping it byte by byte would cost more than the HMAC. The key
+    /// schedule itself is wiped when the [`Keyed`] is dropped.
+    #[inline(always)]
+    pub(crate) fn truncated_batch(&self, counters: &[u64], out: &mut [u32]) {
+        for (cs, os) in counters.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let n = cs.len();
+            let mut blocks = [H::ZERO_BLOCK; BATCH];
+            for (block, &c) in blocks.iter_mut().zip(cs) {
+                *block = H::counter_block(c);
+            }
+            let mut states = [self.inner; BATCH];
+            for (state, block) in states.iter_mut().zip(&blocks).take(n) {
+                H::compress(state, block);
+            }
+            for (block, state) in blocks.iter_mut().zip(&states).take(n) {
+                *block = H::outer_block(state);
+            }
+            let mut outer = [self.outer; BATCH];
+            for (state, block) in outer.iter_mut().zip(&blocks).take(n) {
+                H::compress(state, block);
+            }
+            for (o, state) in os.iter_mut().zip(&outer) {
+                *o = H::truncate(state);
+            }
+        }
+    }
+
+    /// [`Keyed::truncated_batch`] for one counter.
     #[inline(always)]
     pub(crate) fn truncated(&self, counter: u64) -> u32 {
-        let mut out = [0u8; MAX_OUTPUT];
-        self.mac_into(&counter.to_be_bytes(), &mut out);
-        let value = dynamic_truncation(&out[..H::OUTPUT_LEN]);
-        out.zeroize();
-        value
+        let mut out = [0u32; 1];
+        self.truncated_batch(&[counter], &mut out);
+        out[0]
     }
 }
+
+/// Counters per batch in [`Keyed::truncated_batch`]: enough to cover a ±1
+/// window in one batch and keep four compressions in flight; small enough
+/// that a SHA-512 batch needs 1 KiB of stack.
+pub(crate) const BATCH: usize = 4;
 
 impl<H: BlockHash> Drop for Keyed<H> {
     fn drop(&mut self) {
         self.inner.zeroize();
         self.outer.zeroize();
     }
-}
-
-/// RFC 4226 §5.3 dynamic truncation: the low nibble of the last byte selects a
-/// 4-byte window whose top bit is cleared.
-///
-/// `mac` is at least 20 bytes, so `offset + 3 <= 18` is always in bounds.
-#[inline(always)]
-fn dynamic_truncation(mac: &[u8]) -> u32 {
-    let offset = usize::from(mac.last().copied().unwrap_or(0) & 0x0f);
-    let mut word = [0u8; 4];
-    if let Some(bytes) = mac.get(offset..offset + 4) {
-        word.copy_from_slice(bytes);
-    }
-    u32::from_be_bytes(word) & 0x7fff_ffff
 }
 
 /// A keyed HMAC for one of the supported hash functions.
@@ -320,6 +460,18 @@ impl AnyKeyed {
             Self::Sha256(k) => k.truncated(counter),
             #[cfg(feature = "sha2")]
             Self::Sha512(k) => k.truncated(counter),
+        }
+    }
+
+    /// Dynamic truncations of the HMACs of several counters, batched.
+    #[inline]
+    pub(crate) fn truncated_batch(&self, counters: &[u64], out: &mut [u32]) {
+        match self {
+            Self::Sha1(k) => k.truncated_batch(counters, out),
+            #[cfg(feature = "sha2")]
+            Self::Sha256(k) => k.truncated_batch(counters, out),
+            #[cfg(feature = "sha2")]
+            Self::Sha512(k) => k.truncated_batch(counters, out),
         }
     }
 }

@@ -98,10 +98,11 @@ impl MfaStore for MemoryStore {
                 return false;
             }
             otp.progress = next;
-            if next.active && !expected.active {
-                if let Some(r) = u.recovery.as_mut() {
-                    r.active = true;
-                }
+            if next.active
+                && !expected.active
+                && let Some(r) = u.recovery.as_mut()
+            {
+                r.active = true;
             }
             true
         });

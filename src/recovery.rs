@@ -228,10 +228,11 @@ impl RecoveryFormat {
             if byte >= limit {
                 continue;
             }
-            if let Some(g) = self.group {
-                if significant > 0 && significant.checked_rem(usize::from(g)) == Some(0) {
-                    code.push(b'-');
-                }
+            if let Some(g) = self.group
+                && significant > 0
+                && significant.checked_rem(usize::from(g)) == Some(0)
+            {
+                code.push(b'-');
             }
             let index = byte.checked_rem(n).unwrap_or(0);
             code.push(symbols.get(index).copied().unwrap_or(b'A'));

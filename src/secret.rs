@@ -105,9 +105,11 @@ impl Secret {
             return Err(SecretError::TooLong);
         }
         let mut compact = [0u8; MAX_BASE32_LEN];
-        let result = compact_base32(text, &mut compact)
+        let mut used = 0;
+        let result = compact_base32(text, &mut compact, &mut used)
             .and_then(|n| decode_compact(compact.get(..n).unwrap_or_default()));
-        compact.zeroize();
+        // Only the bytes written hold secret text.
+        compact.get_mut(..used).unwrap_or_default().zeroize();
         result
     }
 
@@ -123,7 +125,8 @@ impl Secret {
             return Err(SecretError::TooLong);
         }
         let mut compact = [0u8; MAX_BASE32_LEN];
-        let n = compact_base32(text, &mut compact);
+        let mut used = 0;
+        let n = compact_base32(text, &mut compact, &mut used);
         let result = n.and_then(|n| {
             let compact = compact.get(..n).unwrap_or_default();
             let compact =
@@ -139,7 +142,7 @@ impl Secret {
                 .map(|b| &*b)
                 .map_err(|_| SecretError::InvalidBase32Length)
         });
-        compact.zeroize();
+        compact.get_mut(..used).unwrap_or_default().zeroize();
         result
     }
 
@@ -216,8 +219,13 @@ fn check_len(len: usize) -> Result<(), SecretError> {
 
 /// Copies the significant characters of pasted base32 into `out`: skips
 /// spaces and tabs, strips trailing `=`, refuses any other non-alphabet
-/// character. Returns the number of characters kept.
-fn compact_base32(text: &str, out: &mut [u8; MAX_BASE32_LEN]) -> Result<usize, SecretError> {
+/// character. Returns the number of characters kept; `used` tracks how many
+/// bytes of `out` were written, also on error, so the caller can wipe them.
+fn compact_base32(
+    text: &str,
+    out: &mut [u8; MAX_BASE32_LEN],
+    used: &mut usize,
+) -> Result<usize, SecretError> {
     let mut n = 0usize;
     let mut padding_seen = false;
     for (position, b) in text.bytes().enumerate() {
@@ -228,6 +236,7 @@ fn compact_base32(text: &str, out: &mut [u8; MAX_BASE32_LEN]) -> Result<usize, S
                 let slot = out.get_mut(n).ok_or(SecretError::TooLong)?;
                 *slot = b;
                 n = n.saturating_add(1);
+                *used = n;
             }
             _ => return Err(SecretError::InvalidBase32Character { position }),
         }
@@ -250,7 +259,9 @@ fn decode_compact(compact: &[u8]) -> Result<Secret, SecretError> {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        self.bytes.zeroize();
+        // Bytes past `len` are never written: only the key needs wiping.
+        self.bytes_mut().zeroize();
+        self.len.zeroize();
     }
 }
 

@@ -259,6 +259,23 @@ impl Totp {
         last_accepted_step: Option<u64>,
         drift: Drift,
     ) -> Result<Verified, Refusal> {
+        let (verdict, step, offset) = self.verdict(code, unix_time, last_accepted_step, drift)?;
+        // Both results are built; a conditional move (not a branch) picks one.
+        let refusal =
+            core::hint::select_unpredictable(verdict == 1, Refusal::Replayed, Refusal::NoMatch);
+        core::hint::select_unpredictable(verdict == 0, Ok(Verified { step, offset }), Err(refusal))
+    }
+
+    /// The constant-time core of [`Totp::verify_code`]: the verdict (0
+    /// accepted, 1 replayed, 2 no match), the matched step and its offset.
+    #[inline(always)]
+    pub(crate) fn verdict(
+        &self,
+        code: &SubmittedCode,
+        unix_time: u64,
+        last_accepted_step: Option<u64>,
+        drift: Drift,
+    ) -> Result<(u8, u64, i64), Refusal> {
         check_digits(code, self.params.digits)?;
         let current = self.step_at(unix_time)?;
         let centre = current.saturating_add_signed(i64::from(drift.steps()));
@@ -274,16 +291,13 @@ impl Totp {
             last_accepted_step,
             Preference::Highest,
         );
-        if let Some(step) = scan.accepted() {
-            let offset = i128::from(step).saturating_sub(i128::from(current));
-            // |offset| <= MAX_STEPS + Drift::MAX_STEPS, far inside i64.
-            let offset = i64::try_from(offset).unwrap_or_default();
-            Ok(Verified { step, offset })
-        } else if scan.replayed() {
-            Err(Refusal::Replayed)
-        } else {
-            Err(Refusal::NoMatch)
-        }
+        // Everything up to here runs the same whether, and where, the code
+        // matched: the verdict is selected with `subtle`, not branched on.
+        let (verdict, step) = scan.verdict();
+        // |offset| <= MAX_STEPS + Drift::MAX_STEPS when accepted, far inside i64.
+        let offset =
+            i64::try_from(i128::from(step).saturating_sub(i128::from(current))).unwrap_or_default();
+        Ok((verdict, step, offset))
     }
 }
 

@@ -679,10 +679,17 @@ fn parse_secret(raw: &str) -> Result<Secret, UriError> {
         plus_is_space: true,
     };
     let mut buf = [0u8; 1024];
-    let secret = match text.decode_into(&mut buf) {
-        Ok(decoded) => Secret::from_base32(decoded).map_err(UriError::InvalidSecret),
-        Err(_) => Err(UriError::InvalidSecret(SecretError::TooLong)),
+    let (secret, used) = match text.decode_into(&mut buf) {
+        Ok(decoded) => (
+            Secret::from_base32(decoded).map_err(UriError::InvalidSecret),
+            decoded.len(),
+        ),
+        Err(_) => (
+            Err(UriError::InvalidSecret(SecretError::TooLong)),
+            buf.len(),
+        ),
     };
-    buf.zeroize();
+    // Only the decoded prefix holds secret text.
+    buf.get_mut(..used).unwrap_or_default().zeroize();
     secret
 }

@@ -751,11 +751,11 @@ proptest! {
                         }
                     }
                     Op::Replay => {
-                        if let Some(code) = &last_code {
-                            if let Ok(ok) = mfa.verify_otp("u", code, now).await {
-                                // Only possible if the same digits are a later step's code.
-                                prop_assert!(accepted_steps.insert(ok.step), "replay accepted step {}", ok.step);
-                            }
+                        if let Some(code) = &last_code
+                            && let Ok(ok) = mfa.verify_otp("u", code, now).await
+                        {
+                            // Only possible if the same digits are a later step's code.
+                            prop_assert!(accepted_steps.insert(ok.step), "replay accepted step {}", ok.step);
                         }
                     }
                     Op::Wrong => {
