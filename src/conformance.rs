@@ -26,6 +26,8 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use core::future::Future;
+
 use rand_core::CryptoRng;
 
 use crate::flow::{Mfa, MfaConfig, MfaError};
@@ -69,6 +71,14 @@ macro_rules! ensure {
             return Err(Failure { check: $check, message: format!($($msg)+) });
         }
     };
+}
+
+/// Maps any displayable error to a failure of `check`.
+fn failed<E: core::fmt::Display>(check: &'static str) -> impl Fn(E) -> Failure {
+    move |e| Failure {
+        check,
+        message: e.to_string(),
+    }
 }
 
 fn storage<E: core::fmt::Display>(check: &'static str) -> impl Fn(E) -> Failure {
@@ -159,10 +169,7 @@ async fn enroll_round_trip<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Fai
     );
     let params = TotpParams::default()
         .with_digits(crate::Digits::EIGHT)
-        .with_period(crate::Period::new(45).map_err(|e| Failure {
-            check: C,
-            message: e.to_string(),
-        })?)
+        .with_period(crate::Period::new(45).map_err(failed(C))?)
         .with_t0(17);
     let mut otp = f.otp.clone();
     otp.params = params;
@@ -619,17 +626,9 @@ async fn concurrent_advance_has_one_winner<S: MfaStore + 'static>(
         .enroll(&f.user, f.otp.clone(), None)
         .await
         .map_err(storage(C))?;
-    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
-    let mut tasks = Vec::new();
-    for i in 0..CONCURRENCY {
-        let (store, barrier, user, id) = (
-            store.clone(),
-            barrier.clone(),
-            f.user.clone(),
-            f.otp.id.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+    let tasks = (0..CONCURRENCY).map(|i| {
+        let (store, user, id) = (store.clone(), f.user.clone(), f.otp.id.clone());
+        async move {
             let next = OtpProgress {
                 last_step: Some(1000u64.saturating_add(i as u64)),
                 drift: Drift::NONE,
@@ -639,9 +638,9 @@ async fn concurrent_advance_has_one_winner<S: MfaStore + 'static>(
                 .advance_otp(&user, &id, OtpProgress::default(), next)
                 .await
                 .map_err(|e| e.to_string())
-        }));
-    }
-    let wins = count_wins(C, tasks).await?;
+        }
+    });
+    let wins = race(C, tasks).await?;
     ensure!(
         C,
         wins == 1,
@@ -668,24 +667,16 @@ async fn concurrent_consume_has_one_winner<S: MfaStore + 'static>(
         check: C,
         message: "no hash".into(),
     })?;
-    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (store, barrier, user, id) = (
-            store.clone(),
-            barrier.clone(),
-            f.user.clone(),
-            f.recovery.id.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+    let tasks = (0..CONCURRENCY).map(|_| {
+        let (store, user, id) = (store.clone(), f.user.clone(), f.recovery.id.clone());
+        async move {
             store
                 .consume_recovery_code(&user, &id, 0, expected, None)
                 .await
                 .map_err(|e| e.to_string())
-        }));
-    }
-    let wins = count_wins(C, tasks).await?;
+        }
+    });
+    let wins = race(C, tasks).await?;
     ensure!(
         C,
         wins == 1,
@@ -709,12 +700,9 @@ async fn concurrent_failures_lose_no_increment<S: MfaStore + 'static>(
         .enroll(&f.user, f.otp.clone(), None)
         .await
         .map_err(storage(C))?;
-    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (store, barrier, user) = (store.clone(), barrier.clone(), f.user.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+    let tasks = (0..CONCURRENCY).map(|_| {
+        let (store, user) = (store.clone(), f.user.clone());
+        async move {
             loop {
                 let current = store.load(&user).await.map_err(|e| e.to_string())?;
                 let Some(otp) = current.otp else {
@@ -731,9 +719,9 @@ async fn concurrent_failures_lose_no_increment<S: MfaStore + 'static>(
                 }
                 tokio::task::yield_now().await;
             }
-        }));
-    }
-    let done = count_wins(C, tasks).await?;
+        }
+    });
+    let done = race(C, tasks).await?;
     ensure!(C, done == CONCURRENCY, "only {done} increments completed");
     let loaded = store.load(&f.user).await.map_err(storage(C))?;
     let used = loaded.otp.map(|o| o.attempts.used());
@@ -760,15 +748,9 @@ where
     R: CryptoRng + ?Sized,
 {
     const C: &str = "flow_concurrent_same_code_one_success";
-    let throttle = crate::ThrottlePolicy::new(1000, 1).map_err(|e| Failure {
-        check: C,
-        message: e.to_string(),
-    })?;
+    let throttle = crate::ThrottlePolicy::new(1000, 1).map_err(failed(C))?;
     let config = MfaConfig::new("Conformance")
-        .map_err(|e| Failure {
-            check: C,
-            message: e.to_string(),
-        })?
+        .map_err(failed(C))?
         .with_throttle(throttle);
     let mfa = Arc::new(Mfa::new(store, config));
     let f = fixture(rng, "flow");
@@ -776,14 +758,8 @@ where
     let association = mfa
         .associate(&f.user, "race@example.com", rng, now)
         .await
-        .map_err(|e| Failure {
-            check: C,
-            message: e.to_string(),
-        })?;
-    let secret = Secret::from_base32(&association.secret).map_err(|e| Failure {
-        check: C,
-        message: e.to_string(),
-    })?;
+        .map_err(failed(C))?;
+    let secret = Secret::from_base32(&association.secret).map_err(failed(C))?;
     let recovery = association
         .recovery_codes
         .first()
@@ -793,49 +769,33 @@ where
             message: "no recovery code issued".into(),
         })?;
     let totp = Totp::new(&secret, TotpParams::default());
-    let code = totp.generate(now).map_err(|e| Failure {
-        check: C,
-        message: e.to_string(),
-    })?;
+    let code = totp.generate(now).map_err(failed(C))?;
     let code = String::from(code.as_str());
 
-    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (mfa, barrier, user, code) =
-            (mfa.clone(), barrier.clone(), f.user.clone(), code.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+    let tasks = (0..CONCURRENCY).map(|_| {
+        let (mfa, user, code) = (mfa.clone(), f.user.clone(), code.clone());
+        async move {
             match mfa.verify_otp(&user, &code, now).await {
                 Ok(_) => Ok(true),
                 Err(MfaError::InvalidOtp | MfaError::Contention) => Ok(false),
                 Err(e) => Err(e.to_string()),
             }
-        }));
-    }
-    let wins = count_wins(C, tasks).await?;
+        }
+    });
+    let wins = race(C, tasks).await?;
     ensure!(
         C,
         wins == 1,
         "{wins} of {CONCURRENCY} concurrent verifications of one OTP succeeded"
     );
 
-    let mut replacements = Vec::new();
-    for _ in 0..CONCURRENCY {
-        // Draw each task's replacement code here; the futures hold no generator.
-        replacements.push(mfa.prepare_recovery(rng));
-    }
-    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
-    let mut tasks = Vec::new();
-    for prepared in replacements {
-        let (mfa, barrier, user, recovery) = (
-            mfa.clone(),
-            barrier.clone(),
-            f.user.clone(),
-            recovery.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+    // Draw each task's replacement code here: the futures hold no generator.
+    let replacements: Vec<_> = (0..CONCURRENCY)
+        .map(|_| mfa.prepare_recovery(rng))
+        .collect();
+    let tasks = replacements.into_iter().map(|prepared| {
+        let (mfa, user, recovery) = (mfa.clone(), f.user.clone(), recovery.clone());
+        async move {
             match mfa
                 .verify_recovery_code_prepared(&user, &recovery, prepared, now)
                 .await
@@ -844,9 +804,9 @@ where
                 Err(MfaError::InvalidRecoveryCode | MfaError::Contention) => Ok(false),
                 Err(e) => Err(e.to_string()),
             }
-        }));
-    }
-    let wins = count_wins(C, tasks).await?;
+        }
+    });
+    let wins = race(C, tasks).await?;
     ensure!(
         C,
         wins == 1,
@@ -855,13 +815,27 @@ where
     Ok(())
 }
 
-async fn count_wins(
-    check: &'static str,
-    tasks: Vec<tokio::task::JoinHandle<Result<bool, String>>>,
-) -> Result<usize, Failure> {
+/// Spawns every task on the runtime behind one barrier, so that they start
+/// together, and counts those that return `Ok(true)`.
+async fn race<F>(check: &'static str, tasks: impl IntoIterator<Item = F>) -> Result<usize, Failure>
+where
+    F: Future<Output = Result<bool, String>> + Send + 'static,
+{
+    let tasks: Vec<F> = tasks.into_iter().collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks.len()));
+    let handles: Vec<_> = tasks
+        .into_iter()
+        .map(|task| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                task.await
+            })
+        })
+        .collect();
     let mut wins = 0usize;
-    for task in tasks {
-        match task.await {
+    for handle in handles {
+        match handle.await {
             Ok(Ok(true)) => wins = wins.saturating_add(1),
             Ok(Ok(false)) => {}
             Ok(Err(message)) => return Err(Failure { check, message }),
