@@ -35,10 +35,48 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
-/// The shortest client secret `add-client` accepts. Client secrets are
-/// machine credentials, hashed with salted SHA-256 so that the mfa-otp grant
-/// is not dominated by a password hash; the length makes guessing hopeless.
-pub const MIN_CLIENT_SECRET_LEN: usize = 16;
+/// Client secrets at least this long are machine credentials, hashed with
+/// salted SHA-256 so that the mfa-otp grant is not dominated by a password
+/// hash (their length makes offline guessing hopeless). Shorter ones are
+/// hashed with Argon2id, like passwords, at a password hash's cost per
+/// request.
+pub const STRONG_CLIENT_SECRET_LEN: usize = 16;
+
+/// How a client authenticates, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredClientSecret {
+    /// A public client: no secret.
+    Public,
+    /// Salted SHA-256 of a strong secret.
+    Sha256 { salt: Vec<u8>, hash: Vec<u8> },
+    /// Argon2id PHC string of a short secret.
+    Argon2(String),
+}
+
+impl StoredClientSecret {
+    /// Hashes `secret` the way its length calls for.
+    pub fn new(secret: &str) -> Result<Self, String> {
+        if secret.chars().count() >= STRONG_CLIENT_SECRET_LEN {
+            let salt = salt();
+            Ok(Self::Sha256 {
+                salt: salt.to_vec(),
+                hash: hash_client_secret(secret, &salt).to_vec(),
+            })
+        } else {
+            hash_password(secret).map(Self::Argon2)
+        }
+    }
+
+    /// Checks a presented secret (constant-time for SHA-256; Argon2's
+    /// verifier for short secrets).
+    pub fn verify(&self, secret: &str) -> bool {
+        match self {
+            Self::Public => false,
+            Self::Sha256 { salt, hash } => verify_client_secret(secret, salt, hash),
+            Self::Argon2(phc) => verify_password(secret, phc),
+        }
+    }
+}
 
 /// Salted SHA-256 of a client secret.
 pub fn hash_client_secret(secret: &str, salt: &[u8; 16]) -> [u8; 32] {

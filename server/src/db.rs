@@ -13,6 +13,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+use crate::credentials::StoredClientSecret;
+
 /// Which database the URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -194,31 +196,34 @@ impl Db {
         }
     }
 
-    /// Creates or replaces a client. `secret` is `None` for a public client.
+    /// Creates or replaces a client. Stored as (salt, hash): both NULL for
+    /// a public client, the salted SHA-256 for a strong secret, a NULL salt
+    /// and the Argon2id PHC string for a short one.
     pub async fn upsert_client(
         &self,
         client_id: &str,
-        secret: Option<(&[u8; 16], &[u8; 32])>,
+        secret: &StoredClientSecret,
     ) -> Result<(), DbError> {
+        let (salt, hash) = match secret {
+            StoredClientSecret::Public => (None, None),
+            StoredClientSecret::Sha256 { salt, hash } => (Some(salt.clone()), Some(hash.clone())),
+            StoredClientSecret::Argon2(phc) => (None, Some(phc.as_bytes().to_vec())),
+        };
         sqlx::query(
             "INSERT INTO clients (client_id, secret_salt, secret_hash, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (client_id) DO UPDATE SET secret_salt = excluded.secret_salt, secret_hash = excluded.secret_hash",
         )
         .bind(client_id)
-        .bind(secret.map(|(salt, _)| salt.to_vec()))
-        .bind(secret.map(|(_, hash)| hash.to_vec()))
+        .bind(salt)
+        .bind(hash)
         .bind(now() as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// A client's salted secret hash; `Some(None)` for a public client,
-    /// `None` for an unknown one.
-    pub async fn client(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<Option<(Vec<u8>, Vec<u8>)>>, DbError> {
+    /// A client's stored secret; `None` for an unknown client.
+    pub async fn client(&self, client_id: &str) -> Result<Option<StoredClientSecret>, DbError> {
         let row = sqlx::query("SELECT secret_salt, secret_hash FROM clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(&self.pool)
@@ -228,7 +233,24 @@ impl Db {
             Some(row) => {
                 let salt: Option<Vec<u8>> = row.try_get(0)?;
                 let hash: Option<Vec<u8>> = row.try_get(1)?;
-                Some(salt.zip(hash))
+                Some(match (salt, hash) {
+                    (None, None) => StoredClientSecret::Public,
+                    (Some(salt), Some(hash)) => StoredClientSecret::Sha256 { salt, hash },
+                    (None, Some(phc)) => {
+                        StoredClientSecret::Argon2(String::from_utf8(phc).map_err(|_| {
+                            DbError::Corrupt {
+                                table: "clients",
+                                what: "secret_hash",
+                            }
+                        })?)
+                    }
+                    (Some(_), None) => {
+                        return Err(DbError::Corrupt {
+                            table: "clients",
+                            what: "secret_hash",
+                        });
+                    }
+                })
             }
         })
     }

@@ -24,7 +24,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Value, json};
 use totp_engine::{AuthenticatorInfo, Mfa, MfaError};
 
-use crate::credentials::{self, looks_like_mfa_token, mfa_token_hash};
+use crate::credentials::{self, StoredClientSecret, looks_like_mfa_token, mfa_token_hash};
 use crate::db::{Db, MfaTokenRow, now};
 use crate::store::SqlStore;
 use crate::tokens::{Claims, Signer};
@@ -380,17 +380,25 @@ async fn authenticate_client(
         (None, Some(id), secret) => (id, secret),
         (None, None, _) => return Err(ApiError::missing("client_id")),
     };
-    match app.db.client(client_id).await? {
-        None => Err(ApiError::invalid_client()),
-        Some(None) if secret.is_none() => Ok(client_id.to_owned()),
-        Some(None) => Err(ApiError::invalid_client()),
-        Some(Some((salt, hash))) => match secret {
-            Some(secret) if credentials::verify_client_secret(secret, &salt, &hash) => {
+    match (app.db.client(client_id).await?, secret) {
+        (None, _) => Err(ApiError::invalid_client()),
+        (Some(StoredClientSecret::Public), None) => Ok(client_id.to_owned()),
+        (Some(StoredClientSecret::Public), Some(_)) => Err(ApiError::invalid_client()),
+        (Some(_), None) if secret_optional => Ok(client_id.to_owned()),
+        (Some(_), None) => Err(ApiError::invalid_client()),
+        (Some(stored @ StoredClientSecret::Argon2(_)), Some(secret)) => {
+            let secret = secret.to_owned();
+            let ok = tokio::task::spawn_blocking(move || stored.verify(&secret))
+                .await
+                .unwrap_or(false);
+            if ok {
                 Ok(client_id.to_owned())
+            } else {
+                Err(ApiError::invalid_client())
             }
-            None if secret_optional => Ok(client_id.to_owned()),
-            _ => Err(ApiError::invalid_client()),
-        },
+        }
+        (Some(stored), Some(secret)) if stored.verify(secret) => Ok(client_id.to_owned()),
+        (Some(_), Some(_)) => Err(ApiError::invalid_client()),
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use totp_engine::{Mfa, MfaConfig, ThrottlePolicy};
 
-use mfa_server::credentials;
+use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::http::{self, App, Settings};
 use mfa_server::store::SqlStore;
@@ -94,25 +94,30 @@ async fn add_client(db: &Db, client_id: &str, secret: Option<&str>) -> Result<()
     if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
         return Err("client id must be 1 to 128 printable characters".into());
     }
-    match secret {
-        None => db
-            .upsert_client(client_id, None)
-            .await
-            .map_err(|e| e.to_string()),
-        Some(secret) => {
-            if secret.chars().count() < credentials::MIN_CLIENT_SECRET_LEN {
-                return Err(format!(
-                    "client secret must have at least {} characters",
-                    credentials::MIN_CLIENT_SECRET_LEN
-                ));
-            }
-            let salt = credentials::salt();
-            let hash = credentials::hash_client_secret(secret, &salt);
-            db.upsert_client(client_id, Some((&salt, &hash)))
-                .await
-                .map_err(|e| e.to_string())
+    let stored = match secret {
+        None => StoredClientSecret::Public,
+        Some("") => {
+            return Err(
+                "client secret must not be empty (use --public for a public client)".into(),
+            );
         }
-    }
+        Some(secret) => {
+            if secret.chars().count() < credentials::STRONG_CLIENT_SECRET_LEN {
+                eprintln!(
+                    "mfa-server: warning: client secrets shorter than {} characters are hashed with \
+                     Argon2id, which makes every request of this client as slow as a password check",
+                    credentials::STRONG_CLIENT_SECRET_LEN
+                );
+            }
+            let secret = secret.to_owned();
+            tokio::task::spawn_blocking(move || StoredClientSecret::new(&secret))
+                .await
+                .map_err(|e| e.to_string())??
+        }
+    };
+    db.upsert_client(client_id, &stored)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn add_user(db: &Db, username: &str, password: String) -> Result<String, String> {
