@@ -591,7 +591,9 @@ async fn associate(
     match params.0.get("authenticator_types") {
         None => {}
         Some(Value::Array(types)) if types.iter().any(|t| t.as_str() == Some("otp")) => {}
-        Some(Value::Array(_)) => {
+        // A form body cannot carry an array: `authenticator_types=otp`.
+        Some(Value::String(types)) if types.split_ascii_whitespace().any(|t| t == "otp") => {}
+        Some(Value::Array(_) | Value::String(_)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_challenge_type",
