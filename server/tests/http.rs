@@ -492,6 +492,31 @@ async fn error_table() {
         "access_denied",
         Some("User is already enrolled."),
     );
+    // The same through a form body, which carries the types as a string.
+    let r = http
+        .post(server.url("/mfa/associate"))
+        .header("authorization", format!("Bearer {token}"))
+        .form(&[("authenticator_types", "otp")])
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = status_json(r).await;
+    assert_error(
+        s,
+        &b,
+        403,
+        "access_denied",
+        Some("User is already enrolled."),
+    );
+    let r = http
+        .post(server.url("/mfa/associate"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({ "authenticator_types": ["oob"] }))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = status_json(r).await;
+    assert_error(s, &b, 400, "unsupported_challenge_type", None);
     let r = http
         .post(server.url("/mfa/challenge"))
         .json(&json!({ "client_id": CLIENT, "mfa_token": token, "challenge_type": "oob" }))
