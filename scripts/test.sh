@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d /tmp/mfa-pg.XXXXXX)
-port=${MFA_TEST_PG_PORT:-55432}
+# A free loopback port unless one is given.
+port=${MFA_TEST_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 trap 'scripts/pg-cluster.sh stop "$dir"' EXIT
 url=$(scripts/pg-cluster.sh start "$dir" "$port")
 echo "PostgreSQL test cluster: $url (data in $dir)"
