@@ -131,7 +131,7 @@ impl Drop for Code {
 ///     Err(MalformedCode::InvalidCharacter)
 /// );
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SubmittedCode {
     value: u32,
     digits: Digits,
@@ -197,6 +197,21 @@ impl SubmittedCode {
         self.value
     }
 }
+
+impl ConstantTimeEq for SubmittedCode {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        self.value.ct_eq(&other.value) & self.digits.get().ct_eq(&other.digits.get())
+    }
+}
+
+impl PartialEq for SubmittedCode {
+    /// Constant-time, like every comparison of code values.
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for SubmittedCode {}
 
 impl fmt::Debug for SubmittedCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

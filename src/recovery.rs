@@ -107,7 +107,7 @@ impl core::error::Error for RecoveryFormatError {}
 ///
 /// let auth0 = RecoveryFormat::default(); // 24 × A-Z0-9, no grouping: 124 bits
 /// assert_eq!(auth0.entropy_bits(), 124);
-/// let friendly = RecoveryFormat::new(Alphabet::NoLookalikes, 25, Some(5))?; // XXXXX-XXXXX-…
+/// let friendly = RecoveryFormat::new(Alphabet::NoLookalikes, 25, Some(5))?; // five dash-separated groups of five
 /// assert_eq!(friendly.display_len(), 29);
 /// assert!(RecoveryFormat::new(Alphabet::Alphanumeric, 20, None).is_err()); // 103 bits
 /// # Ok::<(), totp_engine::RecoveryFormatError>(())
@@ -366,7 +366,7 @@ pub const RECOVERY_HASH_LEN: usize = 49;
 
 /// The stored form of one recovery code: a kind byte, a 16-byte random
 /// salt and a 32-byte digest. This is all a database ever holds.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct RecoveryHash {
     kind: u8,
     salt: [u8; 16],
@@ -424,6 +424,15 @@ impl ConstantTimeEq for RecoveryHash {
             & self.digest.ct_eq(&other.digest)
     }
 }
+
+impl PartialEq for RecoveryHash {
+    /// Constant-time (stores compare hashes in their compare-and-set).
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for RecoveryHash {}
 
 /// Bytes that are not a stored recovery hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
