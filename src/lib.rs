@@ -17,6 +17,8 @@ mod params;
 #[cfg(feature = "sha2")]
 mod recovery;
 mod secret;
+#[cfg(feature = "sha2")]
+mod slots;
 mod totp;
 mod uri;
 
@@ -47,6 +49,13 @@ pub use recovery::{
     Alphabet, InvalidRecoveryHash, MAX_RECOVERY_CODE_LEN, MIN_ENTROPY_BITS, MalformedRecoveryCode,
     NormalizedRecoveryCode, RECOVERY_HASH_LEN, RecoveryCode, RecoveryFormat, RecoveryFormatError,
     RecoveryHash, RecoveryHasher,
+};
+#[cfg(all(feature = "sha2", feature = "alloc"))]
+pub use slots::{decode_recovery_slots, encode_recovery_slots};
+#[cfg(feature = "sha2")]
+pub use slots::{
+    InvalidRecoverySlots, MAX_RECOVERY_SLOTS, RECOVERY_SLOTS_VERSION, RecoverySlots,
+    recovery_slots_len, write_recovery_slots,
 };
 
 #[cfg(feature = "std")]

@@ -1,0 +1,60 @@
+//! [`StoreError`]: everything the store can fail with.
+
+use core::fmt;
+
+/// Why a store operation failed. Carries no secret: database errors name
+/// tables, columns and user ids, never a TOTP secret or a recovery hash.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database refused or could not be reached. The outcome of a
+    /// failed commit is unknown to the store; the engine's flow treats
+    /// every storage error as "nothing was decided".
+    Database(sqlx::Error),
+    /// A stored row does not hold what this store writes.
+    Corrupt {
+        /// The table (with its prefix).
+        table: String,
+        /// The column or rule.
+        what: &'static str,
+    },
+    /// The schema cannot be brought to this version.
+    Migration {
+        /// The migration's version.
+        version: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The URL names no database this store supports.
+    UnsupportedUrl,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Database(e) => write!(f, "database error: {e}"),
+            Self::Corrupt { table, what } => write!(f, "corrupt row in {table}: {what}"),
+            Self::Migration { version, reason } => {
+                write!(f, "migration {version} cannot be applied: {reason}")
+            }
+            Self::UnsupportedUrl => f.write_str(
+                "unsupported database URL: use sqlite://PATH, a plain file path, or postgres://…",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Database(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}

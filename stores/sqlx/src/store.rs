@@ -1,0 +1,391 @@
+//! [`SqlxStore`]: the engine's [`MfaStore`] over SQLite or PostgreSQL.
+//!
+//! Every one-time guard is a single conditional statement, never a read
+//! followed by a write:
+//!
+//! - enrollment: `INSERT … ON CONFLICT (user_id) DO UPDATE … WHERE active = 0`
+//!   (an active authenticator makes it a no-op);
+//! - step advance: `UPDATE … WHERE <every progress column> = <expected>`;
+//!   when it confirms an enrollment, the recovery codes are activated in
+//!   the same transaction;
+//! - recovery-code consumption: `UPDATE … SET slots = <new> WHERE slots =
+//!   <as read>` (the slot encoding is unique, so equal bytes mean equal
+//!   slots), retried from a fresh read only while the wanted slot still
+//!   holds the expected hash;
+//! - attempt counting: `UPDATE … WHERE attempts_used = <expected> AND
+//!   attempts_since = <expected>`.
+//!
+//! [`MfaStore::load`] is one `SELECT` (a consistent snapshot on both
+//! databases). Nothing here reads a clock: every time comes from the flow.
+
+use sqlx::AnyPool;
+use totp_engine::{
+    Attempts, AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator,
+    OtpProgress, RecoveryAuthenticator, RecoveryHash, UserAuthenticators, decode_recovery_slots,
+    encode_recovery_slots,
+};
+
+use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
+use crate::{Backend, StoreError, StoreOptions, migrate};
+
+/// The engine's [`MfaStore`] over a sqlx `Any` pool on SQLite or
+/// PostgreSQL. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SqlxStore {
+    pool: AnyPool,
+    backend: Backend,
+    options: StoreOptions,
+    sql: std::sync::Arc<Statements>,
+}
+
+/// The statements, with the table prefix spliced in once.
+#[derive(Debug)]
+struct Statements {
+    otp: String,
+    recovery: String,
+    load: String,
+    enroll_otp: String,
+    enroll_recovery: String,
+    advance: String,
+    activate_recovery: String,
+    read_slots: String,
+    swap_slots: String,
+    replace_slots: String,
+    attempts_otp: String,
+    attempts_recovery: String,
+    remove_otp: String,
+    remove_recovery: String,
+}
+
+impl Statements {
+    fn new(options: &StoreOptions) -> Self {
+        let otp = options.table("otp_authenticators");
+        let rec = options.table("recovery_authenticators");
+        let attempts = |table: &str| {
+            format!(
+                "UPDATE {table} SET attempts_used = $1, attempts_since = $2
+                 WHERE id = $3 AND user_id = $4 AND attempts_used = $5 AND attempts_since = $6"
+            )
+        };
+        Self {
+            load: format!(
+                "SELECT o.id AS otp_id, o.secret AS otp_secret, o.algorithm AS otp_algorithm,
+                        o.digits AS otp_digits, o.period AS otp_period, o.t0 AS otp_t0,
+                        o.stepped AS otp_stepped, o.last_step AS otp_last_step, o.drift AS otp_drift,
+                        o.active AS otp_active, o.attempts_used AS otp_attempts_used,
+                        o.attempts_since AS otp_attempts_since, o.created_at AS otp_created_at,
+                        r.id AS rec_id, r.active AS rec_active, r.slots AS rec_slots,
+                        r.attempts_used AS rec_attempts_used, r.attempts_since AS rec_attempts_since,
+                        r.created_at AS rec_created_at
+                 FROM (SELECT CAST($1 AS TEXT) AS user_id) AS u
+                 LEFT JOIN {otp} AS o ON o.user_id = u.user_id
+                 LEFT JOIN {rec} AS r ON r.user_id = u.user_id"
+            ),
+            enroll_otp: format!(
+                "INSERT INTO {otp} (id, user_id, secret, algorithm, digits, period, t0, stepped,
+                    last_step, drift, active, attempts_used, attempts_since, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (user_id) DO UPDATE SET id = excluded.id, secret = excluded.secret,
+                    algorithm = excluded.algorithm, digits = excluded.digits,
+                    period = excluded.period, t0 = excluded.t0, stepped = excluded.stepped,
+                    last_step = excluded.last_step, drift = excluded.drift,
+                    active = excluded.active, attempts_used = excluded.attempts_used,
+                    attempts_since = excluded.attempts_since, created_at = excluded.created_at
+                 WHERE {otp}.active = 0"
+            ),
+            enroll_recovery: format!(
+                "INSERT INTO {rec} (id, user_id, active, slots, attempts_used, attempts_since, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (user_id) DO UPDATE SET id = excluded.id, active = excluded.active,
+                    slots = excluded.slots, attempts_used = excluded.attempts_used,
+                    attempts_since = excluded.attempts_since, created_at = excluded.created_at
+                 WHERE {rec}.active = 0"
+            ),
+            advance: format!(
+                "UPDATE {otp} SET stepped = $1, last_step = $2, drift = $3, active = $4
+                 WHERE id = $5 AND user_id = $6
+                   AND stepped = $7 AND last_step = $8 AND drift = $9 AND active = $10"
+            ),
+            activate_recovery: format!(
+                "UPDATE {rec} SET active = 1 WHERE user_id = $1 AND active = 0"
+            ),
+            read_slots: format!("SELECT slots FROM {rec} WHERE id = $1 AND user_id = $2"),
+            swap_slots: format!(
+                "UPDATE {rec} SET slots = $1 WHERE id = $2 AND user_id = $3 AND slots = $4"
+            ),
+            replace_slots: format!(
+                "UPDATE {rec} SET slots = $1, attempts_used = 0, attempts_since = 0
+                 WHERE id = $2 AND user_id = $3"
+            ),
+            attempts_otp: attempts(&otp),
+            attempts_recovery: attempts(&rec),
+            remove_otp: format!("DELETE FROM {otp} WHERE id = $1 AND user_id = $2"),
+            remove_recovery: format!("DELETE FROM {rec} WHERE id = $1 AND user_id = $2"),
+            otp,
+            recovery: rec,
+        }
+    }
+}
+
+impl SqlxStore {
+    /// Opens a pool on `url` ([`connect_pool`](crate::connect_pool)) and
+    /// brings its schema up to date, with unprefixed tables.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] if the database cannot be reached,
+    /// [`StoreError::Migration`] if its schema cannot be brought up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (pool, _) = crate::connect_pool(url).await?;
+        Self::new(pool, StoreOptions::default()).await
+    }
+
+    /// A store over an existing pool (shared with the application's own
+    /// tables). Applies this crate's migrations first; they are idempotent
+    /// and safe to run from several processes at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlxStore::connect`], and [`StoreError::UnsupportedUrl`] for a
+    /// pool on a database other than SQLite or PostgreSQL.
+    pub async fn new(pool: AnyPool, options: StoreOptions) -> Result<Self, StoreError> {
+        let backend = Backend::of_pool(&pool)?;
+        migrate::run(&pool, backend, &options).await?;
+        Ok(Self {
+            sql: std::sync::Arc::new(Statements::new(&options)),
+            pool,
+            backend,
+            options,
+        })
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database the pool talks to.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The options the store was opened with.
+    #[must_use]
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    fn corrupt(&self, what: &'static str) -> StoreError {
+        StoreError::Corrupt {
+            table: self.sql.recovery.clone(),
+            what,
+        }
+    }
+
+    fn encode(&self, slots: &[Option<RecoveryHash>]) -> Result<Vec<u8>, StoreError> {
+        encode_recovery_slots(slots).map_err(|_| self.corrupt("too many slots"))
+    }
+}
+
+impl MfaStore for SqlxStore {
+    type Error = StoreError;
+
+    async fn load(&self, user: &str) -> Result<UserAuthenticators, StoreError> {
+        let row = sqlx::query(&self.sql.load)
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(UserAuthenticators {
+            otp: otp_from_row(&row, &self.sql.otp)?,
+            recovery: recovery_from_row(&row, &self.sql.recovery)?,
+        })
+    }
+
+    async fn enroll(
+        &self,
+        user: &str,
+        otp: OtpAuthenticator,
+        recovery: Option<RecoveryAuthenticator>,
+    ) -> Result<Enrolled, StoreError> {
+        let slots = recovery
+            .as_ref()
+            .map(|r| self.encode(&r.slots))
+            .transpose()?;
+        let mut tx = self.pool.begin().await?;
+        let [stepped, last, drift, active] = progress_columns(&otp.progress);
+        let inserted = sqlx::query(&self.sql.enroll_otp)
+            .bind(otp.id.as_str())
+            .bind(user)
+            .bind(otp.secret.expose_bytes().to_vec())
+            .bind(otp.params.algorithm().uri_name())
+            .bind(i64::from(otp.params.digits().get()))
+            .bind(i64::from(otp.params.period().secs()))
+            .bind(bits(otp.params.t0()))
+            .bind(stepped)
+            .bind(last)
+            .bind(drift)
+            .bind(active)
+            .bind(i64::from(otp.attempts.used()))
+            .bind(bits(otp.attempts.since()))
+            .bind(bits(otp.created_at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(Enrolled::AlreadyEnrolled);
+        }
+        let mut recovery_stored = false;
+        if let (Some(rec), Some(slots)) = (recovery, slots) {
+            recovery_stored = sqlx::query(&self.sql.enroll_recovery)
+                .bind(rec.id.as_str())
+                .bind(user)
+                .bind(i64::from(rec.active))
+                .bind(slots)
+                .bind(i64::from(rec.attempts.used()))
+                .bind(bits(rec.attempts.since()))
+                .bind(bits(rec.created_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        }
+        tx.commit().await?;
+        Ok(Enrolled::Created { recovery_stored })
+    }
+
+    async fn advance_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        next: OtpProgress,
+    ) -> Result<bool, StoreError> {
+        let [n_stepped, n_last, n_drift, n_active] = progress_columns(&next);
+        let [e_stepped, e_last, e_drift, e_active] = progress_columns(&expected);
+        let advance = sqlx::query(&self.sql.advance)
+            .bind(n_stepped)
+            .bind(n_last)
+            .bind(n_drift)
+            .bind(n_active)
+            .bind(id.as_str())
+            .bind(user)
+            .bind(e_stepped)
+            .bind(e_last)
+            .bind(e_drift)
+            .bind(e_active);
+        let confirms = next.active && !expected.active;
+        if !confirms {
+            // A later login: one statement, no transaction.
+            let updated = advance.execute(&self.pool).await?.rows_affected();
+            return Ok(updated == 1);
+        }
+        // Confirmation: the step and the recovery codes activate together.
+        let mut tx = self.pool.begin().await?;
+        if advance.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(&self.sql.activate_recovery)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slot: usize,
+        expected: RecoveryHash,
+        replacement: Option<RecoveryHash>,
+    ) -> Result<bool, StoreError> {
+        // Each lost round means another request changed the slots, so this
+        // loop ends; the bound only guards against a misbehaving database.
+        for _ in 0..1000 {
+            let current: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.read_slots)
+                .bind(id.as_str())
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some(current) = current else {
+                return Ok(false);
+            };
+            let mut slots = decode_recovery_slots(&current).map_err(|_| self.corrupt("slots"))?;
+            match slots.get_mut(slot) {
+                Some(s) if *s == Some(expected) => *s = replacement,
+                _ => return Ok(false),
+            }
+            let updated = sqlx::query(&self.sql.swap_slots)
+                .bind(self.encode(&slots)?)
+                .bind(id.as_str())
+                .bind(user)
+                .bind(current)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            if updated == 1 {
+                return Ok(true);
+            }
+        }
+        Err(self.corrupt("slots kept changing"))
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slots: Vec<Option<RecoveryHash>>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(&self.sql.replace_slots)
+            .bind(self.encode(&slots)?)
+            .bind(id.as_str())
+            .bind(user)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn update_attempts(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: Attempts,
+        next: Attempts,
+    ) -> Result<bool, StoreError> {
+        let sql = match id.kind() {
+            AuthenticatorKind::Otp => &self.sql.attempts_otp,
+            AuthenticatorKind::RecoveryCode => &self.sql.attempts_recovery,
+        };
+        let updated = sqlx::query(sql)
+            .bind(i64::from(next.used()))
+            .bind(bits(next.since()))
+            .bind(id.as_str())
+            .bind(user)
+            .bind(i64::from(expected.used()))
+            .bind(bits(expected.since()))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn remove(&self, user: &str, id: &AuthenticatorId) -> Result<bool, StoreError> {
+        let sql = match id.kind() {
+            AuthenticatorKind::Otp => &self.sql.remove_otp,
+            AuthenticatorKind::RecoveryCode => &self.sql.remove_recovery,
+        };
+        let deleted = sqlx::query(sql)
+            .bind(id.as_str())
+            .bind(user)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+}
