@@ -25,9 +25,14 @@ use serde_json::{Value, json};
 use totp_engine::{AuthenticatorInfo, Mfa, MfaError};
 
 use crate::credentials::{self, StoredClientSecret, looks_like_mfa_token, mfa_token_hash};
-use crate::db::{Db, MfaTokenRow, now};
-use crate::store::SqlStore;
+use crate::db::{Db, MfaTokenRow};
+use totp_engine::Clock as _;
+
+fn now() -> u64 {
+    totp_engine::SystemClock.unix_time()
+}
 use crate::tokens::{Claims, Signer};
+use totp_engine_sqlx::SqlxStore as SqlStore;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -380,7 +385,7 @@ async fn authenticate_client(
         (None, Some(id), secret) => (id, secret),
         (None, None, _) => return Err(ApiError::missing("client_id")),
     };
-    match (app.db.client(client_id).await?, secret) {
+    match (app.db.client(client_id).await?.map(|c| c.secret), secret) {
         (None, _) => Err(ApiError::invalid_client()),
         (Some(StoredClientSecret::Public), None) => Ok(client_id.to_owned()),
         (Some(StoredClientSecret::Public), Some(_)) => Err(ApiError::invalid_client()),
@@ -497,7 +502,7 @@ async fn password_grant(app: &App, params: &Params, client_id: &str) -> Result<R
         .to_owned();
     let user = app.db.user(username).await?;
     let (user_id, phc) = match &user {
-        Some((id, phc)) => (Some(id.clone()), phc.clone()),
+        Some(row) => (Some(row.user_id.clone()), row.password_hash.clone()),
         None => (None, app.dummy_hash.clone()),
     };
     let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc))
@@ -512,14 +517,17 @@ async fn password_grant(app: &App, params: &Params, client_id: &str) -> Result<R
     };
     let (token, token_hash) = credentials::new_mfa_token();
     app.db
-        .insert_mfa_token(&MfaTokenRow {
-            token_hash,
-            user_id: user_id.clone(),
-            client_id: client_id.to_owned(),
-            scope,
-            audience,
-            expires_at: now().saturating_add(app.settings.mfa_token_ttl),
-        })
+        .insert_mfa_token(
+            &MfaTokenRow {
+                token_hash,
+                user_id: user_id.clone(),
+                client_id: client_id.to_owned(),
+                scope,
+                audience,
+                expires_at: now().saturating_add(app.settings.mfa_token_ttl),
+            },
+            now(),
+        )
         .await?;
     let requirements = if app.mfa.is_enrolled(&user_id).await? {
         json!({ "challenge": [{ "type": "otp" }] })

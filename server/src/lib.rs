@@ -18,5 +18,4 @@
 pub mod credentials;
 pub mod db;
 pub mod http;
-pub mod store;
 pub mod tokens;

@@ -21,8 +21,8 @@ use totp_engine::{Mfa, MfaConfig, ThrottlePolicy};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::http::{self, App, Settings};
-use mfa_server::store::SqlStore;
 use mfa_server::tokens::Signer;
+use totp_engine::Clock as _;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,7 +115,7 @@ async fn add_client(db: &Db, client_id: &str, secret: Option<&str>) -> Result<()
                 .map_err(|e| e.to_string())??
         }
     };
-    db.upsert_client(client_id, &stored)
+    db.upsert_client(client_id, &stored, totp_engine::SystemClock.unix_time())
         .await
         .map_err(|e| e.to_string())
 }
@@ -134,7 +134,7 @@ async fn add_user(db: &Db, username: &str, password: String) -> Result<String, S
     let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
         .await
         .map_err(|e| e.to_string())??;
-    db.upsert_user(username, &hash)
+    db.upsert_user(username, &hash, totp_engine::SystemClock.unix_time())
         .await
         .map_err(|e| e.to_string())
 }
@@ -152,7 +152,7 @@ async fn serve(
     let db = Db::connect(db_url)
         .await
         .map_err(|e| format!("database {db_url}: {e}"))?;
-    let signer = Signer::load_or_create(&db, &issuer)
+    let signer = Signer::load_or_create(&db, &issuer, totp_engine::SystemClock.unix_time())
         .await
         .map_err(|e| e.to_string())?;
     let config = MfaConfig::new(issuer.clone())
@@ -182,7 +182,7 @@ async fn serve(
         );
     }
     let app = Arc::new(App {
-        mfa: Mfa::new(SqlStore::new(db.clone()), config),
+        mfa: Mfa::new(db.store(), config),
         db,
         signer,
         settings: Settings {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use zeroize::Zeroize;
 
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, SigningKeyRow};
 
 /// The server's signing key.
 pub struct Signer {
@@ -57,7 +57,7 @@ pub enum TokenError {
 
 impl Signer {
     /// Loads the signing key, generating and storing one on first start.
-    pub async fn load_or_create(db: &Db, issuer: &str) -> Result<Self, TokenError> {
+    pub async fn load_or_create(db: &Db, issuer: &str, now: u64) -> Result<Self, TokenError> {
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -67,11 +67,16 @@ impl Signer {
             .map_err(|e| TokenError::Key(e.to_string()))?;
         let public = key.verifying_key().to_bytes();
         let kid = URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(public)[..12]);
-        let (kid, private, public) = db.signing_key((&kid, pkcs8.as_bytes(), &public)).await?;
-        let public_x = URL_SAFE_NO_PAD.encode(&public);
-        Ok(Self {
+        let candidate = SigningKeyRow {
             kid,
-            encoding: EncodingKey::from_ed_der(&private),
+            private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_bytes().to_vec()),
+            public_key: public.to_vec(),
+        };
+        let stored = db.signing_key(&candidate, now).await?;
+        let public_x = URL_SAFE_NO_PAD.encode(&stored.public_key);
+        Ok(Self {
+            kid: stored.kid.clone(),
+            encoding: EncodingKey::from_ed_der(&stored.private_pkcs8),
             decoding: DecodingKey::from_ed_components(&public_x)?,
             public_x,
             issuer: issuer.to_owned(),

@@ -12,7 +12,7 @@ mod rows;
 mod store;
 
 pub use error::StoreError;
-pub use migrate::{MIGRATIONS, Migration};
+pub use migrate::{MIGRATIONS, Migration, run_migrations};
 pub use options::{InvalidTablePrefix, StoreOptions};
 pub use pool::{Backend, connect_pool};
 pub use store::SqlxStore;

@@ -4,6 +4,8 @@
 //! The runner keeps its own history table, `<prefix>totp_engine_migrations`
 //! (version, name, SHA-256 of the applied text), so it never collides with
 //! an application's own migration tool (sqlx's `_sqlx_migrations`, say).
+//! [`run_migrations`] runs the same way for an application's own list
+//! (mfa-server keeps its tables so), under another history table.
 //! Each file runs whole, as one multi-statement text inside the
 //! transaction that records it; the only rewriting is the substitution of
 //! `{prefix}` by the validated table prefix. Two processes starting
@@ -29,6 +31,24 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// A migration from its SQL for each backend (typically
+    /// `include_str!`ed files). `{prefix}` in the text is replaced by the
+    /// table prefix when it runs.
+    #[must_use]
+    pub const fn new(
+        version: i64,
+        name: &'static str,
+        sqlite: &'static str,
+        postgres: &'static str,
+    ) -> Self {
+        Self {
+            version,
+            name,
+            sqlite,
+            postgres,
+        }
+    }
+
     /// Its SQL text for `backend`, before the prefix is substituted.
     #[must_use]
     pub fn sql(&self, backend: Backend) -> &'static str {
@@ -47,13 +67,29 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     postgres: include_str!("../migrations/postgres/0001_authenticators.sql"),
 }];
 
-/// Brings the schema up to date.
-pub(crate) async fn run(
+/// Brings the store's schema up to date.
+pub(crate) async fn run(pool: &AnyPool, options: &StoreOptions) -> Result<(), StoreError> {
+    run_migrations(pool, options, "totp_engine_migrations", MIGRATIONS).await
+}
+
+/// Applies `migrations` (in increasing version order) that are not yet
+/// recorded in the history table `<prefix><history>`, as described in this
+/// module: each file whole, in one transaction with its record, serialized
+/// across processes, refusing changed or unknown newer versions.
+///
+/// # Errors
+///
+/// [`StoreError::Database`] if a statement fails (nothing of this run is
+/// kept), [`StoreError::Migration`] for a changed or newer schema,
+/// [`StoreError::UnsupportedUrl`] for a pool on another database.
+pub async fn run_migrations(
     pool: &AnyPool,
-    backend: Backend,
     options: &StoreOptions,
+    history: &str,
+    migrations: &[Migration],
 ) -> Result<(), StoreError> {
-    let history = options.table("totp_engine_migrations");
+    let backend = Backend::of_pool(pool)?;
+    let history = options.table(history);
     let mut tx = match backend {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
         Backend::Postgres => {
@@ -89,14 +125,14 @@ pub(crate) async fn run(
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<Result<_, sqlx::Error>>()?;
     if let Some(&(newest, _)) = applied.last()
-        && MIGRATIONS.iter().all(|m| m.version != newest)
+        && migrations.iter().all(|m| m.version != newest)
     {
         return Err(StoreError::Migration {
             version: newest,
-            reason: "the database was migrated by a newer totp-engine-sqlx".into(),
+            reason: "the database was migrated by a newer version of this software".into(),
         });
     }
-    for migration in MIGRATIONS {
+    for migration in migrations {
         let sql = migration
             .sql(backend)
             .replace("{prefix}", options.table_prefix());

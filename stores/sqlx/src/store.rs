@@ -150,7 +150,7 @@ impl SqlxStore {
     /// pool on a database other than SQLite or PostgreSQL.
     pub async fn new(pool: AnyPool, options: StoreOptions) -> Result<Self, StoreError> {
         let backend = Backend::of_pool(&pool)?;
-        migrate::run(&pool, backend, &options).await?;
+        migrate::run(&pool, &options).await?;
         Ok(Self {
             sql: std::sync::Arc::new(Statements::new(&options)),
             pool,

@@ -1,0 +1,91 @@
+//! The `clients` table: OAuth clients and how they authenticate.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, DbError, bits};
+use crate::credentials::StoredClientSecret;
+
+/// One client as stored.
+#[derive(Debug, Clone)]
+pub struct ClientRow {
+    /// Its id.
+    pub client_id: String,
+    /// How it authenticates (hashes only; `Debug` shows no secret).
+    pub secret: StoredClientSecret,
+}
+
+const TABLE: &str = "clients";
+
+impl ClientRow {
+    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
+        let corrupt = || DbError::Corrupt {
+            table: TABLE,
+            what: "secret_hash",
+        };
+        let salt: Option<Vec<u8>> = row.try_get("secret_salt")?;
+        let hash: Option<Vec<u8>> = row.try_get("secret_hash")?;
+        let secret = match (salt, hash) {
+            (None, None) => StoredClientSecret::Public,
+            (Some(salt), Some(hash)) => StoredClientSecret::Sha256 { salt, hash },
+            (None, Some(phc)) => {
+                StoredClientSecret::Argon2(String::from_utf8(phc).map_err(|_| corrupt())?)
+            }
+            (Some(_), None) => return Err(corrupt()),
+        };
+        Ok(Self {
+            client_id: row.try_get("client_id")?,
+            secret,
+        })
+    }
+}
+
+impl Db {
+    /// Creates or replaces a client. Stored as (salt, hash): both NULL for
+    /// a public client, the salted SHA-256 for a strong secret, a NULL salt
+    /// and the Argon2id PHC string for a short one.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn upsert_client(
+        &self,
+        client_id: &str,
+        secret: &StoredClientSecret,
+        now: u64,
+    ) -> Result<(), DbError> {
+        let (salt, hash) = match secret {
+            StoredClientSecret::Public => (None, None),
+            StoredClientSecret::Sha256 { salt, hash } => (Some(salt.clone()), Some(hash.clone())),
+            StoredClientSecret::Argon2(phc) => (None, Some(phc.as_bytes().to_vec())),
+        };
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_salt, secret_hash, created_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (client_id) DO UPDATE
+                SET secret_salt = excluded.secret_salt, secret_hash = excluded.secret_hash",
+        )
+        .bind(client_id)
+        .bind(salt)
+        .bind(hash)
+        .bind(bits(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A client by id; `None` for an unknown client.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails or the row is corrupt.
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, DbError> {
+        sqlx::query("SELECT client_id, secret_salt, secret_hash FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(ClientRow::from_row)
+            .transpose()
+    }
+}

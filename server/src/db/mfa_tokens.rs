@@ -1,0 +1,87 @@
+//! The `mfa_tokens` table: the sessions between the password grant and the
+//! MFA grants, stored by the SHA-256 of the token.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, DbError, bits, unbits};
+
+/// One mfa_token as stored (the token itself never is).
+#[derive(Debug, Clone)]
+pub struct MfaTokenRow {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// The user who passed the password step.
+    pub user_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The scope requested at the password grant.
+    pub scope: String,
+    /// The audience requested at the password grant.
+    pub audience: String,
+    /// Unix time after which it is refused.
+    pub expires_at: u64,
+}
+
+impl MfaTokenRow {
+    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
+        let hash: Vec<u8> = row.try_get("token_hash")?;
+        Ok(Self {
+            token_hash: hash.try_into().map_err(|_| DbError::Corrupt {
+                table: "mfa_tokens",
+                what: "token_hash",
+            })?,
+            user_id: row.try_get("user_id")?,
+            client_id: row.try_get("client_id")?,
+            scope: row.try_get("scope")?,
+            audience: row.try_get("audience")?,
+            expires_at: unbits(row.try_get("expires_at")?),
+        })
+    }
+}
+
+impl Db {
+    /// Stores an mfa_token and drops those expired at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn insert_mfa_token(&self, token: &MfaTokenRow, now: u64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM mfa_tokens WHERE expires_at < $1")
+            .bind(bits(now))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO mfa_tokens (token_hash, user_id, client_id, scope, audience, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token.token_hash.to_vec())
+        .bind(&token.user_id)
+        .bind(&token.client_id)
+        .bind(&token.scope)
+        .bind(&token.audience)
+        .bind(bits(token.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Looks an mfa_token up by its SHA-256 (expired ones too: the caller
+    /// tells "expired" from "unknown").
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn mfa_token(&self, token_hash: &[u8; 32]) -> Result<Option<MfaTokenRow>, DbError> {
+        sqlx::query(
+            "SELECT token_hash, user_id, client_id, scope, audience, expires_at
+             FROM mfa_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(MfaTokenRow::from_row)
+        .transpose()
+    }
+}
