@@ -217,8 +217,46 @@ impl<E> MfaError<E> {
             Self::AuthenticatorNotFound => "not_found",
             Self::InvalidOtp | Self::InvalidRecoveryCode => "invalid_grant",
             Self::TooManyAttempts(_) => "too_many_attempts",
-            Self::Contention => "temporarily_unavailable",
-            Self::Storage(_) => "server_error",
+            Self::Contention | Self::Storage(_) => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status of this error on Auth0's API: 403 for
+    /// [`AlreadyEnrolled`](Self::AlreadyEnrolled), 404 for
+    /// [`AuthenticatorNotFound`](Self::AuthenticatorNotFound), 429 for
+    /// [`TooManyAttempts`](Self::TooManyAttempts), 503 for
+    /// [`Contention`](Self::Contention) and [`Storage`](Self::Storage)
+    /// (nothing was decided: the client may retry; send
+    /// [`retry_after`](Self::retry_after) as `Retry-After`), 400 otherwise.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::AlreadyEnrolled => 403,
+            Self::AuthenticatorNotFound => 404,
+            Self::TooManyAttempts(_) => 429,
+            Self::Contention | Self::Storage(_) => 503,
+            Self::NotEnrolled
+            | Self::NoRecoveryCode
+            | Self::AssociationRequired
+            | Self::UnsupportedChallengeType
+            | Self::UnknownAuthenticator
+            | Self::InvalidOtp
+            | Self::InvalidRecoveryCode
+            | Self::InvalidAccountLabel(_) => 400,
+        }
+    }
+
+    /// Seconds the client should wait before retrying, for the
+    /// `Retry-After` header: until the next attempt for
+    /// [`TooManyAttempts`](Self::TooManyAttempts), 1 for
+    /// [`Contention`](Self::Contention) and [`Storage`](Self::Storage),
+    /// `None` for errors a retry does not fix.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyAttempts(locked) => Some(locked.retry_after()),
+            Self::Contention | Self::Storage(_) => Some(1),
+            _ => None,
         }
     }
 
@@ -246,7 +284,7 @@ impl<E> MfaError<E> {
             Self::TooManyAttempts(_) => "Too many failed attempts. Wait and try again later.",
             Self::InvalidAccountLabel(_) => "The account name cannot be used in an otpauth URI.",
             Self::Contention => "The request conflicted with concurrent requests. Try again.",
-            Self::Storage(_) => "The server could not complete the request.",
+            Self::Storage(_) => "The service is temporarily unavailable. Try again.",
         }
     }
 }
@@ -316,6 +354,11 @@ pub struct OtpVerified {
     pub step: u64,
     /// Whether this verification confirmed a pending enrollment.
     pub confirmed_enrollment: bool,
+    /// Whether the attempt bucket was emptied afterwards. `false` means the
+    /// store failed (or kept changing) *after* the code was consumed: the
+    /// success stands, since the code is used up and a retry would be a
+    /// replay, but the bucket keeps this attempt's charge. Log it.
+    pub attempts_reset: bool,
 }
 
 /// A successful recovery-code verification.
@@ -328,6 +371,10 @@ pub struct RecoveryVerified {
     pub new_code: Option<RecoveryCode>,
     /// Unused codes left (set policy; 1 under the rotating policy).
     pub remaining: usize,
+    /// Whether the attempt bucket was emptied afterwards; as
+    /// [`OtpVerified::attempts_reset`]: `false` never undoes the success
+    /// (the old code is consumed and its replacement stored).
+    pub attempts_reset: bool,
 }
 
 /// Randomness drawn ahead of a recovery-code verification
@@ -593,11 +640,13 @@ impl<S: MfaStore> Mfa<S> {
                 // at best a replay of the same step.
                 return Err(MfaError::InvalidOtp);
             }
-            self.reset_attempts(user, &auth.id, charged).await?;
+            // The code is consumed: from here on the success stands.
+            let attempts_reset = self.reset_attempts(user, &auth.id, charged).await;
             return Ok(OtpVerified {
                 authenticator_id: auth.id,
                 step: verified.step(),
                 confirmed_enrollment: !auth.progress.active,
+                attempts_reset,
             });
         }
         Err(MfaError::Contention)
@@ -605,25 +654,24 @@ impl<S: MfaStore> Mfa<S> {
 
     /// A success empties the bucket, including attempts charged by
     /// concurrent requests since this one was charged ("a success resets
-    /// the count"). Bounded: if the bucket keeps moving, the success stands
-    /// and the bucket keeps what it has.
-    async fn reset_attempts(
-        &self,
-        user: &str,
-        id: &AuthenticatorId,
-        charged: Attempts,
-    ) -> Result2<(), S> {
+    /// the count"). Bounded: if the bucket keeps moving, or the store fails,
+    /// the success stands and the bucket keeps what it has; returns whether
+    /// the bucket is empty (or gone).
+    async fn reset_attempts(&self, user: &str, id: &AuthenticatorId, charged: Attempts) -> bool {
         let mut expected = charged;
         for _ in 0..MAX_RETRIES {
-            if self
+            match self
                 .store
                 .update_attempts(user, id, expected, Attempts::default())
                 .await
-                .map_err(MfaError::Storage)?
             {
-                return Ok(());
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(_) => return false,
             }
-            let auths = self.store.load(user).await.map_err(MfaError::Storage)?;
+            let Ok(auths) = self.store.load(user).await else {
+                return false;
+            };
             let current = match id.kind() {
                 AuthenticatorKind::Otp => auths.otp.filter(|o| &o.id == id).map(|o| o.attempts),
                 AuthenticatorKind::RecoveryCode => {
@@ -632,10 +680,10 @@ impl<S: MfaStore> Mfa<S> {
             };
             match current {
                 Some(current) if current != Attempts::default() => expected = current,
-                _ => return Ok(()),
+                _ => return true,
             }
         }
-        Ok(())
+        false
     }
 
     /// Verifies a recovery code (the `mfa-recovery-code` grant) and consumes
@@ -735,7 +783,9 @@ impl<S: MfaStore> Mfa<S> {
                 if !consumed {
                     return Err(MfaError::InvalidRecoveryCode);
                 }
-                self.reset_attempts(user, &rec.id, charged).await?;
+                // The code is consumed and its replacement stored: from here
+                // on the success stands.
+                let attempts_reset = self.reset_attempts(user, &rec.id, charged).await;
                 let remaining = match replacement {
                     Some(_) => hashes.len(),
                     None => hashes.len().saturating_sub(1),
@@ -744,6 +794,7 @@ impl<S: MfaStore> Mfa<S> {
                     authenticator_id: rec.id,
                     new_code: replacement.map(|r| r.0),
                     remaining,
+                    attempts_reset,
                 });
             }
             Err(MfaError::Contention)
