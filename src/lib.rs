@@ -16,6 +16,8 @@ mod mac;
 mod params;
 #[cfg(feature = "sha2")]
 mod recovery;
+#[cfg(feature = "seal")]
+mod seal;
 mod secret;
 #[cfg(feature = "sha2")]
 mod slots;
@@ -49,6 +51,11 @@ pub use recovery::{
     Alphabet, InvalidRecoveryHash, MAX_RECOVERY_CODE_LEN, MIN_ENTROPY_BITS, MalformedRecoveryCode,
     NormalizedRecoveryCode, RECOVERY_HASH_LEN, RecoveryCode, RecoveryFormat, RecoveryFormatError,
     RecoveryHash, RecoveryHasher,
+};
+#[cfg(feature = "seal")]
+pub use seal::{
+    MAX_SEALED_LEN, OpenError, SEALED_OVERHEAD, SEALED_VERSION, SealedSecret, SealingKey,
+    sealed_key_id,
 };
 #[cfg(all(feature = "sha2", feature = "alloc"))]
 pub use slots::{decode_recovery_slots, encode_recovery_slots};

@@ -1,7 +1,8 @@
 //! The MFA flow of the seed guide against the in-memory store with an
 //! injected clock: every step and every error, throttling, drift,
-//! concurrency, the conformance kit (and a racy store it must reject), and
-//! property tests over random sequences of operations.
+//! concurrency, the conformance kit (and a racy store it must reject; these
+//! two tests need feature `conformance`, which `scripts/test.sh` enables),
+//! and property tests over random sequences of operations.
 
 #![allow(
     clippy::unwrap_used,
@@ -588,6 +589,7 @@ async fn concurrent_wrong_codes_lose_no_increment_and_never_exceed_the_bucket() 
     );
 }
 
+#[cfg(feature = "conformance")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_passes_the_conformance_kit() {
     let mut rng = ChaCha20Rng::seed_from_u64(11);
@@ -598,8 +600,10 @@ async fn memory_store_passes_the_conformance_kit() {
 
 /// A store whose compare-and-set reads, yields, then writes: the bug the kit
 /// exists to catch.
+#[cfg(feature = "conformance")]
 struct RacyStore(MemoryStore);
 
+#[cfg(feature = "conformance")]
 impl MfaStore for RacyStore {
     type Error = std::convert::Infallible;
     fn load(
@@ -675,6 +679,7 @@ impl MfaStore for RacyStore {
     }
 }
 
+#[cfg(feature = "conformance")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_rejects_a_read_then_write_store() {
     let mut rng = ChaCha20Rng::seed_from_u64(12);

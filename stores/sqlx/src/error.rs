@@ -27,6 +27,14 @@ pub enum StoreError {
     },
     /// The URL names no database this store supports.
     UnsupportedUrl,
+    /// A sealed secret cannot be opened: its key is not in the keyring, or
+    /// it does not authenticate (tampered, or copied from another row).
+    Sealing {
+        /// The key id the secret is sealed under, if readable.
+        key_id: Option<u32>,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -37,6 +45,16 @@ impl fmt::Display for StoreError {
             Self::Migration { version, reason } => {
                 write!(f, "migration {version} cannot be applied: {reason}")
             }
+            Self::Sealing {
+                key_id: Some(id),
+                reason,
+            } => {
+                write!(f, "sealed secret (key id {id:#010x}): {reason}")
+            }
+            Self::Sealing {
+                key_id: None,
+                reason,
+            } => write!(f, "sealed secret: {reason}"),
             Self::UnsupportedUrl => f.write_str(
                 "unsupported database URL: use sqlite://PATH, a plain file path, or postgres://…",
             ),

@@ -9,13 +9,15 @@ mod migrate;
 mod options;
 mod pool;
 mod rows;
+mod sealing;
 mod store;
 
 pub use error::StoreError;
 pub use migrate::{MIGRATIONS, Migration, run_migrations};
 pub use options::{InvalidTablePrefix, StoreOptions};
 pub use pool::{Backend, connect_pool};
-pub use store::SqlxStore;
+pub use sealing::Keyring;
+pub use store::{Resealed, SqlxStore};
 
 /// Re-exported so callers name the same sqlx the store was built with.
 pub use sqlx;

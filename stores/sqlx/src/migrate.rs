@@ -60,12 +60,20 @@ impl Migration {
 }
 
 /// Every migration of this crate, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "authenticators",
-    sqlite: include_str!("../migrations/sqlite/0001_authenticators.sql"),
-    postgres: include_str!("../migrations/postgres/0001_authenticators.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "authenticators",
+        sqlite: include_str!("../migrations/sqlite/0001_authenticators.sql"),
+        postgres: include_str!("../migrations/postgres/0001_authenticators.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sealing",
+        sqlite: include_str!("../migrations/sqlite/0002_sealing.sql"),
+        postgres: include_str!("../migrations/postgres/0002_sealing.sql"),
+    },
+];
 
 /// Brings the store's schema up to date.
 pub(crate) async fn run(pool: &AnyPool, options: &StoreOptions) -> Result<(), StoreError> {

@@ -2,12 +2,15 @@
 
 use core::fmt;
 
+use crate::Keyring;
+
 /// How the store names its tables. Start from [`StoreOptions::default`]
 /// (no prefix: `otp_authenticators`, `recovery_authenticators` and
 /// `totp_engine_migrations`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
     prefix: String,
+    keyring: Option<Keyring>,
 }
 
 /// A table prefix that is not a plain SQL identifier start.
@@ -45,6 +48,21 @@ impl StoreOptions {
         }
         prefix.clone_into(&mut self.prefix);
         Ok(self)
+    }
+
+    /// Seals every TOTP secret the store writes under the keyring's current
+    /// key, and opens secrets sealed under any of its keys (see
+    /// [`Keyring`]). Without a keyring, secrets are stored plain.
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// The keyring, if sealing is on.
+    #[must_use]
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
     }
 
     /// The table prefix (empty by default).

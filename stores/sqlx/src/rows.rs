@@ -9,7 +9,10 @@ use totp_engine::{
     RecoveryAuthenticator, Secret, TotpParams, decode_recovery_slots,
 };
 
-use crate::StoreError;
+use zeroize::Zeroizing;
+
+use crate::sealing::otp_binding;
+use crate::{Keyring, StoreError};
 
 /// The BIGINT with the bits of `v`.
 pub(crate) const fn bits(v: u64) -> i64 {
@@ -33,10 +36,45 @@ pub(crate) fn progress_columns(p: &OtpProgress) -> [i64; 4] {
     ]
 }
 
+/// Opens a stored secret: sealed under `key_id` (bound to user and
+/// authenticator id), or plain when `key_id` is NULL.
+pub(crate) fn open_secret(
+    stored: &[u8],
+    key_id: Option<i64>,
+    keyring: Option<&Keyring>,
+    user: &str,
+    id: &str,
+    table: &str,
+) -> Result<Secret, StoreError> {
+    let Some(key_id) = key_id else {
+        return Secret::from_bytes(stored).map_err(|_| StoreError::Corrupt {
+            table: table.to_owned(),
+            what: "secret",
+        });
+    };
+    let key_id = u32::try_from(key_id).map_err(|_| StoreError::Corrupt {
+        table: table.to_owned(),
+        what: "secret_key_id",
+    })?;
+    let key = keyring
+        .and_then(|k| k.get(key_id))
+        .ok_or_else(|| StoreError::Sealing {
+            key_id: Some(key_id),
+            reason: "sealed under a key this store was not given".into(),
+        })?;
+    key.open(stored, &otp_binding(user, id))
+        .map_err(|e| StoreError::Sealing {
+            key_id: Some(key_id),
+            reason: e.to_string(),
+        })
+}
+
 /// Reads a snapshot row's OTP columns (`otp_*`), if it has any.
 pub(crate) fn otp_from_row(
     row: &AnyRow,
     table: &str,
+    user: &str,
+    keyring: Option<&Keyring>,
 ) -> Result<Option<OtpAuthenticator>, StoreError> {
     let corrupt = |what| StoreError::Corrupt {
         table: table.to_owned(),
@@ -45,7 +83,9 @@ pub(crate) fn otp_from_row(
     let Some(id) = row.try_get::<Option<String>, _>("otp_id")? else {
         return Ok(None);
     };
-    let secret: Vec<u8> = row.try_get("otp_secret")?;
+    let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("otp_secret")?);
+    let key_id: Option<i64> = row.try_get("otp_secret_key_id")?;
+    let secret = open_secret(&stored, key_id, keyring, user, &id, table)?;
     let algorithm: String = row.try_get("otp_algorithm")?;
     let algorithm = Algorithm::from_uri_name(&algorithm).ok_or_else(|| corrupt("algorithm"))?;
     let digits = u32::try_from(row.try_get::<i64, _>("otp_digits")?)
@@ -67,7 +107,7 @@ pub(crate) fn otp_from_row(
     let drift = Drift::new(row.try_get("otp_drift")?).map_err(|_| corrupt("drift"))?;
     Ok(Some(OtpAuthenticator {
         id: AuthenticatorId::parse(&id).ok_or_else(|| corrupt("id"))?,
-        secret: Secret::from_bytes(&secret).map_err(|_| corrupt("secret"))?,
+        secret,
         params,
         progress: OtpProgress {
             last_step: stepped.then_some(unbits(last_step)),

@@ -17,6 +17,11 @@
 //!
 //! [`MfaStore::load`] is one `SELECT` (a consistent snapshot on both
 //! databases). Nothing here reads a clock: every time comes from the flow.
+//!
+//! With a [`Keyring`](crate::Keyring), secrets are sealed before they are
+//! bound into a statement and opened right after a row is read; the store
+//! refuses to start on a database holding secrets sealed under a key it
+//! was not given.
 
 use sqlx::AnyPool;
 use totp_engine::{
@@ -25,8 +30,23 @@ use totp_engine::{
     encode_recovery_slots,
 };
 
-use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
+use sqlx::Row as _;
+use zeroize::Zeroizing;
+
+use crate::rows::{bits, open_secret, otp_from_row, progress_columns, recovery_from_row};
+use crate::sealing::otp_binding;
 use crate::{Backend, StoreError, StoreOptions, migrate};
+
+/// What [`SqlxStore::reseal`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Secrets sealed under the current key by this run (plain ones and
+    /// ones under previous keys).
+    pub resealed: u64,
+    /// Secrets a concurrent write replaced before this run could re-seal
+    /// them (the new value is sealed under the current key by its writer).
+    pub skipped: u64,
+}
 
 /// The engine's [`MfaStore`] over a sqlx `Any` pool on SQLite or
 /// PostgreSQL. Cheap to clone (the pool is shared).
@@ -55,6 +75,9 @@ struct Statements {
     attempts_recovery: String,
     remove_otp: String,
     remove_recovery: String,
+    key_ids: String,
+    unsealed_batch: String,
+    reseal_one: String,
 }
 
 impl Statements {
@@ -72,6 +95,7 @@ impl Statements {
                 "SELECT o.id AS otp_id, o.secret AS otp_secret, o.algorithm AS otp_algorithm,
                         o.digits AS otp_digits, o.period AS otp_period, o.t0 AS otp_t0,
                         o.stepped AS otp_stepped, o.last_step AS otp_last_step, o.drift AS otp_drift,
+                        o.secret_key_id AS otp_secret_key_id,
                         o.active AS otp_active, o.attempts_used AS otp_attempts_used,
                         o.attempts_since AS otp_attempts_since, o.created_at AS otp_created_at,
                         r.id AS rec_id, r.active AS rec_active, r.slots AS rec_slots,
@@ -83,9 +107,10 @@ impl Statements {
             ),
             enroll_otp: format!(
                 "INSERT INTO {otp} (id, user_id, secret, algorithm, digits, period, t0, stepped,
-                    last_step, drift, active, attempts_used, attempts_since, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                    last_step, drift, active, attempts_used, attempts_since, created_at, secret_key_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (user_id) DO UPDATE SET id = excluded.id, secret = excluded.secret,
+                    secret_key_id = excluded.secret_key_id,
                     algorithm = excluded.algorithm, digits = excluded.digits,
                     period = excluded.period, t0 = excluded.t0, stepped = excluded.stepped,
                     last_step = excluded.last_step, drift = excluded.drift,
@@ -121,6 +146,18 @@ impl Statements {
             attempts_recovery: attempts(&rec),
             remove_otp: format!("DELETE FROM {otp} WHERE id = $1 AND user_id = $2"),
             remove_recovery: format!("DELETE FROM {rec} WHERE id = $1 AND user_id = $2"),
+            key_ids: format!(
+                "SELECT DISTINCT secret_key_id FROM {otp} WHERE secret_key_id IS NOT NULL"
+            ),
+            unsealed_batch: format!(
+                "SELECT id, user_id, secret, secret_key_id FROM {otp}
+                 WHERE secret_key_id IS NULL OR secret_key_id <> $1
+                 ORDER BY id LIMIT 100"
+            ),
+            reseal_one: format!(
+                "UPDATE {otp} SET secret = $1, secret_key_id = $2
+                 WHERE id = $3 AND user_id = $4 AND secret = $5"
+            ),
             otp,
             recovery: rec,
         }
@@ -151,12 +188,115 @@ impl SqlxStore {
     pub async fn new(pool: AnyPool, options: StoreOptions) -> Result<Self, StoreError> {
         let backend = Backend::of_pool(&pool)?;
         migrate::run(&pool, &options).await?;
-        Ok(Self {
+        let store = Self {
             sql: std::sync::Arc::new(Statements::new(&options)),
             pool,
             backend,
             options,
-        })
+        };
+        store.check_keys().await?;
+        Ok(store)
+    }
+
+    /// Refuses a database holding secrets sealed under a key that is not in
+    /// the keyring (or any sealed secret, without a keyring).
+    async fn check_keys(&self) -> Result<(), StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(&self.sql.key_ids)
+            .fetch_all(&self.pool)
+            .await?;
+        let keyring = self.options.keyring();
+        for id in ids {
+            let id = u32::try_from(id).ok();
+            if id.is_none_or(|id| keyring.and_then(|k| k.get(id)).is_none()) {
+                return Err(StoreError::Sealing {
+                    key_id: id,
+                    reason: match keyring {
+                        None => {
+                            "the database holds sealed secrets and no sealing key was given".into()
+                        }
+                        Some(k) => format!(
+                            "the database holds secrets sealed under a key that is not among \
+                             the given ones ({})",
+                            k.ids()
+                                .map(|i| format!("{i:#010x}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals every plain secret, and re-seals every secret sealed under a
+    /// previous key, under the keyring's current key: one row at a time,
+    /// each a compare-and-set on the stored bytes, so it runs online beside
+    /// serving instances (which must have the current key in their
+    /// keyrings). Safe to interrupt and to run again.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sealing`] without a keyring or for a secret that does
+    /// not open; [`StoreError::Database`].
+    pub async fn reseal(&self) -> Result<Resealed, StoreError> {
+        let keyring = self.options.keyring().ok_or_else(|| StoreError::Sealing {
+            key_id: None,
+            reason: "resealing needs a keyring".into(),
+        })?;
+        let current = keyring.current();
+        let mut done = Resealed::default();
+        let mut stalled = 0u8;
+        loop {
+            let rows = sqlx::query(&self.sql.unsealed_batch)
+                .bind(i64::from(current.id()))
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            let mut progressed = false;
+            for row in &rows {
+                let id: String = row.try_get("id")?;
+                let user: String = row.try_get("user_id")?;
+                let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("secret")?);
+                let key_id: Option<i64> = row.try_get("secret_key_id")?;
+                let secret =
+                    open_secret(&stored, key_id, Some(keyring), &user, &id, &self.sql.otp)?;
+                let sealed = current.seal(&secret, &otp_binding(&user, &id), &mut rand::rng());
+                let updated = sqlx::query(&self.sql.reseal_one)
+                    .bind(sealed.as_bytes().to_vec())
+                    .bind(i64::from(current.id()))
+                    .bind(&id)
+                    .bind(&user)
+                    .bind(stored.to_vec())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if updated == 1 {
+                    done.resealed = done.resealed.saturating_add(1);
+                    progressed = true;
+                } else {
+                    done.skipped = done.skipped.saturating_add(1);
+                }
+            }
+            if progressed {
+                stalled = 0;
+            } else {
+                // Every row of the batch changed under us. Writers with the
+                // keyring seal under the current key, so those rows leave
+                // the selection; a writer without it would keep them there.
+                stalled = stalled.saturating_add(1);
+                if stalled >= 3 {
+                    return Err(StoreError::Sealing {
+                        key_id: None,
+                        reason:
+                            "another writer keeps storing secrets not sealed under the current key"
+                                .into(),
+                    });
+                }
+            }
+        }
     }
 
     /// The pool.
@@ -198,7 +338,7 @@ impl MfaStore for SqlxStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(UserAuthenticators {
-            otp: otp_from_row(&row, &self.sql.otp)?,
+            otp: otp_from_row(&row, &self.sql.otp, user, self.options.keyring())?,
             recovery: recovery_from_row(&row, &self.sql.recovery)?,
         })
     }
@@ -213,12 +353,26 @@ impl MfaStore for SqlxStore {
             .as_ref()
             .map(|r| self.encode(&r.slots))
             .transpose()?;
+        // Sealed before any await: the future holds no RNG.
+        let (secret, key_id) = match self.options.keyring() {
+            Some(keyring) => {
+                let key = keyring.current();
+                let sealed = key.seal(
+                    &otp.secret,
+                    &otp_binding(user, otp.id.as_str()),
+                    &mut rand::rng(),
+                );
+                (sealed.as_bytes().to_vec(), Some(i64::from(key.id())))
+            }
+            None => (otp.secret.expose_bytes().to_vec(), None),
+        };
+        let secret = Zeroizing::new(secret);
         let mut tx = self.pool.begin().await?;
         let [stepped, last, drift, active] = progress_columns(&otp.progress);
         let inserted = sqlx::query(&self.sql.enroll_otp)
             .bind(otp.id.as_str())
             .bind(user)
-            .bind(otp.secret.expose_bytes().to_vec())
+            .bind(secret.to_vec())
             .bind(otp.params.algorithm().uri_name())
             .bind(i64::from(otp.params.digits().get()))
             .bind(i64::from(otp.params.period().secs()))
@@ -230,6 +384,7 @@ impl MfaStore for SqlxStore {
             .bind(i64::from(otp.attempts.used()))
             .bind(bits(otp.attempts.since()))
             .bind(bits(otp.created_at))
+            .bind(key_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
