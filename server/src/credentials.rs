@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng as _;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 /// The Argon2id parameters: OWASP's first recommendation (19 MiB, 2
 /// passes, 1 lane). They make the password grant deliberately slow.
@@ -42,15 +43,30 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// request.
 pub const STRONG_CLIENT_SECRET_LEN: usize = 16;
 
-/// How a client authenticates, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a client authenticates, as stored. `Debug` names the kind only.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoredClientSecret {
     /// A public client: no secret.
     Public,
     /// Salted SHA-256 of a strong secret.
-    Sha256 { salt: Vec<u8>, hash: Vec<u8> },
+    Sha256 {
+        /// The 16-byte salt.
+        salt: Vec<u8>,
+        /// SHA-256 of the salt followed by the secret.
+        hash: Vec<u8>,
+    },
     /// Argon2id PHC string of a short secret.
     Argon2(String),
+}
+
+impl std::fmt::Debug for StoredClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Public => "Public",
+            Self::Sha256 { .. } => "Sha256(..)",
+            Self::Argon2(_) => "Argon2(..)",
+        })
+    }
 }
 
 impl StoredClientSecret {
@@ -101,12 +117,12 @@ pub fn salt() -> [u8; 16] {
     salt
 }
 
-/// A fresh mfa_token: 256 random bits as 43 URL-safe characters, and the
-/// SHA-256 under which it is stored.
-pub fn new_mfa_token() -> (String, [u8; 32]) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+/// A fresh mfa_token: 256 random bits as 43 URL-safe characters (wiped on
+/// drop), and the SHA-256 under which it is stored.
+pub fn new_mfa_token() -> (Zeroizing<String>, [u8; 32]) {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(bytes.as_mut_slice());
+    let token = Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_slice()));
     let hash = mfa_token_hash(&token);
     (token, hash)
 }

@@ -1,13 +1,18 @@
 //! mfa-server as a library: the pieces the binary wires together, public so
-//! that tests (and servers built on them) can use the SQL store, the token
-//! signer and the router directly.
+//! that tests (and servers built on them) can use them directly.
+//!
+//! - [`config`]: the command line, environment and config file, validated
+//!   into [`config::Settings`].
+//! - [`http`]: the router, its state [`http::App`] and the endpoints.
+//! - [`db`]: the pool, the server's tables and the engine's store.
+//! - [`tokens`]: the JWT signer and JWKS.
+//! - [`credentials`]: password and client-secret hashes, mfa_tokens.
 
 #![forbid(unsafe_code)]
 #![allow(
     clippy::std_instead_of_core,
     clippy::std_instead_of_alloc,
     clippy::arithmetic_side_effects,
-    missing_docs,
     unreachable_pub,
     // An application crate: its modules are public for its own tests, not
     // a library API (the engine's API documents every error).
@@ -15,6 +20,7 @@
     clippy::missing_panics_doc
 )]
 
+pub mod config;
 pub mod credentials;
 pub mod db;
 pub mod http;

@@ -1,96 +1,54 @@
 //! mfa-server: the reference Auth0-compatible MFA authorization server built
 //! on totp-engine. See the repository README for the walk-through.
+//!
+//! This file runs the subcommands; their command line and the server's
+//! configuration are defined and validated in `mfa_server::config`.
 
 #![forbid(unsafe_code)]
 #![allow(
     clippy::std_instead_of_core,
     clippy::std_instead_of_alloc,
     clippy::arithmetic_side_effects,
-    missing_docs,
     unreachable_pub
 )]
 
 use std::io::{BufRead, Write};
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
-use totp_engine::{Mfa, MfaConfig, ThrottlePolicy};
+use clap::Parser;
+use totp_engine::SystemClock;
+use zeroize::Zeroizing;
 
+use mfa_server::config::{Cli, Command, DbUrl, Settings};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
-use mfa_server::http::{self, App, Settings};
-use mfa_server::tokens::Signer;
-use totp_engine::Clock as _;
+use mfa_server::http::{self, App, SharedClock};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "mfa-server",
-    version,
-    about = "Auth0-compatible MFA authorization server (TOTP) on totp-engine"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the server.
-    Serve {
-        /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
-        #[arg(long, default_value = "mfa-server.db")]
-        db: String,
-        /// Issuer: the name shown in authenticator apps and the `iss` of tokens.
-        #[arg(long, default_value = "mfa-server")]
-        issuer: String,
-        /// mfa_token lifetime in seconds.
-        #[arg(long, default_value_t = 600)]
-        mfa_token_ttl: u64,
-        /// Access token lifetime in seconds.
-        #[arg(long, default_value_t = 86_400)]
-        access_token_ttl: u64,
-        /// Create (or reset) a demo client and user and print how to use them.
-        #[arg(long)]
-        demo: bool,
-        /// Failed attempts allowed per authenticator before lockout (Auth0: 10).
-        #[arg(long, default_value_t = 10)]
-        throttle_attempts: u32,
-        /// Seconds until one more attempt is allowed (Auth0: 360).
-        #[arg(long, default_value_t = 360)]
-        throttle_refill_secs: u64,
-    },
-    /// Create or update a client; reads its secret from standard input (one line).
-    AddClient {
-        client_id: String,
-        #[arg(long, default_value = "mfa-server.db")]
-        db: String,
-        /// A public client: no secret is read or required.
-        #[arg(long)]
-        public: bool,
-    },
-    /// Create or update a user; reads the password from standard input (one line).
-    AddUser {
-        username: String,
-        #[arg(long, default_value = "mfa-server.db")]
-        db: String,
-    },
-}
-
-fn read_line() -> Result<String, String> {
-    let mut line = String::new();
+/// One line of standard input, without its line ending.
+fn read_line() -> Result<Zeroizing<String>, String> {
+    let mut line = Zeroizing::new(String::new());
     std::io::stdin()
         .lock()
         .read_line(&mut line)
         .map_err(|e| format!("cannot read standard input: {e}"))?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    let len = line.trim_end_matches(['\r', '\n']).len();
+    line.truncate(len);
+    Ok(line)
 }
 
-async fn add_client(db: &Db, client_id: &str, secret: Option<&str>) -> Result<(), String> {
+async fn connect(db: &DbUrl) -> Result<Db, String> {
+    Db::connect(db.as_str())
+        .await
+        .map_err(|e| format!("database {}: {e}", db.redacted()))
+}
+
+async fn add_client(
+    db: &Db,
+    client_id: &str,
+    secret: Option<&str>,
+    now: u64,
+) -> Result<(), String> {
     if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
         return Err("client id must be 1 to 128 printable characters".into());
     }
@@ -109,18 +67,23 @@ async fn add_client(db: &Db, client_id: &str, secret: Option<&str>) -> Result<()
                     credentials::STRONG_CLIENT_SECRET_LEN
                 );
             }
-            let secret = secret.to_owned();
+            let secret = Zeroizing::new(secret.to_owned());
             tokio::task::spawn_blocking(move || StoredClientSecret::new(&secret))
                 .await
                 .map_err(|e| e.to_string())??
         }
     };
-    db.upsert_client(client_id, &stored, totp_engine::SystemClock.unix_time())
+    db.upsert_client(client_id, &stored, now)
         .await
         .map_err(|e| e.to_string())
 }
 
-async fn add_user(db: &Db, username: &str, password: String) -> Result<String, String> {
+async fn add_user(
+    db: &Db,
+    username: &str,
+    password: Zeroizing<String>,
+    now: u64,
+) -> Result<String, String> {
     if username.is_empty()
         || username.len() > 256
         || username.contains(':')
@@ -134,68 +97,46 @@ async fn add_user(db: &Db, username: &str, password: String) -> Result<String, S
     let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
         .await
         .map_err(|e| e.to_string())??;
-    db.upsert_user(username, &hash, totp_engine::SystemClock.unix_time())
+    db.upsert_user(username, &hash, now)
         .await
         .map_err(|e| e.to_string())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    listen: SocketAddr,
-    db_url: &str,
-    issuer: String,
-    mfa_token_ttl: u64,
-    access_token_ttl: u64,
-    demo: bool,
-    throttle: ThrottlePolicy,
-) -> Result<(), String> {
-    let db = Db::connect(db_url)
-        .await
-        .map_err(|e| format!("database {db_url}: {e}"))?;
-    let signer = Signer::load_or_create(&db, &issuer, totp_engine::SystemClock.unix_time())
+/// Runs the server with validated `settings` until SIGINT or SIGTERM.
+async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
+    let db = connect(settings.db()).await?;
+    let listen = settings.listen();
+    let demo = settings.demo();
+    let app = App::new(db.clone(), settings, clock.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let config = MfaConfig::new(issuer.clone())
-        .map_err(|e| format!("--issuer: {e}"))?
-        .with_throttle(throttle);
-    let dummy_hash =
-        tokio::task::spawn_blocking(|| credentials::hash_password("not a real password"))
-            .await
-            .map_err(|e| e.to_string())??;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     if demo {
-        let secret = credentials::random_secret(32);
-        let password = credentials::random_secret(16);
-        add_client(&db, "demo-client", Some(&secret)).await?;
-        add_user(&db, "demo", password.clone()).await?;
+        let secret = Zeroizing::new(credentials::random_secret(32));
+        let password = Zeroizing::new(credentials::random_secret(16));
+        add_client(&db, "demo-client", Some(&secret), clock.unix_time()).await?;
+        add_user(&db, "demo", password.clone(), clock.unix_time()).await?;
         println!(
-            "Demo client: client_id=demo-client client_secret={secret}\n\
-             Demo user:   username=demo password={password}\n\
+            "Demo client: client_id=demo-client client_secret={}\n\
+             Demo user:   username=demo password={}\n\
              First step (password grant; answers 403 mfa_required with an mfa_token):\n\n  \
              curl --request POST --url 'http://{local}/oauth/token' \\\n    \
              --header 'content-type: application/x-www-form-urlencoded' \\\n    \
              --data grant_type=password --data client_id=demo-client \\\n    \
-             --data 'client_secret={secret}' --data username=demo --data 'password={password}'\n"
+             --data 'client_secret={}' --data username=demo --data 'password={}'\n",
+            secret.as_str(),
+            password.as_str(),
+            secret.as_str(),
+            password.as_str(),
         );
     }
-    let app = Arc::new(App {
-        mfa: Mfa::new(db.store(), config),
-        db,
-        signer,
-        settings: Settings {
-            mfa_token_ttl,
-            access_token_ttl,
-            default_audience: issuer,
-        },
-        dummy_hash,
-    });
     println!("mfa-server listening on http://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
-    axum::serve(listener, http::router(app))
+    axum::serve(listener, http::router(Arc::new(app)))
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())
@@ -220,6 +161,39 @@ async fn shutdown() {
     }
 }
 
+async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => {
+            let settings = Settings::from_args(&args).map_err(|e| e.to_string())?;
+            serve(settings, clock).await
+        }
+        Command::AddClient {
+            client_id,
+            db,
+            public,
+        } => {
+            let secret = if public { None } else { Some(read_line()?) };
+            let db = connect(&db).await?;
+            add_client(
+                &db,
+                &client_id,
+                secret.as_ref().map(|s| s.as_str()),
+                clock.unix_time(),
+            )
+            .await?;
+            println!("client {client_id} saved");
+            Ok(())
+        }
+        Command::AddUser { username, db } => {
+            let password = read_line()?;
+            let db = connect(&db).await?;
+            let id = add_user(&db, &username, password, clock.unix_time()).await?;
+            println!("user {username} saved ({id})");
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -231,57 +205,7 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve {
-            listen,
-            db,
-            issuer,
-            mfa_token_ttl,
-            access_token_ttl,
-            demo,
-            throttle_attempts,
-            throttle_refill_secs,
-        } => match ThrottlePolicy::new(throttle_attempts, throttle_refill_secs) {
-            Ok(throttle) => {
-                serve(
-                    listen,
-                    &db,
-                    issuer,
-                    mfa_token_ttl,
-                    access_token_ttl,
-                    demo,
-                    throttle,
-                )
-                .await
-            }
-            Err(e) => Err(format!("--throttle-attempts/--throttle-refill-secs: {e}")),
-        },
-        Command::AddClient {
-            client_id,
-            db,
-            public,
-        } => {
-            async {
-                let secret = if public { None } else { Some(read_line()?) };
-                let db = Db::connect(&db).await.map_err(|e| e.to_string())?;
-                add_client(&db, &client_id, secret.as_deref()).await?;
-                println!("client {client_id} saved");
-                Ok(())
-            }
-            .await
-        }
-        Command::AddUser { username, db } => {
-            async {
-                let password = read_line()?;
-                let db = Db::connect(&db).await.map_err(|e| e.to_string())?;
-                let id = add_user(&db, &username, password).await?;
-                println!("user {username} saved ({id})");
-                Ok(())
-            }
-            .await
-        }
-    };
-    match result {
+    match run(cli.command, Arc::new(SystemClock)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mfa-server: {e}");

@@ -33,24 +33,36 @@ impl std::fmt::Debug for Signer {
 /// Claims of the access token (and, with `nonce`-free OIDC, the id token).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    /// The issuer: the server's configured issuer.
     pub iss: String,
+    /// The user id.
     pub sub: String,
+    /// The audience: the requested one (access token) or the client (id token).
     pub aud: String,
+    /// Issued at, Unix seconds: the request's time.
     pub iat: u64,
+    /// Expires at, Unix seconds: the token is refused from this second on.
     pub exp: u64,
+    /// The granted scope (access token only; omitted when empty).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// Authentication methods: `pwd` and the second factor (`otp` or `recovery-code`).
     pub amr: Vec<String>,
+    /// The client the access token was issued to (absent from id tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
 }
 
+/// Why a token could not be signed or the signing key loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The generated key could not be encoded.
     #[error("signing key: {0}")]
     Key(String),
+    /// The JWT library refused the key or the claims.
     #[error("jwt: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
 }
@@ -90,16 +102,20 @@ impl Signer {
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
-    /// Verifies an access token's signature, issuer and expiry.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    /// Verifies an access token at `now`: its signature, its issuer, and
+    /// that it has not expired (RFC 7519 §4.1.4: it is refused from its
+    /// `exp` on). Only access tokens (which carry an `azp`) are accepted;
+    /// id tokens are for the client, not bearer credentials here.
+    pub fn verify(&self, token: &str, now: u64) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
+        // `exp` is still required; it is checked below against the
+        // request's time rather than the library's clock.
+        validation.validate_exp = false;
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
-        // Only access tokens (which carry a scope claim or an azp) act as
-        // bearer credentials here; id tokens are for the client.
-        data.claims.azp.is_some().then_some(data.claims)
+        (data.claims.exp > now && data.claims.azp.is_some()).then_some(data.claims)
     }
 
     /// The JWKS document.

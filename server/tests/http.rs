@@ -1,5 +1,9 @@
 //! End-to-end tests of the `mfa-server` binary over HTTP on loopback, with a
-//! fresh SQLite file per test and oathtool computing the codes.
+//! fresh SQLite file per test and oathtool computing the codes: only what
+//! needs a real process. The seed's walkthrough against the binary, replay
+//! across two processes, 50 concurrent requests, and the command line
+//! (flags, environment, config file). Request shapes, the error table and
+//! everything that depends on time run in-process in `router.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -284,442 +288,6 @@ async fn seed_guide_walkthrough() {
 }
 
 #[tokio::test]
-async fn error_table() {
-    let dir = temp_dir("errors");
-    let db = db_path(&dir);
-    provision(&db);
-    let (ok, out) = cli(
-        &["add-client", "other-app", "--db", &db],
-        "another-long-client-secret\n",
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = cli(&["add-user", "bob", "--db", &db], "bobs password\n");
-    assert!(ok, "{out}");
-    let server = Server::start(&db, &[]);
-    let http = client();
-    let token_url = server.url("/oauth/token");
-
-    // Wrong username or password.
-    for (user, pw) in [(USER, "wrong"), ("nobody", PASSWORD)] {
-        let (s, b) = form(
-            &http,
-            &token_url,
-            &[
-                ("grant_type", "password"),
-                ("client_id", CLIENT),
-                ("client_secret", CLIENT_SECRET),
-                ("username", user),
-                ("password", pw),
-            ],
-        )
-        .await;
-        assert_error(
-            s,
-            &b,
-            403,
-            "invalid_grant",
-            Some("Wrong email or password."),
-        );
-    }
-    // Client authentication.
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", "password"),
-            ("client_id", CLIENT),
-            ("client_secret", "wrong-secret-wrong-secret"),
-            ("username", USER),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_error(s, &b, 401, "invalid_client", None);
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", "password"),
-            ("client_id", "unknown"),
-            ("client_secret", CLIENT_SECRET),
-            ("username", USER),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_error(s, &b, 401, "invalid_client", None);
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", "password"),
-            ("client_id", CLIENT),
-            ("username", USER),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    assert_error(s, &b, 401, "invalid_client", None);
-    // A short client secret (Argon2id-hashed) and a public client work too.
-    let (ok, out) = cli(&["add-client", "short-app", "--db", &db], "s3cret\n");
-    assert!(ok, "{out}");
-    let (ok, out) = cli(&["add-client", "public-app", "--db", &db, "--public"], "");
-    assert!(ok, "{out}");
-    for (client, secret, want) in [
-        ("short-app", Some("s3cret"), 403),
-        ("short-app", Some("s3cret!"), 401),
-        ("short-app", None, 401),
-        ("public-app", None, 403),
-        ("public-app", Some("anything"), 401),
-    ] {
-        let mut fields = vec![
-            ("grant_type", "password"),
-            ("client_id", client),
-            ("username", USER),
-            ("password", PASSWORD),
-        ];
-        if let Some(secret) = secret {
-            fields.push(("client_secret", secret));
-        }
-        let (s, b) = form(&http, &token_url, &fields).await;
-        assert_eq!(s, want, "{client} {secret:?}: {b}");
-    }
-    // HTTP Basic works in place of client_secret.
-    let r = http
-        .post(&token_url)
-        .basic_auth(CLIENT, Some(CLIENT_SECRET))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", USER),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_json(r).await.1["error"], "mfa_required");
-    // Unknown grant type, missing parameters.
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-        ],
-    )
-    .await;
-    assert_error(s, &b, 400, "unsupported_grant_type", None);
-    let (s, b) = form(&http, &token_url, &[("client_id", CLIENT)]).await;
-    assert_error(
-        s,
-        &b,
-        400,
-        "invalid_request",
-        Some("Missing required parameter: grant_type"),
-    );
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", MFA_OTP),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-            ("otp", "123456"),
-        ],
-    )
-    .await;
-    assert_error(
-        s,
-        &b,
-        400,
-        "invalid_request",
-        Some("Missing required parameter: mfa_token"),
-    );
-
-    // OTP grant before enrollment.
-    let (token, _) = password_grant(&http, &server).await;
-    let (s, b) = otp_grant(&http, &server, &token, "123456").await;
-    assert_error(
-        s,
-        &b,
-        400,
-        "unsupported_challenge_type",
-        Some(
-            "User is not enrolled. You can use /mfa/associate endpoint to enroll the first authenticator.",
-        ),
-    );
-    // Recovery grant without a recovery code.
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", MFA_RECOVERY),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-            ("mfa_token", &token),
-            ("recovery_code", "ABCDEFGHIJKLMNOPQRSTUVWX"),
-        ],
-    )
-    .await;
-    assert_error(
-        s,
-        &b,
-        400,
-        "unsupported_challenge_type",
-        Some("User does not have a recovery-code."),
-    );
-    // Challenge before enrollment.
-    let r = http
-        .post(server.url("/mfa/challenge"))
-        .json(&json!({ "client_id": CLIENT, "mfa_token": token, "challenge_type": "otp" }))
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = status_json(r).await;
-    assert_error(s, &b, 400, "association_required", None);
-
-    // Enroll, then the remaining rows.
-    let (token, secret, _, t) = enrolled(&http, &server).await;
-    let (s, b) = otp_grant(&http, &server, &token, &oathtool(&secret, t)).await;
-    assert_error(s, &b, 400, "invalid_grant", Some("Invalid otp_code.")); // replayed
-    let (s, b) = otp_grant(&http, &server, &token, &oathtool(&secret, t - 3600)).await;
-    assert_error(s, &b, 400, "invalid_grant", Some("Invalid otp_code.")); // expired
-    let (s, b) = associate(&http, &server, &token).await;
-    assert_error(
-        s,
-        &b,
-        403,
-        "access_denied",
-        Some("User is already enrolled."),
-    );
-    // The same through a form body, which carries the types as a string.
-    let r = http
-        .post(server.url("/mfa/associate"))
-        .header("authorization", format!("Bearer {token}"))
-        .form(&[("authenticator_types", "otp")])
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = status_json(r).await;
-    assert_error(
-        s,
-        &b,
-        403,
-        "access_denied",
-        Some("User is already enrolled."),
-    );
-    let r = http
-        .post(server.url("/mfa/associate"))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&json!({ "authenticator_types": ["oob"] }))
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = status_json(r).await;
-    assert_error(s, &b, 400, "unsupported_challenge_type", None);
-    let r = http
-        .post(server.url("/mfa/challenge"))
-        .json(&json!({ "client_id": CLIENT, "mfa_token": token, "challenge_type": "oob" }))
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = status_json(r).await;
-    assert_error(s, &b, 400, "unsupported_challenge_type", None);
-    // Wrong recovery code.
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", MFA_RECOVERY),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-            ("mfa_token", &token),
-            ("recovery_code", "ABCDEFGHIJKLMNOPQRSTUVWX"),
-        ],
-    )
-    .await;
-    assert_error(s, &b, 400, "invalid_grant", Some("Invalid recovery_code."));
-
-    // mfa_token: malformed, unknown, another client's.
-    for bad in ["garbage", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
-        let (s, b) = otp_grant(&http, &server, bad, "123456").await;
-        assert_error(s, &b, 401, "invalid_grant", Some("Malformed mfa_token"));
-    }
-    let (s, b) = form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", MFA_OTP),
-            ("client_id", "other-app"),
-            ("client_secret", "another-long-client-secret"),
-            ("mfa_token", &token),
-            ("otp", "123456"),
-        ],
-    )
-    .await;
-    assert_error(
-        s,
-        &b,
-        400,
-        "invalid_request",
-        Some("mfa_token not issued to this client"),
-    );
-
-    // Throttling: 10 wrong codes, then 429 even for the right one.
-    let (bob_token, _) = {
-        let (s, b) = form(
-            &http,
-            &token_url,
-            &[
-                ("grant_type", "password"),
-                ("client_id", CLIENT),
-                ("client_secret", CLIENT_SECRET),
-                ("username", "bob"),
-                ("password", "bobs password"),
-            ],
-        )
-        .await;
-        assert_eq!(s, 403);
-        (b["mfa_token"].as_str().unwrap().to_owned(), b)
-    };
-    let (_, a) = associate(&http, &server, &bob_token).await;
-    let bob_secret = a["secret"].as_str().unwrap().to_owned();
-    let right = oathtool(&bob_secret, unix_now());
-    let wrong = format!(
-        "{:06}",
-        (right.parse::<u32>().unwrap() + 500_000) % 1_000_000
-    );
-    for _ in 0..10 {
-        let (s, b) = otp_grant(&http, &server, &bob_token, &wrong).await;
-        assert_error(s, &b, 400, "invalid_grant", None);
-    }
-    let r = http
-        .post(&token_url)
-        .form(&[
-            ("grant_type", MFA_OTP),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-            ("mfa_token", &bob_token),
-            ("otp", &right),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.headers().get("retry-after").is_some());
-    let (s, b) = status_json(r).await;
-    assert_error(s, &b, 429, "too_many_attempts", None);
-}
-
-#[tokio::test]
-async fn mfa_tokens_expire() {
-    let dir = temp_dir("expiry");
-    let db = db_path(&dir);
-    provision(&db);
-    let server = Server::start(&db, &["--mfa-token-ttl", "1"]);
-    let http = client();
-    let (token, _) = password_grant(&http, &server).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let (s, b) = otp_grant(&http, &server, &token, "123456").await;
-    assert_error(s, &b, 401, "expired_token", Some("mfa_token is expired"));
-    let (s, b) = associate(&http, &server, &token).await;
-    assert_error(s, &b, 401, "expired_token", Some("mfa_token is expired"));
-}
-
-#[tokio::test]
-async fn malformed_requests_get_json_4xx_and_change_nothing() {
-    let dir = temp_dir("malformed");
-    let db = db_path(&dir);
-    provision(&db);
-    let server = Server::start(&db, &[]);
-    let http = client();
-    let (token, secret, _, t) = enrolled(&http, &server).await;
-    let url = server.url("/oauth/token");
-    let send = |body: Vec<u8>, content_type: Option<&'static str>| {
-        let http = http.clone();
-        let url = url.clone();
-        async move {
-            let mut req = http.post(&url).body(body);
-            if let Some(ct) = content_type {
-                req = req.header("content-type", ct);
-            }
-            status_json(req.send().await.unwrap()).await
-        }
-    };
-    let otp_form = |otp: &str| {
-        format!(
-            "grant_type={}&client_id={CLIENT}&client_secret={CLIENT_SECRET}&mfa_token={token}&otp={otp}",
-            "http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-otp"
-        )
-    };
-    let cases: Vec<(Vec<u8>, Option<&'static str>, u16)> = vec![
-        (
-            vec![b'a'; 1 << 20],
-            Some("application/x-www-form-urlencoded"),
-            413,
-        ),
-        (b"{\"grant_type\": ".to_vec(), Some("application/json"), 400),
-        (b"[1, 2, 3]".to_vec(), Some("application/json"), 400),
-        (b"grant_type=password".to_vec(), Some("text/plain"), 415),
-        (b"<xml/>".to_vec(), Some("application/xml"), 415),
-        (
-            otp_form("%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96").into_bytes(),
-            Some("application/x-www-form-urlencoded"),
-            400,
-        ), // full-width digits
-        (
-            format!("{}&otp=123456", otp_form("654321")).into_bytes(),
-            Some("application/x-www-form-urlencoded"),
-            400,
-        ), // duplicate
-        (
-            b"{\"grant_type\":\"password\",\"grant_type\":\"password\"}".to_vec(),
-            Some("application/json"),
-            400,
-        ),
-        (
-            b"{\"grant_type\": 5}".to_vec(),
-            Some("application/json"),
-            400,
-        ),
-        (
-            b"%%%%=%%%".to_vec(),
-            Some("application/x-www-form-urlencoded"),
-            400,
-        ),
-        (
-            vec![0xff, 0xfe, 0x00],
-            Some("application/x-www-form-urlencoded"),
-            400,
-        ),
-    ];
-    for (i, (body, ct, want)) in cases.into_iter().enumerate() {
-        let (status, json) = send(body, ct).await;
-        assert_eq!(status, want, "case {i}: {json}");
-        assert!(
-            json["error"].is_string() && json["error_description"].is_string(),
-            "case {i}: {json}"
-        );
-    }
-    // Unknown route and wrong method: JSON too.
-    let (s, b) = status_json(http.get(server.url("/nope")).send().await.unwrap()).await;
-    assert_error(s, &b, 404, "not_found", None);
-    let (s, b) = status_json(http.get(server.url("/oauth/token")).send().await.unwrap()).await;
-    assert_eq!(s, 405, "{b}");
-    assert!(b["error"].is_string());
-    let (s, b) = status_json(
-        http.post(server.url("/mfa/associate"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_error(s, &b, 401, "invalid_request", None);
-    // None of that changed anything: the next step's code still works once.
-    let next = oathtool(&secret, t + 30);
-    assert_eq!(otp_grant(&http, &server, &token, &next).await.0, 200);
-}
-
-#[tokio::test]
 async fn replay_across_two_processes_sharing_one_database() {
     let dir = temp_dir("two");
     let db = db_path(&dir);
@@ -832,4 +400,105 @@ fn cli_refuses_bad_input() {
         "",
     );
     assert!(!ok);
+}
+
+#[test]
+fn serve_help_documents_every_knob() {
+    let (ok, help) = cli(&["serve", "--help"], "");
+    assert!(ok, "{help}");
+    for key in [
+        "config",
+        "listen",
+        "db",
+        "issuer",
+        "mfa_token_ttl",
+        "access_token_ttl",
+        "demo",
+        "throttle_attempts",
+        "throttle_refill_secs",
+    ] {
+        let flag = format!("--{}", key.replace('_', "-"));
+        let env = format!("[env: MFA_SERVER_{}=]", key.to_ascii_uppercase());
+        assert!(help.contains(&flag) && help.contains(&env), "{key}: {help}");
+    }
+    assert_eq!(help.matches("Default: ").count(), 9, "{help}");
+}
+
+#[tokio::test]
+async fn serve_takes_a_flag_over_the_environment_over_the_config_file() {
+    let dir = temp_dir("config");
+    let db = db_path(&dir);
+    // add-client and add-user read MFA_SERVER_DB too.
+    let env_db = [("MFA_SERVER_DB", db.as_str())];
+    let (ok, out) = cli_env(
+        &["add-client", CLIENT],
+        &env_db,
+        &format!("{CLIENT_SECRET}\n"),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = cli_env(&["add-user", USER], &env_db, &format!("{PASSWORD}\n"));
+    assert!(ok && std::path::Path::new(&db).exists(), "{out}");
+
+    // A file whose issuer and throttle are unusable, and that names the database.
+    let file = dir.join("mfa-server.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndb = {db:?}\nissuer = \"bad:issuer\"\nthrottle_attempts = 0\n"
+        ),
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let (ok, out) = cli(&["serve", "--config", &file], "");
+    assert!(
+        !ok && out.contains(&format!("invalid issuer from config file {file}")),
+        "{out}"
+    );
+    let (ok, out) = cli_env(
+        &["serve", "--config", &file],
+        &[
+            ("MFA_SERVER_ISSUER", "ACME"),
+            ("MFA_SERVER_THROTTLE_ATTEMPTS", "0"),
+        ],
+        "",
+    );
+    assert!(
+        !ok && out.contains(
+            "invalid throttle_attempts from environment variable MFA_SERVER_THROTTLE_ATTEMPTS"
+        ),
+        "{out}"
+    );
+    let (ok, out) = cli_env(&["serve"], &[("MFA_SERVER_MFA_TOKEN_TTL", "soon")], "");
+    assert!(
+        !ok && out
+            .contains("invalid mfa_token_ttl from environment variable MFA_SERVER_MFA_TOKEN_TTL"),
+        "{out}"
+    );
+
+    // The environment's issuer beats the file's; the flag's throttle beats
+    // the environment's; listen and db come from the file.
+    let server = Server::spawn(
+        &["serve", "--throttle-attempts", "3"],
+        &[
+            ("MFA_SERVER_CONFIG", &file),
+            ("MFA_SERVER_ISSUER", "ACME"),
+            ("MFA_SERVER_THROTTLE_ATTEMPTS", "0"),
+        ],
+    );
+    let http = client();
+    let (token, secret, _, t) = enrolled(&http, &server).await;
+    let (_, tokens) = otp_grant(&http, &server, &token, &oathtool(&secret, t + 30)).await;
+    let claims = verify_jwt(&http, &server, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["iss"], "ACME");
+    let right = oathtool(&secret, t + 60);
+    let wrong = format!(
+        "{:06}",
+        (right.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    for _ in 0..3 {
+        let (s, b) = otp_grant(&http, &server, &token, &wrong).await;
+        assert_error(s, &b, 400, "invalid_grant", None);
+    }
+    let (s, b) = otp_grant(&http, &server, &token, &right).await;
+    assert_error(s, &b, 429, "too_many_attempts", None);
 }

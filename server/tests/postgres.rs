@@ -77,12 +77,17 @@ async fn postgres_concurrent_first_starts_migrate_once() {
         r.unwrap().unwrap();
     }
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    for history in ["mfa_server_migrations", "totp_engine_migrations"] {
-        let rows: Vec<(i64,)> = sqlx::query_as(&format!("SELECT version FROM {history}"))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(rows, vec![(1,)], "{history}");
+    for (history, versions) in [
+        ("mfa_server_migrations", 1),
+        ("totp_engine_migrations", totp_engine_sqlx::MIGRATIONS.len()),
+    ] {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as(&format!("SELECT version FROM {history} ORDER BY version"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let want: Vec<(i64,)> = (1..=versions as i64).map(|v| (v,)).collect();
+        assert_eq!(rows, want, "{history}: each migration applied exactly once");
     }
     // Three servers starting together agree on one signing key.
     provision(&url);

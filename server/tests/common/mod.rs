@@ -45,9 +45,27 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The binary, with none of the caller's `MFA_SERVER_*` variables and
+/// with `env` set.
+pub fn command(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MFA_SERVER_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
 /// Runs a CLI subcommand with `stdin`; returns (success, stdout + stderr).
 pub fn cli(args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(BIN)
+    cli_env(args, &[], stdin)
+}
+
+/// [`cli`] with environment variables.
+pub fn cli_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String) {
+    let mut child = command(env)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -87,18 +105,26 @@ pub struct Server {
 }
 
 impl Server {
+    /// `serve` on a free loopback port with `db`, issuer ACME, and `extra`
+    /// arguments.
     pub fn start(db: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                db,
-                "--issuer",
-                "ACME",
-            ])
-            .args(extra)
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db,
+            "--issuer",
+            "ACME",
+        ];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, &[])
+    }
+
+    /// The binary with `args` and `env`, once it prints its address.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = command(env)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

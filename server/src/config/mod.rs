@@ -1,0 +1,140 @@
+//! Configuration: the command line of every subcommand ([`Cli`]) and, for
+//! `serve`, one set of knobs ([`ConfigValues`]) read from flags,
+//! `MFA_SERVER_<FLAG>` environment variables and an optional TOML file
+//! (`--config`), validated once at start-up into [`Settings`].
+//!
+//! Precedence, key by key: flag > environment variable > file > default.
+//! The file takes the same keys in snake_case (`throttle_attempts = 10`) and
+//! refuses unknown ones. Every error names the key and where its value came
+//! from ([`Origin`]).
+//!
+//! The keys are defined once, in `values.rs` (clap and serde read the same
+//! struct); precedence and validation are in `settings.rs`; this file holds
+//! the subcommands and `serve`'s arguments. Not here: what the subcommands
+//! do (`main.rs`), and the engine's other defaults (only its issuer and
+//! throttle are knobs).
+
+mod settings;
+mod values;
+
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+
+pub use self::settings::{ConfigError, MAX_TTL, Origin, Settings};
+pub use self::values::{ConfigValues, DbUrl};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfa-server",
+    version,
+    about = "Auth0-compatible MFA authorization server (TOTP) on totp-engine"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    ///
+    /// Every option can also be set with the environment variable shown
+    /// beside it, or as a snake_case key in the --config file; a flag beats
+    /// the environment, which beats the file, which beats the default.
+    Serve(ServeArgs),
+    /// Create or update a client; reads its secret from standard input (one line).
+    AddClient {
+        /// The client id: 1 to 128 printable characters.
+        client_id: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// A public client: no secret is read or required.
+        #[arg(long)]
+        public: bool,
+    },
+    /// Create or update a user; reads the password from standard input (one line).
+    AddUser {
+        /// The username: 1 to 256 printable characters, no ':'.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+    },
+}
+
+/// `serve`'s arguments: the config file (if any), the knobs given by flag
+/// or environment variable, and which of them came from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// `--config`: the TOML file to read.
+    pub config: Option<PathBuf>,
+    /// The knobs given by flag or environment variable.
+    pub values: ConfigValues,
+    from_env: Vec<String>,
+}
+
+/// What clap sees of `serve`: [`ServeArgs`] adds the values' origins.
+#[derive(Args)]
+struct ServeFlags {
+    /// TOML file with any of the options below as snake_case keys
+    /// (`listen = "127.0.0.1:8080"`, `throttle_attempts = 10`); unknown keys
+    /// are refused. Default: none.
+    #[arg(long, env = "MFA_SERVER_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    values: ConfigValues,
+}
+
+impl ServeArgs {
+    /// Where the value of `key` given here came from: its flag or its
+    /// environment variable.
+    #[must_use]
+    pub fn origin(&self, key: &str) -> Origin {
+        if self.from_env.iter().any(|k| k == key) {
+            Origin::Env
+        } else {
+            Origin::Flag
+        }
+    }
+}
+
+impl FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let flags = ServeFlags::from_arg_matches(matches)?;
+        let from_env = matches
+            .ids()
+            .map(|id| id.as_str())
+            .filter(|id| matches.value_source(id) == Some(ValueSource::EnvVariable))
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            config: flags.config,
+            values: flags.values,
+            from_env,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        ServeFlags::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ServeFlags::augment_args_for_update(cmd)
+    }
+}
+
+#[cfg(test)]
+mod tests;

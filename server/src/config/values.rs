@@ -1,0 +1,227 @@
+//! The knobs of `serve` as one struct, [`ConfigValues`], that clap reads
+//! from flags and environment variables and serde reads from the file; the
+//! [`DbUrl`] newtype; and the value parser that makes clap's errors name
+//! the key and its origin.
+//!
+//! Not here: precedence and validation ([`super::settings`]).
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use clap::Args;
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use serde::Deserialize;
+
+use super::settings::{ConfigError, Origin};
+
+/// The knobs of `serve`, every one optional: one layer of configuration,
+/// as given by flags and environment variables (clap) or by the file
+/// (serde, unknown keys refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigValues {
+    /// Address to listen on; port 0 picks a free port (the chosen address
+    /// is printed). Default: 127.0.0.1:8080.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LISTEN",
+        value_name = "ADDR",
+        value_parser = Sourced::<SocketAddr>::parsed()
+    )]
+    pub listen: Option<SocketAddr>,
+    /// Database: a SQLite file (or sqlite://PATH), created if missing, or
+    /// postgres://USER@HOST:PORT/DB. Default: mfa-server.db.
+    #[arg(
+        long,
+        env = "MFA_SERVER_DB",
+        value_name = "URL",
+        value_parser = Sourced::<DbUrl>::parsed()
+    )]
+    pub db: Option<DbUrl>,
+    /// Issuer: the name shown in authenticator apps, and the `iss` (and
+    /// default `aud`) of tokens. Default: mfa-server.
+    #[arg(
+        long,
+        env = "MFA_SERVER_ISSUER",
+        value_name = "NAME",
+        value_parser = Sourced::<String>::parsed()
+    )]
+    pub issuer: Option<String>,
+    /// mfa_token lifetime in seconds, 1 to 315360000. Default: 600.
+    #[arg(
+        long,
+        env = "MFA_SERVER_MFA_TOKEN_TTL",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub mfa_token_ttl: Option<u64>,
+    /// Access token lifetime in seconds, 1 to 315360000. Default: 86400.
+    #[arg(
+        long,
+        env = "MFA_SERVER_ACCESS_TOKEN_TTL",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub access_token_ttl: Option<u64>,
+    /// Create (or reset) a demo client and user at start and print how to
+    /// use them; `--demo=false` overrides the file. Default: false.
+    #[arg(
+        long,
+        env = "MFA_SERVER_DEMO",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = Sourced::<bool>::boolean()
+    )]
+    pub demo: Option<bool>,
+    /// Failed attempts allowed per authenticator before lockout, at least 1
+    /// (Auth0: 10). Default: 10.
+    #[arg(
+        long,
+        env = "MFA_SERVER_THROTTLE_ATTEMPTS",
+        value_name = "N",
+        value_parser = Sourced::<u32>::parsed()
+    )]
+    pub throttle_attempts: Option<u32>,
+    /// Seconds until a locked-out authenticator gets one more attempt, at
+    /// least 1 (Auth0: 360). Default: 360.
+    #[arg(
+        long,
+        env = "MFA_SERVER_THROTTLE_REFILL_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub throttle_refill_secs: Option<u64>,
+}
+
+/// A database URL or SQLite path. `Debug` hides a password in it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DbUrl(String);
+
+impl DbUrl {
+    /// A URL or path, as given.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL as given, password included: for connecting only.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`: for messages.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.clone();
+        };
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{user}:***@{host}")
+            }
+            _ => authority.to_owned(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) if query.to_ascii_lowercase().contains("password") => {
+                format!("{path}?***")
+            }
+            _ => tail.to_owned(),
+        };
+        format!("{scheme}://{authority}{tail}")
+    }
+}
+
+impl FromStr for DbUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DbUrl").field(&self.redacted()).finish()
+    }
+}
+
+/// A clap value parser whose errors name the key and whether the value
+/// came from the flag or the environment variable.
+pub(super) struct Sourced<T> {
+    parse: fn(&str) -> Result<T, String>,
+}
+
+impl<T> Clone for Sourced<T> {
+    fn clone(&self) -> Self {
+        Self { parse: self.parse }
+    }
+}
+
+impl<T: FromStr> Sourced<T>
+where
+    T::Err: fmt::Display,
+{
+    fn parsed() -> Self {
+        Self {
+            parse: |s| s.parse::<T>().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl Sourced<bool> {
+    fn boolean() -> Self {
+        Self {
+            parse: |s| match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err("expected true or false".to_owned()),
+            },
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Sourced<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
+    }
+
+    fn parse_ref_(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+        source: ValueSource,
+    ) -> Result<T, clap::Error> {
+        let parsed = value
+            .to_str()
+            .ok_or_else(|| "not valid UTF-8".to_owned())
+            .and_then(self.parse);
+        parsed.map_err(|reason| {
+            let key = arg.map_or("value", |a| a.get_id().as_str());
+            let origin = match source {
+                ValueSource::EnvVariable => Origin::Env,
+                _ => Origin::Flag,
+            };
+            let error = ConfigError::invalid(key, origin, reason);
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{error}\n")).with_cmd(cmd)
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! The `/mfa` resource: associate an authenticator, challenge one, list
+//! them, remove one. Each handler reads the clock once and passes `now`
+//! down.
+//!
+//! Not here: parsing ([`super::request`], [`super::extract`]), token and
+//! client checks ([`super::session`]), the rules themselves (the engine's
+//! `Mfa`).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use totp_engine::AuthenticatorInfo;
+
+use super::error::ApiError;
+use super::extract::Bearer;
+use super::request::{AssociateRequest, AuthenticatorTypes, ChallengeRequest};
+use super::{App, no_store, session};
+
+/// `POST /mfa/associate`: enrolls a (pending) OTP authenticator for the
+/// user of a Bearer mfa_token; recovery codes on the first association.
+pub(super) async fn associate(
+    State(app): State<Arc<App>>,
+    bearer: Bearer,
+    request: AssociateRequest,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let row = session::resolve_mfa_token(&app, bearer.as_str(), None, now).await?;
+    if request.authenticator_types == AuthenticatorTypes::WithoutOtp {
+        return Err(ApiError::unsupported_authenticator_type());
+    }
+    let account = app
+        .db
+        .username(&row.user_id)
+        .await?
+        .unwrap_or_else(|| row.user_id.clone());
+    let association = {
+        // The generator is not `Send`: draw from it before awaiting.
+        let fut = app
+            .mfa
+            .associate(&row.user_id, &account, &mut rand::rng(), now);
+        fut.await?
+    };
+    let mut body = json!({
+        "authenticator_type": "otp",
+        "secret": association.secret.as_str(),
+        "barcode_uri": association.barcode_uri.as_str(),
+    });
+    if !association.recovery_codes.is_empty() {
+        body["recovery_codes"] = association
+            .recovery_codes
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .into();
+    }
+    Ok(no_store((StatusCode::OK, axum::Json(body)).into_response()))
+}
+
+/// `POST /mfa/challenge`: which challenge the user will answer (`otp`).
+pub(super) async fn challenge(
+    State(app): State<Arc<App>>,
+    request: ChallengeRequest,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let row =
+        session::resolve_mfa_token(&app, &request.mfa_token, Some(&request.client_id), now).await?;
+    let challenge = app
+        .mfa
+        .challenge(
+            &row.user_id,
+            request.challenge_type.as_deref(),
+            request.authenticator_id.as_deref(),
+        )
+        .await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "challenge_type": challenge.as_str() })),
+    )
+        .into_response())
+}
+
+/// `GET /mfa/authenticators`, with a Bearer mfa_token or access token.
+pub(super) async fn list_authenticators(
+    State(app): State<Arc<App>>,
+    bearer: Bearer,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let user = session::bearer_user(&app, &bearer, now).await?;
+    let list = app.mfa.list_authenticators(&user).await?;
+    Ok((StatusCode::OK, axum::Json(authenticator_json(&list))).into_response())
+}
+
+/// `DELETE /mfa/authenticators/{id}`, with a Bearer access token only.
+pub(super) async fn remove_authenticator(
+    State(app): State<Arc<App>>,
+    bearer: Bearer,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let claims = app
+        .signer
+        .verify(bearer.as_str(), now)
+        .ok_or_else(ApiError::invalid_token)?;
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::not_found("Authenticator not found."));
+    };
+    app.mfa.remove_authenticator(&claims.sub, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The list in Auth0's shape.
+fn authenticator_json(list: &[AuthenticatorInfo]) -> Value {
+    list.iter()
+        .map(|a| {
+            json!({
+                "id": a.id.as_str(),
+                "authenticator_type": a.kind.authenticator_type(),
+                "active": a.active,
+            })
+        })
+        .collect()
+}

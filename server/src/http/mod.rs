@@ -1,0 +1,212 @@
+//! HTTP: the Auth0-compatible endpoints on axum.
+//!
+//! This module holds the [`router`], the shared state [`App`] (database,
+//! engine, signer, settings and the clock) and the middleware: one log line
+//! per request, a panic turned into a 500 JSON answer, JSON answers for
+//! unknown routes (404) and wrong methods (405). Every response is JSON,
+//! errors included (`{"error", "error_description"}`); client mistakes
+//! never produce a 500.
+//!
+//! The rest is split by concern: [`error`] (the one error type and its
+//! mappings), [`extract`] (body parameters and `Authorization` headers),
+//! [`request`] (the typed request of each endpoint), `session.rs` (client
+//! authentication, mfa_token and access token resolution), and one file per
+//! resource: `token.rs` (`/oauth/token`, JWKS) and `mfa.rs` (`/mfa/…`).
+//!
+//! Time is an input: a handler reads [`App::now`] once and passes it down.
+
+pub mod error;
+pub mod extract;
+mod mfa;
+pub mod request;
+mod session;
+mod token;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use totp_engine::{Clock, Mfa};
+use totp_engine_sqlx::SqlxStore;
+
+pub use self::error::ApiError;
+use self::error::printable;
+pub use self::extract::BODY_LIMIT;
+use crate::config::Settings;
+use crate::credentials;
+use crate::db::Db;
+use crate::tokens::{Signer, TokenError};
+
+/// The clock the server reads: the system clock in production, a settable
+/// one in tests.
+pub type SharedClock = Arc<dyn Clock + Send + Sync>;
+
+/// Shared state of the handlers.
+pub struct App {
+    db: Db,
+    mfa: Mfa<SqlxStore>,
+    signer: Signer,
+    settings: Settings,
+    clock: SharedClock,
+    /// A real Argon2id hash that unknown usernames are checked against, so
+    /// that a wrong username costs as much as a wrong password.
+    dummy_hash: String,
+}
+
+/// Why [`App::new`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The signing key could not be loaded or created.
+    #[error(transparent)]
+    Signer(#[from] TokenError),
+    /// The reference password hash could not be computed.
+    #[error("password hashing: {0}")]
+    PasswordHash(String),
+}
+
+impl App {
+    /// The state of a server on `db` (connected and migrated) with
+    /// `settings`, reading time from `clock`: builds the engine over the
+    /// database's store with the settings' [`totp_engine::MfaConfig`], loads
+    /// (or on first start creates) the signing key, and computes the
+    /// Argon2id hash that unknown usernames are checked against (off the
+    /// async threads).
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Signer`] if the signing key cannot be read or stored,
+    /// [`AppError::PasswordHash`] if hashing fails (never with the built-in
+    /// parameters).
+    pub async fn new(db: Db, settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
+        let signer = Signer::load_or_create(&db, settings.issuer(), clock.unix_time()).await?;
+        let dummy_hash =
+            tokio::task::spawn_blocking(|| credentials::hash_password("not a real password"))
+                .await
+                .map_err(|e| AppError::PasswordHash(e.to_string()))?
+                .map_err(AppError::PasswordHash)?;
+        Ok(Self {
+            mfa: Mfa::new(db.store(), settings.mfa_config().clone()),
+            db,
+            signer,
+            settings,
+            clock,
+            dummy_hash,
+        })
+    }
+
+    /// The time now, in Unix seconds, from the app's clock. A handler reads
+    /// it once.
+    #[must_use]
+    pub fn now(&self) -> u64 {
+        self.clock.unix_time()
+    }
+
+    /// The database.
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The engine over the database's store.
+    #[must_use]
+    pub fn mfa(&self) -> &Mfa<SqlxStore> {
+        &self.mfa
+    }
+
+    /// The token signer.
+    #[must_use]
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("backend", &self.db.backend)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The router: every endpoint, the JSON fallbacks, panic catching and the
+/// request log.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/mfa/associate", post(mfa::associate))
+        .route("/mfa/authenticators", get(mfa::list_authenticators))
+        .route(
+            "/mfa/authenticators/{id}",
+            delete(mfa::remove_authenticator),
+        )
+        .route("/mfa/challenge", post(mfa::challenge))
+        .route("/.well-known/jwks.json", get(token::jwks))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(middleware::from_fn(log_request))
+}
+
+/// Marks a response with secrets as not to be cached.
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("No such endpoint.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "Method not allowed on this endpoint.",
+    )
+}
+
+/// One log line per request: method, path, status, duration. No query
+/// strings, bodies, headers, codes or tokens.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        path = %printable(&path),
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "Internal error.",
+    )
+    .into_response()
+}

@@ -1,0 +1,259 @@
+//! The typed request of each endpoint with a body, built from the
+//! extractors in [`super::extract`]: [`TokenRequest`] (one [`Grant`] per
+//! grant type), [`ChallengeRequest`] and [`AssociateRequest`], plus the
+//! [`ClientCredentials`] the first two carry.
+//!
+//! The checks run in the order the API has always applied them: body,
+//! `grant_type`, client credentials and the client's authentication, then
+//! the endpoint's own parameters. So a request with a wrong client secret
+//! is answered `invalid_client` whatever else is wrong with its grant.
+//!
+//! Not here: anything that needs the request's time (mfa_token expiry and
+//! access tokens are checked by the handlers, with `now`), and what the
+//! parameters mean to the engine.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::error::{ApiError, printable};
+use super::extract::{BasicCredentials, Params};
+use super::{App, session};
+
+/// The `grant_type` of the mfa-otp grant.
+pub const MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
+/// The `grant_type` of the mfa-recovery-code grant.
+pub const MFA_RECOVERY_CODE: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
+
+/// Writes a `Debug` that shows only the named fields.
+macro_rules! redacting_debug {
+    ($type:ident { $($shown:ident),* }) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+/// The client's claimed identity: an id and, unless it is a public client
+/// (or the endpoint lets a confidential one omit it), its secret, from HTTP
+/// Basic or from `client_id` / `client_secret` in the body, never both.
+/// The extractors below check it against the database (`session.rs`).
+pub struct ClientCredentials {
+    pub(crate) id: String,
+    pub(crate) secret: Option<Zeroizing<String>>,
+}
+
+redacting_debug!(ClientCredentials { id });
+
+impl ClientCredentials {
+    /// Reads the Basic header (if any) and the body's client parameters.
+    async fn read(parts: &mut Parts, params: &mut Params) -> Result<Self, ApiError> {
+        let basic = <Option<BasicCredentials>>::from_request_parts(parts, &()).await?;
+        let body_id = params.string("client_id")?;
+        let body_secret = params.take_secret("client_secret")?;
+        if params.get("client_assertion")?.is_some() {
+            return Err(ApiError::invalid_request(
+                "client_assertion is not supported; use client_secret",
+            ));
+        }
+        match (basic, body_id, body_secret) {
+            (Some(_), _, Some(_)) => Err(ApiError::invalid_request(
+                "Use one client authentication method, not two",
+            )),
+            (Some(basic), Some(body), None) if body != basic.id => Err(ApiError::invalid_request(
+                "client_id does not match the Basic credentials",
+            )),
+            (Some(basic), _, None) => Ok(Self {
+                id: basic.id,
+                secret: Some(basic.secret),
+            }),
+            (None, Some(id), secret) => Ok(Self { id, secret }),
+            (None, None, _) => Err(ApiError::missing("client_id")),
+        }
+    }
+}
+
+/// `POST /oauth/token`: the grant, for an authenticated client.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// The authenticated client.
+    pub client_id: String,
+    /// The grant and its parameters.
+    pub grant: Grant,
+}
+
+/// The grants `/oauth/token` serves.
+#[derive(Debug)]
+pub enum Grant {
+    /// `password`: the first factor.
+    Password(PasswordGrant),
+    /// `http://auth0.com/oauth/grant-type/mfa-otp`.
+    MfaOtp(MfaOtpGrant),
+    /// `http://auth0.com/oauth/grant-type/mfa-recovery-code`.
+    MfaRecoveryCode(MfaRecoveryCodeGrant),
+}
+
+/// The password grant's parameters.
+pub struct PasswordGrant {
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: Zeroizing<String>,
+    /// `scope`, empty when absent.
+    pub scope: String,
+    /// `audience`; the server's default (its issuer) when absent.
+    pub audience: Option<String>,
+}
+
+/// The mfa-otp grant's parameters.
+pub struct MfaOtpGrant {
+    /// The mfa_token from the password grant.
+    pub mfa_token: Zeroizing<String>,
+    /// The code from the authenticator app.
+    pub otp: Zeroizing<String>,
+}
+
+/// The mfa-recovery-code grant's parameters.
+pub struct MfaRecoveryCodeGrant {
+    /// The mfa_token from the password grant.
+    pub mfa_token: Zeroizing<String>,
+    /// The recovery code.
+    pub recovery_code: Zeroizing<String>,
+}
+
+redacting_debug!(PasswordGrant {
+    username,
+    scope,
+    audience
+});
+redacting_debug!(MfaOtpGrant {});
+redacting_debug!(MfaRecoveryCodeGrant {});
+
+impl FromRequest<Arc<App>> for TokenRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let mut params = Params::read(&parts.headers, body).await?;
+        let grant_type = params.require("grant_type")?.to_owned();
+        if !matches!(
+            grant_type.as_str(),
+            "password" | MFA_OTP | MFA_RECOVERY_CODE
+        ) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("Grant type '{}' is not supported.", printable(&grant_type)),
+            ));
+        }
+        let credentials = ClientCredentials::read(&mut parts, &mut params).await?;
+        let client_id = session::authenticate_client(app, credentials, false).await?;
+        let grant = match grant_type.as_str() {
+            "password" => Grant::Password(PasswordGrant {
+                username: params.require("username")?.to_owned(),
+                password: params.require_secret("password")?,
+                scope: params.string("scope")?.unwrap_or_default(),
+                audience: params.string("audience")?,
+            }),
+            MFA_OTP => Grant::MfaOtp(MfaOtpGrant {
+                mfa_token: params.require_secret("mfa_token")?,
+                otp: params.require_secret("otp")?,
+            }),
+            _ => Grant::MfaRecoveryCode(MfaRecoveryCodeGrant {
+                mfa_token: params.require_secret("mfa_token")?,
+                recovery_code: params.require_secret("recovery_code")?,
+            }),
+        };
+        Ok(Self { client_id, grant })
+    }
+}
+
+/// `POST /mfa/challenge`, for an authenticated client. A confidential
+/// client may omit its secret here (the seed's command does: the mfa_token
+/// is the credential), but a secret that is sent must be right.
+pub struct ChallengeRequest {
+    /// The authenticated client.
+    pub client_id: String,
+    /// The mfa_token from the password grant.
+    pub mfa_token: Zeroizing<String>,
+    /// The challenge types the client accepts, space-separated; any if absent.
+    pub challenge_type: Option<String>,
+    /// The authenticator to challenge, if named.
+    pub authenticator_id: Option<String>,
+}
+
+redacting_debug!(ChallengeRequest {
+    client_id,
+    challenge_type,
+    authenticator_id
+});
+
+impl FromRequest<Arc<App>> for ChallengeRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let mut params = Params::read(&parts.headers, body).await?;
+        let credentials = ClientCredentials::read(&mut parts, &mut params).await?;
+        let client_id = session::authenticate_client(app, credentials, true).await?;
+        Ok(Self {
+            client_id,
+            mfa_token: params.require_secret("mfa_token")?,
+            challenge_type: params.string("challenge_type")?,
+            authenticator_id: params.string("authenticator_id")?,
+        })
+    }
+}
+
+/// `POST /mfa/associate` (its mfa_token comes as a [`super::extract::Bearer`]).
+#[derive(Debug)]
+pub struct AssociateRequest {
+    /// What `authenticator_types` asked for.
+    pub authenticator_types: AuthenticatorTypes,
+}
+
+/// The `authenticator_types` of an association request: a JSON array, or in
+/// a form body (which cannot carry one) a space-separated string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthenticatorTypes {
+    /// Not given: `otp` is implied.
+    Unspecified,
+    /// The list includes `otp`.
+    IncludesOtp,
+    /// A list without `otp`: nothing this server can associate.
+    WithoutOtp,
+}
+
+impl<S: Send + Sync> FromRequest<S> for AssociateRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let params = Params::from_request(req, state).await?;
+        let authenticator_types = match params.raw("authenticator_types") {
+            None => AuthenticatorTypes::Unspecified,
+            Some(Value::Array(types)) if types.iter().any(|t| t.as_str() == Some("otp")) => {
+                AuthenticatorTypes::IncludesOtp
+            }
+            Some(Value::String(types)) if types.split_ascii_whitespace().any(|t| t == "otp") => {
+                AuthenticatorTypes::IncludesOtp
+            }
+            Some(Value::Array(_) | Value::String(_)) => AuthenticatorTypes::WithoutOtp,
+            Some(_) => {
+                return Err(ApiError::invalid_request(
+                    "authenticator_types must be an array such as [\"otp\"]",
+                ));
+            }
+        };
+        Ok(Self {
+            authenticator_types,
+        })
+    }
+}
