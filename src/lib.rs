@@ -54,16 +54,16 @@ pub use recovery::{
 };
 #[cfg(feature = "seal")]
 pub use seal::{
-    MAX_SEALED_LEN, OpenError, SEALED_OVERHEAD, SEALED_VERSION, SealedSecret, SealingKey,
-    sealed_key_id,
+    BufferTooSmall, MAX_SEALED_LEN, OpenError, SEALED_OVERHEAD, SEALED_VERSION, SealedSecret,
+    SealingKey, sealed_key_id,
 };
-#[cfg(all(feature = "sha2", feature = "alloc"))]
-pub use slots::{decode_recovery_slots, encode_recovery_slots};
 #[cfg(feature = "sha2")]
 pub use slots::{
     InvalidRecoverySlots, MAX_RECOVERY_SLOTS, RECOVERY_SLOTS_VERSION, RecoverySlots,
     recovery_slots_len, write_recovery_slots,
 };
+#[cfg(all(feature = "sha2", feature = "alloc"))]
+pub use slots::{decode_recovery_slots, encode_recovery_slots};
 
 #[cfg(feature = "std")]
 pub use clock::SystemClock;

@@ -190,26 +190,14 @@ impl SealingKey {
         binding: &[u8],
         rng: &mut R,
     ) -> SealedSecret {
-        let plain = secret.expose_bytes();
         let mut out = SealedSecret {
             bytes: [0u8; MAX_SEALED_LEN],
-            len: SEALED_OVERHEAD.saturating_add(plain.len()),
+            len: 0,
         };
-        let (header, rest) = out.bytes.split_at_mut(HEADER_LEN);
-        header[0] = SEALED_VERSION;
-        header[1..].copy_from_slice(&self.id.to_be_bytes());
-        let (nonce, rest) = rest.split_at_mut(NONCE_LEN);
-        rng.fill_bytes(nonce);
-        let (body, rest) = rest.split_at_mut(plain.len());
-        body.copy_from_slice(plain);
-        let nonce = XNonce::from(<[u8; NONCE_LEN]>::try_from(&*nonce).unwrap_or_default());
-        // Encryption of ≤ 128 bytes cannot fail (the cipher refuses only
-        // messages beyond 2^38 bytes).
-        let tag = self
-            .cipher()
-            .encrypt_inout_detached(&nonce, binding, body.into())
-            .unwrap_or_default();
-        rest[..TAG_LEN].copy_from_slice(&tag);
+        // A Secret's at most 128 bytes always fit the buffer.
+        out.len = self
+            .seal_bytes_into(secret.expose_bytes(), binding, rng, &mut out.bytes)
+            .unwrap_or(0);
         out
     }
 
@@ -220,28 +208,108 @@ impl SealingKey {
     /// [`OpenError`]: a bad length or version, another key's id, or bytes
     /// that do not authenticate under this key and binding.
     pub fn open(&self, sealed: &[u8], binding: &[u8]) -> Result<Secret, OpenError> {
-        let id = sealed_key_id(sealed)?;
+        sealed_key_id(sealed)?;
+        let mut plain = [0u8; Secret::MAX_LEN];
+        let result = self
+            .open_bytes_into(sealed, binding, &mut plain)
+            .and_then(|opened| Secret::from_bytes(opened).map_err(|_| OpenError::BadLength));
+        plain.zeroize();
+        result
+    }
+
+    /// Seals any bytes (a signing key's PKCS#8 document, say) in the same
+    /// format, into `out`; returns the sealed length, `plain.len()` +
+    /// [`SEALED_OVERHEAD`].
+    ///
+    /// # Errors
+    ///
+    /// [`BufferTooSmall`] if `out` is shorter than that.
+    pub fn seal_bytes_into<R: CryptoRng + ?Sized>(
+        &self,
+        plain: &[u8],
+        binding: &[u8],
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<usize, BufferTooSmall> {
+        let len = SEALED_OVERHEAD
+            .checked_add(plain.len())
+            .ok_or(BufferTooSmall)?;
+        let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
+        let (header, rest) = out.split_at_mut(HEADER_LEN);
+        header[0] = SEALED_VERSION;
+        header[1..].copy_from_slice(&self.id.to_be_bytes());
+        let (nonce, rest) = rest.split_at_mut(NONCE_LEN);
+        rng.fill_bytes(nonce);
+        let (body, tag_out) = rest.split_at_mut(plain.len());
+        body.copy_from_slice(plain);
+        let nonce = XNonce::from(<[u8; NONCE_LEN]>::try_from(&*nonce).map_err(|_| BufferTooSmall)?);
+        // The cipher refuses only messages beyond 2^38 bytes, which no
+        // slice of this process reaches.
+        let tag = self
+            .cipher()
+            .encrypt_inout_detached(&nonce, binding, body.into())
+            .map_err(|_| BufferTooSmall)?;
+        tag_out.copy_from_slice(&tag);
+        Ok(len)
+    }
+
+    /// Opens bytes sealed by [`seal_bytes_into`](Self::seal_bytes_into) (or
+    /// [`seal`](Self::seal)) into `out`, which must hold at least
+    /// `sealed.len()` − [`SEALED_OVERHEAD`] bytes; returns the opened part of
+    /// `out`. On any error nothing of the plaintext is left in `out`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`OpenError::BadLength`] also for an `out`
+    /// too short.
+    pub fn open_bytes_into<'o>(
+        &self,
+        sealed: &[u8],
+        binding: &[u8],
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], OpenError> {
+        if sealed.len() < SEALED_OVERHEAD {
+            return Err(OpenError::BadLength);
+        }
+        let (header, rest) = sealed.split_at(HEADER_LEN);
+        if header[0] != SEALED_VERSION {
+            return Err(OpenError::UnknownVersion(header[0]));
+        }
+        let id = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
         if id != self.id {
             return Err(OpenError::WrongKey { sealed_with: id });
         }
-        let rest = sealed.get(HEADER_LEN..).ok_or(OpenError::BadLength)?;
         let (nonce, rest) = rest.split_at(NONCE_LEN);
         let body_len = rest.len().saturating_sub(TAG_LEN);
         let (body, tag) = rest.split_at(body_len);
         let nonce =
             XNonce::from(<[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| OpenError::BadLength)?);
         let tag = <[u8; TAG_LEN]>::try_from(tag).map_err(|_| OpenError::BadLength)?;
-        let mut plain = [0u8; Secret::MAX_LEN];
-        let plain_body = plain.get_mut(..body_len).ok_or(OpenError::BadLength)?;
-        plain_body.copy_from_slice(body);
-        let opened =
-            self.cipher()
-                .decrypt_inout_detached(&nonce, binding, plain_body.into(), &tag.into());
-        let result = match opened {
-            Ok(()) => Secret::from_bytes(plain_body).map_err(|_| OpenError::BadLength),
-            Err(_) => Err(OpenError::Inauthentic),
-        };
-        plain.zeroize();
-        result
+        let plain = out.get_mut(..body_len).ok_or(OpenError::BadLength)?;
+        plain.copy_from_slice(body);
+        match self.cipher().decrypt_inout_detached(
+            &nonce,
+            binding,
+            (&mut *plain).into(),
+            &tag.into(),
+        ) {
+            Ok(()) => Ok(plain),
+            Err(_) => {
+                plain.zeroize();
+                Err(OpenError::Inauthentic)
+            }
+        }
     }
 }
+
+/// The output buffer of [`SealingKey::seal_bytes_into`] is too short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferTooSmall;
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("buffer too small for the sealed bytes")
+    }
+}
+
+impl core::error::Error for BufferTooSmall {}

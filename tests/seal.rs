@@ -18,8 +18,7 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use totp_engine::{
-    MAX_SEALED_LEN, OpenError, SEALED_OVERHEAD, SEALED_VERSION, Secret, SealingKey,
-    sealed_key_id,
+    MAX_SEALED_LEN, OpenError, SEALED_OVERHEAD, SEALED_VERSION, SealingKey, Secret, sealed_key_id,
 };
 
 const KEY: [u8; 32] = [7; 32];
@@ -124,4 +123,42 @@ proptest! {
         let _ = key.open(&bytes, BINDING);
         let _ = sealed_key_id(&bytes);
     }
+}
+
+#[test]
+fn arbitrary_bytes_seal_into_caller_buffers() {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let key = SealingKey::new(3, &KEY);
+    let plain: Vec<u8> = (0..1200u32).map(|i| (i * 7) as u8).collect();
+    let mut small = vec![0u8; plain.len() + SEALED_OVERHEAD - 1];
+    assert_eq!(
+        key.seal_bytes_into(&plain, BINDING, &mut rng, &mut small),
+        Err(totp_engine::BufferTooSmall)
+    );
+    let mut sealed = vec![0u8; plain.len() + SEALED_OVERHEAD];
+    let n = key
+        .seal_bytes_into(&plain, BINDING, &mut rng, &mut sealed)
+        .unwrap();
+    assert_eq!(n, sealed.len());
+    let mut out = vec![0u8; plain.len()];
+    assert_eq!(
+        key.open_bytes_into(&sealed, BINDING, &mut out).unwrap(),
+        &plain[..]
+    );
+    let mut short = vec![0u8; plain.len() - 1];
+    assert_eq!(
+        key.open_bytes_into(&sealed, BINDING, &mut short),
+        Err(OpenError::BadLength)
+    );
+    sealed[100] ^= 1;
+    let mut out = vec![0u8; plain.len()];
+    assert_eq!(
+        key.open_bytes_into(&sealed, BINDING, &mut out),
+        Err(OpenError::Inauthentic)
+    );
+    assert!(out.iter().all(|&b| b == 0), "no plaintext left on failure");
+    // Empty plaintext is fine too.
+    let mut e = [0u8; SEALED_OVERHEAD];
+    key.seal_bytes_into(&[], b"", &mut rng, &mut e).unwrap();
+    assert_eq!(key.open_bytes_into(&e, b"", &mut []).unwrap(), &[] as &[u8]);
 }
