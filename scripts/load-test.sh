@@ -2,7 +2,7 @@
 # Load test of mfa-server on loopback: the mfa-otp grant and the password
 # grant, against SQLite (one instance) and PostgreSQL (one and three
 # instances on one database). Bounded: a fixed number of requests per run.
-# Prints a Markdown table (the README's).
+# Prints a Markdown table (the one in server/README.md).
 #
 #   scripts/load-test.sh
 #   USERS=50 OTP_REQUESTS=20000 PW_REQUESTS=400 CONCURRENCY=32 scripts/load-test.sh
@@ -35,6 +35,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# One encryption key for every instance and command (PostgreSQL needs one named).
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/mfa.key"
+chmod 600 "$WORK/mfa.key"
+export MFA_SERVER_ENCRYPTION_KEY_FILE="$WORK/mfa.key"
 
 provision() { # DB USER-PREFIX
   echo "$SECRET" | "$BIN" add-client load-client --db "$1" >/dev/null

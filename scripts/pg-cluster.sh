@@ -4,7 +4,8 @@
 #   scripts/pg-cluster.sh start DIR PORT   # prints the superuser URL
 #   scripts/pg-cluster.sh stop DIR
 #
-# Installs Debian's postgresql package if no server binaries are found.
+# Installs Debian's postgresql package if no server binaries are found
+# (through scripts/install-deps.sh).
 # The cluster runs as a non-root user (postgres when started as root),
 # listens on 127.0.0.1 only, trusts loopback connections, and lives in DIR.
 set -euo pipefail
@@ -20,11 +21,7 @@ pg_bin() {
 }
 
 ensure_installed() {
-  if ! pg_bin >/dev/null; then
-    echo "installing postgresql from Debian's packages" >&2
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
-  fi
+  "$(dirname "$0")/install-deps.sh" postgresql
 }
 
 # Runs a command as the cluster's owner.

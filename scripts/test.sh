@@ -5,10 +5,16 @@
 #   scripts/test.sh                 # = cargo test --workspace --all-features
 #   scripts/test.sh -- --nocapture  # extra arguments go to cargo test
 #
+# First installs what the tests need and is missing (oathtool, curl, jq,
+# python3, a C compiler, PostgreSQL: scripts/install-deps.sh, as root or with
+# `sudo -n`), and stops with an error if it cannot: no test is skipped.
 # Without PostgreSQL (no root, no package), run the rest with
 #   cargo test --workspace --all-features -- --skip postgres
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v cargo >/dev/null 2>&1 \
+  || { echo "test.sh: error: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+scripts/install-deps.sh
 dir=$(mktemp -d /tmp/mfa-pg.XXXXXX)
 # A free loopback port unless one is given.
 port=${MFA_TEST_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}

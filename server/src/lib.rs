@@ -1,12 +1,15 @@
 //! mfa-server as a library: the pieces the binary wires together, public so
 //! that tests (and servers built on them) can use them directly.
 //!
+//! - [`audience`]: the issuer URL, the APIs tokens are issued for and
+//!   the scopes each grants.
 //! - [`config`]: the command line, environment and config file, validated
 //!   into [`config::Settings`].
 //! - [`http`]: the router, its state [`http::App`] and the endpoints.
 //! - [`db`]: the pool, the server's tables and the engine's store.
 //! - [`tokens`]: the JWT signer and JWKS.
 //! - [`credentials`]: password and client-secret hashes, mfa_tokens.
+//! - [`hashing`]: the bounded pool every Argon2id verification runs in.
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -20,8 +23,11 @@
     clippy::missing_panics_doc
 )]
 
+pub mod audience;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod hashing;
 pub mod http;
+pub mod keys;
 pub mod tokens;

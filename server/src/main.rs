@@ -13,6 +13,7 @@
 )]
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,10 +21,11 @@ use clap::Parser;
 use totp_engine::SystemClock;
 use zeroize::Zeroizing;
 
-use mfa_server::config::{Cli, Command, DbUrl, Settings};
+use mfa_server::config::{Cli, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::http::{self, App, SharedClock};
+use mfa_server::keys;
 
 /// One line of standard input, without its line ending.
 fn read_line() -> Result<Zeroizing<String>, String> {
@@ -37,8 +39,17 @@ fn read_line() -> Result<Zeroizing<String>, String> {
     Ok(line)
 }
 
-async fn connect(db: &DbUrl) -> Result<Db, String> {
-    Db::connect(db.as_str())
+/// Opens the database with the keyring its secrets are sealed with.
+async fn connect(
+    db: &DbUrl,
+    key_file: Option<&Path>,
+    previous: Option<&Path>,
+) -> Result<Db, String> {
+    let (keyring, note) = keys::keyring(db.as_str(), key_file, previous)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    Db::connect(db.as_str(), keyring)
         .await
         .map_err(|e| format!("database {}: {e}", db.redacted()))
 }
@@ -97,14 +108,25 @@ async fn add_user(
     let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
         .await
         .map_err(|e| e.to_string())??;
-    db.upsert_user(username, &hash, now)
+    let id = db
+        .upsert_user(username, &hash, now)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // A new password lifts the user's login blocks (as on Auth0).
+    db.clear_login_failures(username)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(id)
 }
 
 /// Runs the server with validated `settings` until SIGINT or SIGTERM.
 async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
-    let db = connect(settings.db()).await?;
+    let db = connect(
+        settings.db(),
+        settings.encryption_key_file(),
+        settings.previous_encryption_key_file(),
+    )
+    .await?;
     let listen = settings.listen();
     let demo = settings.demo();
     let app = App::new(db.clone(), settings, clock.clone())
@@ -136,10 +158,9 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     println!("mfa-server listening on http://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
-    axum::serve(listener, http::router(Arc::new(app)))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())
+    let limits = app.settings().serve_limits();
+    http::serve::serve(listener, http::router(Arc::new(app)), limits, shutdown()).await;
+    Ok(())
 }
 
 async fn shutdown() {
@@ -171,9 +192,10 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             client_id,
             db,
             public,
+            encryption_key_file,
         } => {
             let secret = if public { None } else { Some(read_line()?) };
-            let db = connect(&db).await?;
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
             add_client(
                 &db,
                 &client_id,
@@ -184,11 +206,64 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             println!("client {client_id} saved");
             Ok(())
         }
-        Command::AddUser { username, db } => {
+        Command::AddUser {
+            username,
+            db,
+            encryption_key_file,
+        } => {
             let password = read_line()?;
-            let db = connect(&db).await?;
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
             let id = add_user(&db, &username, password, clock.unix_time()).await?;
             println!("user {username} saved ({id})");
+            Ok(())
+        }
+        Command::Users(UsersCommand::Unblock {
+            username,
+            db,
+            encryption_key_file,
+        }) => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            if db
+                .user(&username)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("no user {username}"));
+            }
+            let cleared = db
+                .clear_login_failures(&username)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("user {username} unblocked ({cleared} client addresses cleared)");
+            Ok(())
+        }
+        Command::RotateEncryptionKey {
+            db,
+            encryption_key_file,
+            new_key_file,
+        } => {
+            // Opening with the new key as current and the old one as
+            // previous re-seals every secret under the new key (each row a
+            // compare-and-set, so serving instances are undisturbed).
+            let old = match encryption_key_file {
+                Some(path) => path,
+                None => keys::default_key_path(db.as_str()).ok_or(
+                    "name the current key with --encryption-key-file (PostgreSQL has no default)",
+                )?,
+            };
+            if !old.exists() {
+                return Err(format!(
+                    "encryption key file {} does not exist",
+                    old.display()
+                ));
+            }
+            let db = connect(&db, Some(&new_key_file), Some(&old)).await?;
+            println!(
+                "every secret is sealed under the key in {} (key id {:#010x}); the old key is no longer needed once every instance runs with the new one",
+                new_key_file.display(),
+                db.keyring().current().id()
+            );
             Ok(())
         }
     }

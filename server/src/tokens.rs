@@ -33,17 +33,20 @@ impl std::fmt::Debug for Signer {
 /// Claims of the access token (and, with `nonce`-free OIDC, the id token).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    /// The issuer: the server's configured issuer.
+    /// The issuer: the server's `--issuer-url`, exactly as configured.
     pub iss: String,
     /// The user id.
     pub sub: String,
-    /// The audience: the requested one (access token) or the client (id token).
+    /// The audience: for an access token the API granted at the password
+    /// grant (the MFA API, an `--api`, or `<issuer_url>userinfo`; see
+    /// [`crate::audience`]), for an id token the client.
     pub aud: String,
     /// Issued at, Unix seconds: the request's time.
     pub iat: u64,
     /// Expires at, Unix seconds: the token is refused from this second on.
     pub exp: u64,
-    /// The granted scope (access token only; omitted when empty).
+    /// The granted scope, filtered to what the audience defines (access
+    /// token only; omitted when empty).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// Authentication methods: `pwd` and the second factor (`otp` or `recovery-code`).
@@ -105,7 +108,9 @@ impl Signer {
     /// Verifies an access token at `now`: its signature, its issuer, and
     /// that it has not expired (RFC 7519 §4.1.4: it is refused from its
     /// `exp` on). Only access tokens (which carry an `azp`) are accepted;
-    /// id tokens are for the client, not bearer credentials here.
+    /// id tokens are for the client, not bearer credentials here. The
+    /// audience is not checked here: each resource checks its own
+    /// (`crate::http`'s MFA endpoints require the MFA API's).
     pub fn verify(&self, token: &str, now: u64) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);

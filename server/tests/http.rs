@@ -65,7 +65,7 @@ async fn verify_jwt(http: &reqwest::Client, server: &Server, token: &str) -> Val
         jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.validate_aud = false;
-    validation.set_issuer(&["ACME"]);
+    validation.set_issuer(&[ISSUER_URL]);
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
         .unwrap()
         .claims
@@ -152,13 +152,27 @@ async fn seed_guide_walkthrough() {
     let id_token = verify_jwt(&http, &server, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id_token["aud"], CLIENT);
 
-    // The list now shows both active, in the seed's shape.
-    let list: Value = http
+    // That access token is for the default audience (the userinfo one),
+    // not the MFA API: the MFA API refuses it.
+    assert_eq!(access["aud"], format!("{ISSUER_URL}userinfo"));
+    let r = http
         .get(server.url("/mfa/authenticators"))
         .header(
             "authorization",
             format!("Bearer {}", tokens["access_token"].as_str().unwrap()),
         )
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(r).await;
+    assert_error(status, &body, 401, "invalid_token", None);
+
+    // The list (with the mfa_token, as the seed does) now shows both
+    // active, in the seed's shape, with Auth0's `type` beside
+    // `authenticator_type`.
+    let list: Value = http
+        .get(server.url("/mfa/authenticators"))
+        .header("authorization", format!("Bearer {token}"))
         .send()
         .await
         .unwrap()
@@ -168,6 +182,10 @@ async fn seed_guide_walkthrough() {
     let list = list.as_array().unwrap().clone();
     assert_eq!(list[0]["authenticator_type"], "recovery-code");
     assert_eq!(list[1]["authenticator_type"], "otp");
+    assert_eq!(
+        (&list[0]["type"], &list[1]["type"]),
+        (&json!("recovery-code"), &json!("otp"))
+    );
     assert!(list.iter().all(|a| a["active"] == true));
     let otp_id = list[1]["id"].as_str().unwrap().to_owned();
     assert!(otp_id.starts_with("totp|dev_") && otp_id.len() == 25);
@@ -245,9 +263,27 @@ async fn seed_guide_walkthrough() {
     let access = body["access_token"].clone();
     assert!(access.is_null());
 
-    // Delete the device with an access token, then re-enroll.
-    let (_, body) = recover(new_code, token3.clone()).await;
+    // Lost device: log in for the MFA API with the recovery code, delete
+    // the device, then enroll a new one with the same token.
+    let (token5, body) = password_grant_for(
+        &http,
+        &server,
+        Some(MFA_AUDIENCE),
+        "openid remove:authenticators enroll admin:all",
+    )
+    .await;
+    assert_eq!(
+        body["mfa_requirements"],
+        json!({ "challenge": [{ "type": "otp" }] })
+    );
+    let (status, body) = recover(new_code, token5.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "openid remove:authenticators enroll");
+    assert_eq!(body["expires_in"], 600, "MFA API tokens live 10 minutes");
     let access = body["access_token"].as_str().unwrap().to_owned();
+    let claims = verify_jwt(&http, &server, &access).await;
+    assert_eq!(claims["aud"], MFA_AUDIENCE);
+    assert_eq!(claims["scope"], "openid remove:authenticators enroll");
     let r = http
         .delete(server.url(&format!("/mfa/authenticators/{otp_id}")))
         .header("authorization", format!("Bearer {access}"))
@@ -270,12 +306,23 @@ async fn seed_guide_walkthrough() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    // The recovery code is still active: the password alone no longer
+    // enrolls (F4), and the login says which factor is left.
     let (token4, body) = password_grant(&http, &server).await;
     assert_eq!(
         body["mfa_requirements"],
-        json!({ "enroll": [{ "type": "otp" }] })
+        json!({ "challenge": [{ "type": "recovery-code" }] })
     );
     let (status, a) = associate(&http, &server, &token4).await;
+    assert_error(
+        status,
+        &a,
+        403,
+        "access_denied",
+        Some("User is already enrolled."),
+    );
+    // The `enroll` token from the recovery-code login associates.
+    let (status, a) = associate(&http, &server, &access).await;
     assert_eq!(status, 200, "{a}");
     assert!(
         a.get("recovery_codes").is_none(),
@@ -400,28 +447,62 @@ fn cli_refuses_bad_input() {
         "",
     );
     assert!(!ok);
+    // An issuer URL without its final '/' is refused, not completed.
+    let (ok, out) = cli(
+        &[
+            "serve",
+            "--db",
+            &db,
+            "--issuer-url",
+            "https://auth.example.com",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "",
+    );
+    assert!(
+        !ok && out.contains("invalid issuer_url from --issuer-url: must end with '/'"),
+        "{out}"
+    );
 }
 
 #[test]
 fn serve_help_documents_every_knob() {
     let (ok, help) = cli(&["serve", "--help"], "");
     assert!(ok, "{help}");
-    for key in [
+    let keys = [
         "config",
         "listen",
         "db",
         "issuer",
+        "issuer_url",
+        "api",
+        "default_audience",
         "mfa_token_ttl",
         "access_token_ttl",
         "demo",
+        "encryption_key_file",
+        "previous_encryption_key_file",
         "throttle_attempts",
         "throttle_refill_secs",
-    ] {
+        "login_max_failures",
+        "login_block_secs",
+        "ip_throttle_attempts",
+        "ip_throttle_refill_secs",
+        "trust_forwarded_for",
+        "hash_concurrency",
+        "hash_queue",
+        "max_connections",
+        "header_read_timeout_secs",
+        "request_timeout_secs",
+    ];
+    for key in keys {
         let flag = format!("--{}", key.replace('_', "-"));
-        let env = format!("[env: MFA_SERVER_{}=]", key.to_ascii_uppercase());
+        // `[env: NAME=]`, or `[env: NAME=value]` where the test sets it.
+        let env = format!("[env: MFA_SERVER_{}=", key.to_ascii_uppercase());
         assert!(help.contains(&flag) && help.contains(&env), "{key}: {help}");
     }
-    assert_eq!(help.matches("Default: ").count(), 9, "{help}");
+    assert_eq!(help.matches("Default: ").count(), keys.len(), "{help}");
 }
 
 #[tokio::test]
@@ -444,7 +525,8 @@ async fn serve_takes_a_flag_over_the_environment_over_the_config_file() {
     std::fs::write(
         &file,
         format!(
-            "listen = \"127.0.0.1:0\"\ndb = {db:?}\nissuer = \"bad:issuer\"\nthrottle_attempts = 0\n"
+            "listen = \"127.0.0.1:0\"\ndb = {db:?}\nissuer = \"bad:issuer\"\nthrottle_attempts = 0\n\
+             issuer_url = {ISSUER_URL:?}\n"
         ),
     )
     .unwrap();
@@ -476,7 +558,7 @@ async fn serve_takes_a_flag_over_the_environment_over_the_config_file() {
     );
 
     // The environment's issuer beats the file's; the flag's throttle beats
-    // the environment's; listen and db come from the file.
+    // the environment's; listen, db and the issuer URL come from the file.
     let server = Server::spawn(
         &["serve", "--throttle-attempts", "3"],
         &[
@@ -489,7 +571,7 @@ async fn serve_takes_a_flag_over_the_environment_over_the_config_file() {
     let (token, secret, _, t) = enrolled(&http, &server).await;
     let (_, tokens) = otp_grant(&http, &server, &token, &oathtool(&secret, t + 30)).await;
     let claims = verify_jwt(&http, &server, tokens["access_token"].as_str().unwrap()).await;
-    assert_eq!(claims["iss"], "ACME");
+    assert_eq!(claims["iss"], ISSUER_URL);
     let right = oathtool(&secret, t + 60);
     let wrong = format!(
         "{:06}",

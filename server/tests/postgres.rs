@@ -60,7 +60,7 @@ async fn postgres_store_passes_the_conformance_kit() {
     let url = fresh_database("kit").await;
     // The store crate runs the kit on its own tables; this runs it on the
     // server's database, where the store shares the pool with the server.
-    let store = Arc::new(Db::connect(&url).await.unwrap().store());
+    let store = Arc::new(Db::connect(&url, test_keyring()).await.unwrap().store());
     totp_engine::conformance::run_all(store, &mut rand::rng())
         .await
         .unwrap();
@@ -71,22 +71,23 @@ async fn postgres_concurrent_first_starts_migrate_once() {
     let url = fresh_database("migrate").await;
     let starts = (0..6).map(|_| {
         let url = url.clone();
-        tokio::spawn(async move { Db::connect(&url).await.map(|_| ()) })
+        tokio::spawn(async move { Db::connect(&url, test_keyring()).await.map(|_| ()) })
     });
     for r in futures::future::join_all(starts).await {
         r.unwrap().unwrap();
     }
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    for (history, versions) in [
-        ("mfa_server_migrations", 1),
-        ("totp_engine_migrations", totp_engine_sqlx::MIGRATIONS.len()),
+    for (history, migrations) in [
+        ("mfa_server_migrations", mfa_server::db::MIGRATIONS),
+        ("totp_engine_migrations", totp_engine_sqlx::MIGRATIONS),
     ] {
         let rows: Vec<(i64,)> =
             sqlx::query_as(&format!("SELECT version FROM {history} ORDER BY version"))
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
-        let want: Vec<(i64,)> = (1..=versions as i64).map(|v| (v,)).collect();
+        let mut want: Vec<(i64,)> = migrations.iter().map(|m| (m.version,)).collect();
+        want.sort_unstable();
         assert_eq!(rows, want, "{history}: each migration applied exactly once");
     }
     // Three servers starting together agree on one signing key.
@@ -129,8 +130,15 @@ async fn three_instances(tag: &str) -> (String, Vec<Server>) {
 async fn postgres_seed_flow_across_three_instances() {
     let (_url, s) = three_instances("flow").await;
     let http = client();
-    // Each step on the next instance.
-    let (token, _) = password_grant(&http, &s[0]).await;
+    // Each step on the next instance; the login asks for the MFA API, so
+    // that its access token may list authenticators.
+    let (token, _) = password_grant_for(
+        &http,
+        &s[0],
+        Some(MFA_AUDIENCE),
+        "openid profile read:authenticators",
+    )
+    .await;
     let (status, a) = associate(&http, &s[1], &token).await;
     assert_eq!(status, 200, "{a}");
     let secret = a["secret"].as_str().unwrap().to_owned();
@@ -186,6 +194,114 @@ async fn postgres_seed_flow_across_three_instances() {
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(form(&http, &s[1].url("/oauth/token"), &f).await.0, 200);
     assert_eq!(form(&http, &s[2].url("/oauth/token"), &f).await.0, 400);
+}
+
+#[tokio::test]
+async fn postgres_mfa_api_scopes_across_three_instances() {
+    // Audience and scope rules hold whichever instance checks them: a
+    // third-party token (F3) and a password-only mfa_token after the OTP
+    // authenticator's deletion (F4) are refused everywhere.
+    let url = fresh_database("scopes").await;
+    provision(&url);
+    let payments = "https://payments.example.com/api";
+    let api = format!("{payments}=read:payments");
+    let s: Vec<Server> = (0..3)
+        .map(|_| Server::start(&url, &["--api", &api]))
+        .collect();
+    let http = client();
+    let bearer = |server: &Server, method: reqwest::Method, path: &str, token: &str| {
+        http.request(method, server.url(path))
+            .header("authorization", format!("Bearer {token}"))
+    };
+    let all = "openid enroll read:authenticators remove:authenticators";
+    let (token, _) = password_grant_for(&http, &s[0], Some(MFA_AUDIENCE), all).await;
+    let (status, a) = associate(&http, &s[1], &token).await;
+    assert_eq!(status, 200, "{a}");
+    let secret = a["secret"].as_str().unwrap().to_owned();
+    let recovery = a["recovery_codes"][0].as_str().unwrap().to_owned();
+    let t = unix_now();
+    let (status, body) = otp_grant(&http, &s[2], &token, &oathtool(&secret, t)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], all);
+    let mfa_access = body["access_token"].as_str().unwrap().to_owned();
+    let (third_login, _) =
+        password_grant_for(&http, &s[1], Some(payments), "openid read:payments enroll").await;
+    let (status, body) = otp_grant(&http, &s[2], &third_login, &oathtool(&secret, t + 30)).await;
+    assert_eq!(
+        (status, &body["scope"]),
+        (200, &Value::from("openid read:payments")),
+        "{body}"
+    );
+    let third = body["access_token"].as_str().unwrap().to_owned();
+
+    let r = bearer(
+        &s[0],
+        reqwest::Method::GET,
+        "/mfa/authenticators",
+        &mfa_access,
+    )
+    .send()
+    .await
+    .unwrap();
+    let (status, list) = status_json(r).await;
+    assert_eq!(status, 200, "{list}");
+    let otp_id = list[1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list[1]["type"], "otp");
+    let path = format!("/mfa/authenticators/{otp_id}");
+    for server in &s {
+        for (method, path) in [
+            (reqwest::Method::GET, "/mfa/authenticators"),
+            (reqwest::Method::DELETE, path.as_str()),
+        ] {
+            let r = bearer(server, method, path, &third).send().await.unwrap();
+            let (status, body) = status_json(r).await;
+            assert_eq!(
+                (status, &body["error"]),
+                (401, &Value::from("invalid_token")),
+                "{body}"
+            );
+        }
+    }
+    let r = bearer(&s[2], reqwest::Method::DELETE, &path, &mfa_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    for server in &s {
+        let (password_only, body) = password_grant(&http, server).await;
+        assert_eq!(
+            body["mfa_requirements"],
+            serde_json::json!({ "challenge": [{ "type": "recovery-code" }] })
+        );
+        for other in &s {
+            let (status, body) = associate(&http, other, &password_only).await;
+            assert_eq!(
+                (status, body["error_description"].as_str()),
+                (403, Some("User is already enrolled.")),
+                "{body}"
+            );
+        }
+    }
+    // The way back: the recovery code in a login for the MFA API, on any
+    // instance, then `enroll` on another.
+    let (login, _) = password_grant_for(&http, &s[0], Some(MFA_AUDIENCE), "enroll").await;
+    let (status, body) = form(
+        &http,
+        &s[1].url("/oauth/token"),
+        &[
+            ("grant_type", MFA_RECOVERY),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("mfa_token", &login),
+            ("recovery_code", &recovery),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let enroll = body["access_token"].as_str().unwrap();
+    let (status, a) = associate(&http, &s[2], enroll).await;
+    assert_eq!(status, 200, "{a}");
+    assert!(a.get("recovery_codes").is_none(), "{a}");
 }
 
 async fn race(servers: &[Server], n: usize, fields: Vec<(&'static str, String)>) -> Vec<u16> {

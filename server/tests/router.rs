@@ -49,6 +49,10 @@ const T0: u64 = 2_000_000_010;
 /// A user who logs in but never enrolls.
 const PENDING_USER: &str = "pat@example.com";
 const OTHER_CLIENT: &str = "other-app";
+/// The issuer URL of the test server, and its MFA API.
+const ISSUER_URL: &str = "https://auth.example.com/";
+const MFA_AUDIENCE: &str = "https://auth.example.com/mfa/";
+const ALL_MFA_SCOPES: &str = "openid profile enroll read:authenticators remove:authenticators";
 const OTHER_SECRET: &str = "another-long-client-secret";
 
 /// A clock the test sets.
@@ -78,7 +82,9 @@ struct Answer {
 impl Server {
     async fn start(values: ConfigValues) -> Self {
         let dir = temp_dir("router");
-        let db = Db::connect(&db_path(&dir)).await.unwrap();
+        let db = Db::connect(&db_path(&dir), common::test_keyring())
+            .await
+            .unwrap();
         let clients = [
             (CLIENT, Some(CLIENT_SECRET)),
             (OTHER_CLIENT, Some(OTHER_SECRET)),
@@ -98,6 +104,12 @@ impl Server {
         let time = Arc::new(AtomicU64::new(T0));
         let settings = Settings::from_values(&ConfigValues {
             issuer: Some("ACME".to_owned()),
+            issuer_url: Some(
+                values
+                    .issuer_url
+                    .clone()
+                    .unwrap_or_else(|| ISSUER_URL.parse().unwrap()),
+            ),
             ..values
         })
         .unwrap();
@@ -178,16 +190,13 @@ impl Server {
 
     /// The password grant; returns the mfa_token.
     async fn password_grant(&self, user: &str) -> String {
-        let a = self
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", CLIENT),
-                ("client_secret", CLIENT_SECRET),
-                ("username", user),
-                ("password", PASSWORD),
-                ("scope", "openid profile"),
-            ])
-            .await;
+        self.login(user, None, "openid profile").await
+    }
+
+    /// The password grant of the seed client for `audience` (none: the
+    /// default) and `scope`; returns the mfa_token.
+    async fn login(&self, user: &str, audience: Option<&str>, scope: &str) -> String {
+        let a = self.login_answer(user, audience, scope).await;
         assert_eq!(
             (a.status, &a.json["error"]),
             (403, &json!("mfa_required")),
@@ -195,6 +204,22 @@ impl Server {
             a.json
         );
         a.json["mfa_token"].as_str().unwrap().to_owned()
+    }
+
+    /// [`Server::login`]'s whole answer, whatever it is.
+    async fn login_answer(&self, user: &str, audience: Option<&str>, scope: &str) -> Answer {
+        let mut fields = vec![
+            ("grant_type", "password"),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("username", user),
+            ("password", PASSWORD),
+            ("scope", scope),
+        ];
+        if let Some(audience) = audience {
+            fields.push(("audience", audience));
+        }
+        self.form(&fields).await
     }
 
     async fn otp_grant(&self, mfa_token: &str, otp: &str) -> Answer {
@@ -208,9 +233,10 @@ impl Server {
         .await
     }
 
-    /// Logs `user` in, associates and confirms at the clock's time.
+    /// Logs `user` in for the MFA API with all its scopes, associates and
+    /// confirms at the clock's time; the access token is the MFA API's.
     async fn enroll(&self, user: &str) -> Enrolled {
-        let mfa_token = self.password_grant(user).await;
+        let mfa_token = self.login(user, Some(MFA_AUDIENCE), ALL_MFA_SCOPES).await;
         let a = self
             .bearer(
                 "POST",
@@ -487,10 +513,29 @@ fn error_cases() -> Vec<Case> {
             .body(Some(FORM), b"authenticator_types=otp")
             .header("authorization", "Bearer $ENROLLED")
             .expect(403, "access_denied", "User is already enrolled."),
+        Case::new("associate when enrolled, with an enroll token (one OTP authenticator per user)", "", "")
+            .json("/mfa/associate", r#"{"authenticator_types": ["otp"]}"#)
+            .header("authorization", "Bearer $ACCESS")
+            .expect(403, "access_denied", "User is already enrolled."),
         Case::new("associate another type", "", "")
             .json("/mfa/associate", r#"{"authenticator_types": ["oob"]}"#)
-            .header("authorization", "Bearer $ENROLLED")
+            .header("authorization", "Bearer $PENDING")
             .expect(400, "unsupported_challenge_type", "Only otp authenticators can be associated."),
+        Case::new("associate without authenticator_types", "", "")
+            .json("/mfa/associate", r#"{}"#)
+            .header("authorization", "Bearer $PENDING")
+            .expect(400, "invalid_request", "Missing required parameter: authenticator_types"),
+        Case::new("associate with authenticator_types null", "", "")
+            .json("/mfa/associate", r#"{"authenticator_types": null}"#)
+            .header("authorization", "Bearer $PENDING")
+            .expect(400, "invalid_request", "Missing required parameter: authenticator_types"),
+        Case::new("associate with an empty form authenticator_types", "POST", "/mfa/associate")
+            .body(Some(FORM), b"authenticator_types=")
+            .header("authorization", "Bearer $PENDING")
+            .expect(400, "invalid_request", "Missing required parameter: authenticator_types"),
+        Case::new("associate with no body at all", "POST", "/mfa/associate")
+            .header("authorization", "Bearer $PENDING")
+            .expect(400, "invalid_request", "Missing required parameter: authenticator_types"),
         Case::new("associate with types that are not a list", "", "")
             .json("/mfa/associate", r#"{"authenticator_types": 7}"#)
             .header("authorization", "Bearer $ENROLLED")
@@ -521,7 +566,8 @@ fn error_cases() -> Vec<Case> {
             .expect(401, "invalid_token", "The access token is invalid or expired."),
         Case::new("delete with an mfa_token", "DELETE", "/mfa/authenticators/$OTP_ID")
             .header("authorization", "Bearer $ENROLLED")
-            .expect(401, "invalid_token", "The access token is invalid or expired."),
+            .expect(403, "insufficient_scope", "Insufficient scope, expected any of: remove:authenticators")
+            .expect_header("www-authenticate", "Bearer error=\"insufficient_scope\", scope=\"remove:authenticators\""),
         Case::new("delete an unknown authenticator", "DELETE", "/mfa/authenticators/totp%7Cdev_AAAAAAAAAAAAAAAAAAAA")
             .header("authorization", "Bearer $ACCESS")
             .expect(404, "not_found", "Authenticator not found."),
@@ -880,4 +926,773 @@ async fn throttle_refills_one_attempt_per_interval() {
         "invalid_grant",
         "Invalid otp_code.",
     );
+}
+
+// ---------------------------------------------------------------------------
+// Audiences and scopes (issue 11 items 2, 5, 6; findings F2, F3, F4 of the
+// security review). Every refusal below is checked for its exact answer and
+// for changing nothing: not the authenticators, not their attempt buckets,
+// not the stored mfa_tokens.
+
+/// A third-party API the test servers issue tokens for.
+const PAYMENTS: &str = "https://payments.example.com/api";
+const NOT_MFA: &str =
+    "The access token is not for this API: its audience must be https://auth.example.com/mfa/";
+const INVALID_TOKEN: &str = "The access token is invalid or expired.";
+const ALREADY_ENROLLED: &str = "User is already enrolled.";
+
+/// `--api PAYMENTS=read:payments,admin:all`, and mfa_tokens that outlive
+/// the tests' clock steps.
+fn with_payments_api() -> ConfigValues {
+    ConfigValues {
+        api: Some(vec![
+            format!("{PAYMENTS}=read:payments,admin:all")
+                .parse()
+                .unwrap(),
+        ]),
+        mfa_token_ttl: Some(3600),
+        ..ConfigValues::default()
+    }
+}
+
+impl Server {
+    /// Another server (a restarted or differently configured instance) on
+    /// this one's database and clock, with `values`.
+    async fn sibling(&self, values: ConfigValues) -> Self {
+        let settings = Settings::from_values(&ConfigValues {
+            issuer: Some("ACME".to_owned()),
+            issuer_url: Some(ISSUER_URL.parse().unwrap()),
+            ..values
+        })
+        .unwrap();
+        let app = Arc::new(
+            App::new(
+                self.app.db().clone(),
+                settings,
+                Arc::new(TestClock(self.time.clone())),
+            )
+            .await
+            .unwrap(),
+        );
+        Self {
+            router: router(app.clone()),
+            app,
+            time: self.time.clone(),
+        }
+    }
+
+    /// Logs `user` (whose OTP secret is `secret`) in for `audience` and
+    /// `scope`, and passes the second factor at the next time step;
+    /// returns the token answer.
+    async fn tokens(
+        &self,
+        user: &str,
+        secret: &str,
+        audience: Option<&str>,
+        scope: &str,
+    ) -> Answer {
+        let mfa_token = self.login(user, audience, scope).await;
+        self.set_time(self.now() + 30);
+        let a = self.otp_grant(&mfa_token, &code(secret, self.now())).await;
+        assert_eq!(a.status, 200, "{}", a.json);
+        a
+    }
+
+    /// The recovery-code grant.
+    async fn recovery_grant(&self, mfa_token: &str, recovery_code: &str) -> Answer {
+        self.form(&[
+            ("grant_type", MFA_RECOVERY),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("mfa_token", mfa_token),
+            ("recovery_code", recovery_code),
+        ])
+        .await
+    }
+
+    /// Everything a refused request must leave as it was: the
+    /// authenticators (with their attempt buckets) of `users`, and the
+    /// stored mfa_tokens.
+    async fn snapshot(&self, users: &[&str]) -> (Vec<State>, i64) {
+        let mut states = Vec::new();
+        for user in users {
+            states.push(self.state(user).await);
+        }
+        (states, self.mfa_token_count().await)
+    }
+}
+
+/// The claims of a token this server signed.
+fn claims(server: &Server, token: &str) -> mfa_server::tokens::Claims {
+    server.app.signer().verify(token, server.now()).unwrap()
+}
+
+/// The payload of a JWT, decoded (not verified).
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn password_grant_audience_must_be_known_and_scopes_are_filtered_f2() {
+    let server = Server::start(with_payments_api()).await;
+    let jane = server.enroll(USER).await;
+    let before = server.snapshot(&[&jane.user_id]).await;
+    let login =
+        |name, audience: &'static str| Case::token(name, audience).expect(403, "access_denied", "");
+    let cases = [
+        login("another client's id as the audience (c1 minting aud=c2)", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=$USER&password=$PASSWORD&audience=other-app&scope=openid")
+            .expect(403, "access_denied", "Service not found: other-app"),
+        login("an API this server does not issue tokens for", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=$USER&password=$PASSWORD&audience=https%3A%2F%2Fpayments.example.com%2Fother&scope=openid%20admin%3Aall")
+            .expect(403, "access_denied", "Service not found: https://payments.example.com/other"),
+        login("the issuer URL itself", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=$USER&password=$PASSWORD&audience=https%3A%2F%2Fauth.example.com%2F")
+            .expect(403, "access_denied", "Service not found: https://auth.example.com/"),
+        login("the MFA API of another issuer", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=$USER&password=$PASSWORD&audience=https%3A%2F%2Fevil.example.com%2Fmfa%2F&scope=enroll")
+            .expect(403, "access_denied", "Service not found: https://evil.example.com/mfa/"),
+        login("an unknown audience is refused before the password is checked", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=$USER&password=wrong&audience=nope")
+            .expect(403, "access_denied", "Service not found: nope"),
+        login("an unknown audience, unknown user", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=nobody&password=wrong&audience=nope")
+            .expect(403, "access_denied", "Service not found: nope"),
+        login("control characters are not echoed", "grant_type=password&client_id=seed-app&client_secret=$SECRET&username=$USER&password=$PASSWORD&audience=https%3A%2F%2Fx.example.com%2F%0A%09%1B")
+            .expect(403, "access_denied", "Service not found: https://x.example.com/"),
+        login("a JSON body too", "")
+            .json("/oauth/token", r#"{"grant_type": "password", "client_id": "seed-app", "client_secret": "$SECRET", "username": "jane@example.com", "password": "correct horse battery staple", "audience": "https://payments.example.com/API"}"#)
+            .expect(403, "access_denied", "Service not found: https://payments.example.com/API"),
+        login("client authentication still comes first", "grant_type=password&client_id=seed-app&client_secret=wrong-secret-wrong-secret&username=$USER&password=$PASSWORD&audience=nope")
+            .expect(401, "invalid_client", WRONG_CLIENT),
+    ];
+    run_cases(&server, &cases, &vars(&server, &jane, "")).await;
+    assert_eq!(
+        server.snapshot(&[&jane.user_id]).await,
+        before,
+        "no mfa_token was stored, no authenticator touched"
+    );
+
+    // A known API: its own scopes and OpenID Connect's are granted, the
+    // rest silently dropped, and the answer's `scope` says what was.
+    let a = server
+        .tokens(
+            USER,
+            &jane.secret,
+            Some(PAYMENTS),
+            "openid admin:all delete:users offline_access read:payments enroll admin:all",
+        )
+        .await;
+    assert_eq!(a.json["scope"], "openid admin:all read:payments");
+    assert_eq!(a.json["expires_in"], 86_400);
+    let access = claims(&server, a.json["access_token"].as_str().unwrap());
+    assert_eq!(
+        (
+            access.iss.as_str(),
+            access.aud.as_str(),
+            access.scope.as_str()
+        ),
+        (ISSUER_URL, PAYMENTS, "openid admin:all read:payments")
+    );
+    assert!(a.json.get("refresh_token").is_none());
+    let id = payload(a.json["id_token"].as_str().unwrap());
+    assert_eq!(
+        (&id["aud"], &id["iss"]),
+        (&json!(CLIENT), &json!(ISSUER_URL))
+    );
+
+    // No audience: the userinfo audience, OpenID Connect scopes only.
+    let a = server
+        .tokens(
+            USER,
+            &jane.secret,
+            None,
+            "openid profile email offline_access enroll read:authenticators read:payments",
+        )
+        .await;
+    assert_eq!(a.json["scope"], "openid profile email");
+    let access = claims(&server, a.json["access_token"].as_str().unwrap());
+    assert_eq!(access.aud, format!("{ISSUER_URL}userinfo"));
+
+    // No scope the audience grants: no `scope` in the answer, no id token.
+    let a = server.tokens(USER, &jane.secret, None, "admin:all").await;
+    assert!(
+        a.json.get("scope").is_none() && a.json.get("id_token").is_none(),
+        "{}",
+        a.json
+    );
+    assert_eq!(
+        claims(&server, a.json["access_token"].as_str().unwrap()).scope,
+        ""
+    );
+
+    // The MFA API, also written without its final slash (as older Auth0
+    // documents do): the canonical audience, and ten minutes at most.
+    let a = server
+        .tokens(
+            USER,
+            &jane.secret,
+            Some("https://auth.example.com/mfa"),
+            "openid read:authenticators admin:all read:payments",
+        )
+        .await;
+    assert_eq!(
+        (&a.json["scope"], &a.json["expires_in"]),
+        (&json!("openid read:authenticators"), &json!(600))
+    );
+    let access = claims(&server, a.json["access_token"].as_str().unwrap());
+    assert_eq!(
+        (access.aud.as_str(), access.exp - access.iat),
+        (MFA_AUDIENCE, 600)
+    );
+    let id = payload(a.json["id_token"].as_str().unwrap());
+    assert_eq!(
+        id["exp"].as_u64().unwrap() - id["iat"].as_u64().unwrap(),
+        86_400,
+        "the id token keeps the configured lifetime"
+    );
+
+    // F2 as reported, on a server that knows no payments API: refused.
+    let bare = Server::start(ConfigValues::default()).await;
+    let a = bare
+        .login_answer(
+            USER,
+            Some("https://payments.example.com/api"),
+            "openid admin:all delete:users offline_access",
+        )
+        .await;
+    assert_error(
+        &a,
+        403,
+        "access_denied",
+        "Service not found: https://payments.example.com/api",
+    );
+    assert_eq!(bare.mfa_token_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_default_audience_is_configurable() {
+    let server = Server::start(ConfigValues {
+        default_audience: Some(PAYMENTS.to_owned()),
+        ..with_payments_api()
+    })
+    .await;
+    let jane = server.enroll(USER).await;
+    let a = server
+        .tokens(USER, &jane.secret, None, "read:payments enroll openid")
+        .await;
+    assert_eq!(a.json["scope"], "read:payments openid");
+    assert_eq!(
+        claims(&server, a.json["access_token"].as_str().unwrap()).aud,
+        PAYMENTS
+    );
+}
+
+#[tokio::test]
+async fn a_grant_checks_its_audience_again_before_spending_the_code() {
+    // A login for an API, then the API is removed (a restart with another
+    // configuration) before the second factor: the MFA grants refuse it
+    // before the code is checked, so the code stays good.
+    let server = Server::start(with_payments_api()).await;
+    let jane = server.enroll(USER).await;
+    let for_payments = server
+        .login(USER, Some(PAYMENTS), "openid read:payments")
+        .await;
+    let restarted = server
+        .sibling(ConfigValues {
+            mfa_token_ttl: Some(3600),
+            ..ConfigValues::default()
+        })
+        .await;
+    server.set_time(T0 + 30);
+    let otp = code(&jane.secret, T0 + 30);
+    let before = server.snapshot(&[&jane.user_id]).await;
+    let refused = format!("Service not found: {PAYMENTS}");
+    assert_error(
+        &restarted.otp_grant(&for_payments, &otp).await,
+        403,
+        "access_denied",
+        &refused,
+    );
+    assert_error(
+        &restarted
+            .recovery_grant(&for_payments, &jane.recovery_code)
+            .await,
+        403,
+        "access_denied",
+        &refused,
+    );
+    assert_eq!(server.snapshot(&[&jane.user_id]).await, before);
+    // Neither the code nor the recovery code was spent.
+    let a = server.otp_grant(&for_payments, &otp).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = server
+        .recovery_grant(&for_payments, &jane.recovery_code)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn mfa_api_tokens_by_audience_and_scope_f3() {
+    let server = Server::start(with_payments_api()).await;
+    let jane = server.enroll(USER).await;
+    let pending = server.password_grant(PENDING_USER).await;
+    let pending_id = format!("auth0|{PENDING_USER}");
+    let token = |a: Answer| a.json["access_token"].as_str().unwrap().to_owned();
+    let mut vars = vars(&server, &jane, &pending);
+    let mfa = Some(MFA_AUDIENCE);
+    for (name, audience, scope) in [
+        ("MFA_READ", mfa, "read:authenticators"),
+        ("MFA_REMOVE", mfa, "remove:authenticators"),
+        ("MFA_ENROLL", mfa, "enroll"),
+        ("MFA_NONE", mfa, "openid"),
+        ("THIRD", Some(PAYMENTS), "openid read:payments admin:all"),
+        ("DEFAULT", None, "openid profile"),
+    ] {
+        let a = server.tokens(USER, &jane.secret, audience, scope).await;
+        if name == "MFA_NONE" {
+            vars.push(("ID_TOKEN", a.json["id_token"].as_str().unwrap().to_owned()));
+        }
+        vars.push((name, token(a)));
+    }
+    let all = claims(&server, &jane.access_token);
+    assert_eq!(
+        (all.aud.as_str(), all.scope.as_str()),
+        (MFA_AUDIENCE, ALL_MFA_SCOPES)
+    );
+    // Tokens this server signed but would not have issued, and one edited.
+    let sign = |c: mfa_server::tokens::Claims| server.app.signer().sign(&c).unwrap();
+    vars.push((
+        "FOREIGN_ISS",
+        sign(mfa_server::tokens::Claims {
+            iss: "https://evil.example.com/".to_owned(),
+            ..all.clone()
+        }),
+    ));
+    vars.push((
+        "NO_AZP",
+        sign(mfa_server::tokens::Claims {
+            azp: None,
+            ..all.clone()
+        }),
+    ));
+    let read = vars
+        .iter()
+        .find(|(k, _)| *k == "MFA_READ")
+        .unwrap()
+        .1
+        .clone();
+    let mut parts: Vec<String> = read.split('.').map(str::to_owned).collect();
+    let mut edited = payload(&read);
+    edited["scope"] = json!(ALL_MFA_SCOPES);
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(edited.to_string());
+    vars.push(("TAMPERED", parts.join(".")));
+
+    let get = |name, token: &'static str| {
+        Case::new(name, "GET", "/mfa/authenticators").header("authorization", token)
+    };
+    let delete = |name, token: &'static str| {
+        Case::new(name, "DELETE", "/mfa/authenticators/$OTP_ID").header("authorization", token)
+    };
+    let associate = |name, token: &'static str| {
+        Case::new(name, "", "")
+            .json("/mfa/associate", r#"{"authenticator_types": ["otp"]}"#)
+            .header("authorization", token)
+    };
+    let no_read = "Insufficient scope, expected any of: read:authenticators";
+    let no_remove = "Insufficient scope, expected any of: remove:authenticators";
+    let no_enroll = "Insufficient scope, expected any of: enroll";
+    let cases = vec![
+        // GET /mfa/authenticators: an mfa_token, or read:authenticators.
+        get(
+            "list, MFA token without read:authenticators",
+            "Bearer $MFA_REMOVE",
+        )
+        .expect(403, "insufficient_scope", no_read)
+        .expect_header(
+            "www-authenticate",
+            "Bearer error=\"insufficient_scope\", scope=\"read:authenticators\"",
+        ),
+        get("list, MFA token with enroll only", "Bearer $MFA_ENROLL").expect(
+            403,
+            "insufficient_scope",
+            no_read,
+        ),
+        get("list, MFA token with no MFA scope", "Bearer $MFA_NONE").expect(
+            403,
+            "insufficient_scope",
+            no_read,
+        ),
+        get("list, third-party API token (F3)", "Bearer $THIRD")
+            .expect(401, "invalid_token", NOT_MFA)
+            .expect_header("www-authenticate", "Bearer error=\"invalid_token\""),
+        get("list, default-audience token", "Bearer $DEFAULT").expect(
+            401,
+            "invalid_token",
+            NOT_MFA,
+        ),
+        get("list, id token", "Bearer $ID_TOKEN").expect(401, "invalid_token", INVALID_TOKEN),
+        get("list, token without azp", "Bearer $NO_AZP").expect(
+            401,
+            "invalid_token",
+            INVALID_TOKEN,
+        ),
+        get("list, another issuer", "Bearer $FOREIGN_ISS").expect(
+            401,
+            "invalid_token",
+            INVALID_TOKEN,
+        ),
+        get("list, edited scope", "Bearer $TAMPERED").expect(401, "invalid_token", INVALID_TOKEN),
+        // DELETE: an access token with remove:authenticators only.
+        delete("delete, MFA token with read only", "Bearer $MFA_READ").expect(
+            403,
+            "insufficient_scope",
+            no_remove,
+        ),
+        delete("delete, MFA token with enroll only", "Bearer $MFA_ENROLL").expect(
+            403,
+            "insufficient_scope",
+            no_remove,
+        ),
+        delete("delete, MFA token with no MFA scope", "Bearer $MFA_NONE").expect(
+            403,
+            "insufficient_scope",
+            no_remove,
+        ),
+        delete("delete, enrolled user's mfa_token", "Bearer $ENROLLED").expect(
+            403,
+            "insufficient_scope",
+            no_remove,
+        ),
+        delete("delete, pending user's mfa_token", "Bearer $PENDING").expect(
+            403,
+            "insufficient_scope",
+            no_remove,
+        ),
+        delete("delete, third-party API token (F3)", "Bearer $THIRD").expect(
+            401,
+            "invalid_token",
+            NOT_MFA,
+        ),
+        Case::new(
+            "delete the recovery code, third-party API token (F3)",
+            "DELETE",
+            "/mfa/authenticators/$RECOVERY_ID",
+        )
+        .header("authorization", "Bearer $THIRD")
+        .expect(401, "invalid_token", NOT_MFA),
+        delete("delete, default-audience token", "Bearer $DEFAULT").expect(
+            401,
+            "invalid_token",
+            NOT_MFA,
+        ),
+        delete("delete, id token", "Bearer $ID_TOKEN").expect(401, "invalid_token", INVALID_TOKEN),
+        delete("delete, another issuer", "Bearer $FOREIGN_ISS").expect(
+            401,
+            "invalid_token",
+            INVALID_TOKEN,
+        ),
+        delete("delete, edited scope", "Bearer $TAMPERED").expect(
+            401,
+            "invalid_token",
+            INVALID_TOKEN,
+        ),
+        Case::new(
+            "delete an unknown id, read-only token: the scope is checked first",
+            "DELETE",
+            "/mfa/authenticators/nope",
+        )
+        .header("authorization", "Bearer $MFA_READ")
+        .expect(403, "insufficient_scope", no_remove),
+        // POST /mfa/associate: an mfa_token while nothing is active, or enroll.
+        associate("associate, enrolled user's mfa_token", "Bearer $ENROLLED").expect(
+            403,
+            "access_denied",
+            ALREADY_ENROLLED,
+        ),
+        associate("associate, MFA token with read only", "Bearer $MFA_READ").expect(
+            403,
+            "insufficient_scope",
+            no_enroll,
+        ),
+        associate(
+            "associate, MFA token with remove only",
+            "Bearer $MFA_REMOVE",
+        )
+        .expect(403, "insufficient_scope", no_enroll)
+        .expect_header(
+            "www-authenticate",
+            "Bearer error=\"insufficient_scope\", scope=\"enroll\"",
+        ),
+        associate("associate, MFA token with no MFA scope", "Bearer $MFA_NONE").expect(
+            403,
+            "insufficient_scope",
+            no_enroll,
+        ),
+        associate("associate, third-party API token", "Bearer $THIRD").expect(
+            401,
+            "invalid_token",
+            NOT_MFA,
+        ),
+        associate("associate, default-audience token", "Bearer $DEFAULT").expect(
+            401,
+            "invalid_token",
+            NOT_MFA,
+        ),
+        associate("associate, edited scope", "Bearer $TAMPERED").expect(
+            401,
+            "invalid_token",
+            INVALID_TOKEN,
+        ),
+        associate(
+            "associate, enroll token, OTP active: one per user",
+            "Bearer $MFA_ENROLL",
+        )
+        .expect(403, "access_denied", ALREADY_ENROLLED),
+        associate("associate, all MFA scopes, OTP active", "Bearer $ACCESS").expect(
+            403,
+            "access_denied",
+            ALREADY_ENROLLED,
+        ),
+        Case::new(
+            "associate without types, third-party token: the token is checked first",
+            "",
+            "",
+        )
+        .json("/mfa/associate", r#"{}"#)
+        .header("authorization", "Bearer $THIRD")
+        .expect(401, "invalid_token", NOT_MFA),
+        Case::new("associate without types, enroll token, OTP active", "", "")
+            .json("/mfa/associate", r#"{}"#)
+            .header("authorization", "Bearer $MFA_ENROLL")
+            .expect(
+                400,
+                "invalid_request",
+                "Missing required parameter: authenticator_types",
+            ),
+    ];
+    let before = server.snapshot(&[&jane.user_id, &pending_id]).await;
+    run_cases(&server, &cases, &vars).await;
+    assert_eq!(server.snapshot(&[&jane.user_id, &pending_id]).await, before);
+
+    // What is allowed: list with an mfa_token (any user, enrolled or not)
+    // or read:authenticators, each entry with Auth0's `type`.
+    let var = |name: &str| vars.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+    for (who, bearer) in [
+        ("MFA_READ", var("MFA_READ")),
+        ("ACCESS", jane.access_token.clone()),
+        ("ENROLLED", jane.mfa_token.clone()),
+    ] {
+        let list = server
+            .bearer("GET", "/mfa/authenticators", &bearer, None)
+            .await;
+        assert_eq!(
+            (list.status, list.json),
+            (
+                200,
+                json!([
+                    { "id": jane.recovery_id, "authenticator_type": "recovery-code", "active": true, "type": "recovery-code" },
+                    { "id": jane.otp_id, "authenticator_type": "otp", "active": true, "type": "otp" },
+                ])
+            ),
+            "{who}"
+        );
+    }
+    let list = server
+        .bearer("GET", "/mfa/authenticators", &pending, None)
+        .await;
+    assert_eq!((list.status, list.json), (200, json!([])));
+    assert_eq!(server.snapshot(&[&jane.user_id, &pending_id]).await, before);
+    // Delete with remove:authenticators.
+    let path = format!("/mfa/authenticators/{}", jane.otp_id.replace('|', "%7C"));
+    let a = server
+        .bearer("DELETE", &path, &var("MFA_REMOVE"), None)
+        .await;
+    assert_eq!((a.status, a.json), (204, Value::Null));
+    let after = server.state(&jane.user_id).await;
+    assert_eq!(after.otp, None);
+    assert_eq!(
+        after.recovery, before.0[0].recovery,
+        "the recovery code stays"
+    );
+}
+
+#[tokio::test]
+async fn a_password_alone_cannot_enroll_while_a_recovery_code_is_active_f4() {
+    let server = Server::start(ConfigValues {
+        mfa_token_ttl: Some(3600),
+        ..ConfigValues::default()
+    })
+    .await;
+    let jane = server.enroll(USER).await;
+    // The user deletes the OTP authenticator (lost phone) with a token for
+    // the MFA API; the recovery code stays active.
+    let path = format!("/mfa/authenticators/{}", jane.otp_id.replace('|', "%7C"));
+    let a = server
+        .bearer("DELETE", &path, &jane.access_token, None)
+        .await;
+    assert_eq!(a.status, 204, "{}", a.json);
+
+    // The password alone: the login says the recovery code is what is
+    // left, and /mfa/associate refuses the password-only mfa_token.
+    for audience in [None, Some(MFA_AUDIENCE)] {
+        let a = server.login_answer(USER, audience, "openid enroll").await;
+        assert_eq!(
+            (a.status, &a.json["mfa_requirements"]),
+            (403, &json!({ "challenge": [{ "type": "recovery-code" }] })),
+            "{}",
+            a.json
+        );
+        let mfa_token = a.json["mfa_token"].as_str().unwrap().to_owned();
+        let before = server.snapshot(&[&jane.user_id]).await;
+        for body in [
+            json!({ "authenticator_types": ["otp"] }),
+            json!({ "authenticator_types": "otp" }),
+            json!({}),
+        ] {
+            let refused = server
+                .bearer("POST", "/mfa/associate", &mfa_token, Some(body))
+                .await;
+            assert_error(&refused, 403, "access_denied", ALREADY_ENROLLED);
+        }
+        assert_eq!(server.snapshot(&[&jane.user_id]).await, before);
+        let state = server.state(&jane.user_id).await;
+        assert!(state.otp.is_none() && state.recovery.is_some_and(|r| r.active));
+    }
+
+    // The way back: the recovery code, in a login for the MFA API with
+    // `enroll`; that token associates (no new recovery codes: the active
+    // one stays, its replacement was just shown).
+    let mfa_token = server.login(USER, Some(MFA_AUDIENCE), "enroll").await;
+    let recovered = server.recovery_grant(&mfa_token, &jane.recovery_code).await;
+    assert_eq!(recovered.status, 200, "{}", recovered.json);
+    assert_eq!(recovered.json["scope"], "enroll");
+    let enroll = recovered.json["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&server, &enroll).amr, ["pwd", "recovery-code"]);
+    let a = server
+        .bearer(
+            "POST",
+            "/mfa/associate",
+            &enroll,
+            Some(json!({ "authenticator_types": ["otp"] })),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert!(a.json.get("recovery_codes").is_none(), "{}", a.json);
+    let secret = a.json["secret"].as_str().unwrap().to_owned();
+    // Pending until confirmed by a code, in a later login.
+    let later = server.password_grant(USER).await;
+    server.set_time(T0 + 30);
+    let confirmed = server.otp_grant(&later, &code(&secret, T0 + 30)).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.json);
+    let a = server.login_answer(USER, None, "openid").await;
+    assert_eq!(
+        a.json["mfa_requirements"],
+        json!({ "challenge": [{ "type": "otp" }] })
+    );
+    // A user with nothing active still enrolls with the mfa_token, and a
+    // pending enrollment is replaced by a new one.
+    let pat = server.password_grant(PENDING_USER).await;
+    for _ in 0..2 {
+        let a = server
+            .bearer(
+                "POST",
+                "/mfa/associate",
+                &pat,
+                Some(json!({ "authenticator_types": ["otp"] })),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.json);
+        assert_eq!(a.json["recovery_codes"].as_array().map(Vec::len), Some(1));
+    }
+}
+
+#[tokio::test]
+async fn password_and_a_third_party_token_cannot_take_over_the_account_f3_f4() {
+    // The chain of the review: with the victim's password and any access
+    // token of theirs for a third-party API, delete their OTP
+    // authenticator (F3), then associate the attacker's with a
+    // password-only mfa_token (F4).
+    let server = Server::start(with_payments_api()).await;
+    let jane = server.enroll(USER).await;
+    let third = server
+        .tokens(
+            USER,
+            &jane.secret,
+            Some(PAYMENTS),
+            "openid read:payments admin:all",
+        )
+        .await;
+    let third = third.json["access_token"].as_str().unwrap().to_owned();
+    let path = format!("/mfa/authenticators/{}", jane.otp_id.replace('|', "%7C"));
+    let attacker_mfa_token = server.login(USER, Some(MFA_AUDIENCE), ALL_MFA_SCOPES).await;
+    let before = server.snapshot(&[&jane.user_id]).await;
+    assert_error(
+        &server.bearer("DELETE", &path, &third, None).await,
+        401,
+        "invalid_token",
+        NOT_MFA,
+    );
+    assert_error(
+        &server
+            .bearer("GET", "/mfa/authenticators", &third, None)
+            .await,
+        401,
+        "invalid_token",
+        NOT_MFA,
+    );
+    let associate = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .bearer(
+                    "POST",
+                    "/mfa/associate",
+                    &token,
+                    Some(json!({ "authenticator_types": ["otp"] })),
+                )
+                .await
+        }
+    };
+    assert_error(
+        &associate(third.clone()).await,
+        401,
+        "invalid_token",
+        NOT_MFA,
+    );
+    assert_error(
+        &associate(attacker_mfa_token.clone()).await,
+        403,
+        "access_denied",
+        ALREADY_ENROLLED,
+    );
+    assert_error(
+        &server
+            .bearer("DELETE", &path, &attacker_mfa_token, None)
+            .await,
+        403,
+        "insufficient_scope",
+        "Insufficient scope, expected any of: remove:authenticators",
+    );
+    assert_eq!(server.snapshot(&[&jane.user_id]).await, before);
+    // Even once the OTP authenticator is gone (deleted by the user), the
+    // attacker's password-only mfa_token and third-party token get nowhere.
+    let a = server
+        .bearer("DELETE", &path, &jane.access_token, None)
+        .await;
+    assert_eq!(a.status, 204);
+    let fresh = server.login(USER, Some(MFA_AUDIENCE), "enroll").await;
+    let before = server.snapshot(&[&jane.user_id]).await;
+    assert_error(&associate(third).await, 401, "invalid_token", NOT_MFA);
+    assert_error(
+        &associate(attacker_mfa_token).await,
+        403,
+        "access_denied",
+        ALREADY_ENROLLED,
+    );
+    assert_error(
+        &associate(fresh).await,
+        403,
+        "access_denied",
+        ALREADY_ENROLLED,
+    );
+    assert_eq!(server.snapshot(&[&jane.user_id]).await, before);
 }

@@ -40,6 +40,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once at start-up; `serve`'s knobs are most of it and boxing them buys nothing"
+)]
 pub enum Command {
     /// Run the server.
     ///
@@ -57,6 +61,9 @@ pub enum Command {
         /// A public client: no secret is read or required.
         #[arg(long)]
         public: bool,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
     },
     /// Create or update a user; reads the password from standard input (one line).
     AddUser {
@@ -65,6 +72,43 @@ pub enum Command {
         /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
         #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
         db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+    /// Manage users (`users unblock USER`).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Re-seal every secret (TOTP secrets and the signing key) under a new
+    /// encryption key, online: instances keep serving if each already has
+    /// the new key (see server/README.md, "Rotating the encryption key").
+    RotateEncryptionKey {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The key the secrets are sealed under now.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// The key to seal them under from now on.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
+}
+
+/// The `users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Lift a user's login blocks from every client address (blocks after
+    /// consecutive failed logins) and clear their failure counts.
+    Unblock {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
     },
 }
 

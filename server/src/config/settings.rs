@@ -12,6 +12,9 @@ use totp_engine::{MfaConfig, ThrottlePolicy};
 
 use super::ServeArgs;
 use super::values::{ConfigValues, DbUrl};
+use crate::audience::{Audiences, AudiencesError, IssuerUrl};
+use crate::db::LoginPolicy;
+use crate::http::serve::ServeLimits;
 
 /// The longest lifetime a token may be given: ten years, in seconds.
 pub const MAX_TTL: u64 = 315_360_000;
@@ -106,10 +109,19 @@ pub struct Settings {
     listen: SocketAddr,
     db: DbUrl,
     issuer: String,
+    issuer_url: IssuerUrl,
+    audiences: Audiences,
     mfa_token_ttl: u64,
     access_token_ttl: u64,
     demo: bool,
+    encryption_key_file: Option<PathBuf>,
+    previous_encryption_key_file: Option<PathBuf>,
     mfa: MfaConfig,
+    login: LoginPolicy,
+    trust_forwarded_for: bool,
+    hash_concurrency: usize,
+    hash_queue: usize,
+    limits: ServeLimits,
 }
 
 impl Settings {
@@ -175,10 +187,23 @@ impl Settings {
         &self.db
     }
 
-    /// The issuer, also the default audience of access tokens.
+    /// The name shown in authenticator apps (the otpauth issuer).
     #[must_use]
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The issuer URL: the `iss` of every token, exactly as configured.
+    #[must_use]
+    pub fn issuer_url(&self) -> &str {
+        self.issuer_url.as_str()
+    }
+
+    /// The APIs tokens are issued for (the MFA API and `--api`), the
+    /// default audience, and the scopes each grants.
+    #[must_use]
+    pub fn audiences(&self) -> &Audiences {
+        &self.audiences
     }
 
     /// mfa_token lifetime in seconds.
@@ -199,10 +224,53 @@ impl Settings {
         self.demo
     }
 
+    /// The encryption key file, if one was named.
+    #[must_use]
+    pub fn encryption_key_file(&self) -> Option<&Path> {
+        self.encryption_key_file.as_deref()
+    }
+
+    /// The previous encryption key file (during a rotation), if named.
+    #[must_use]
+    pub fn previous_encryption_key_file(&self) -> Option<&Path> {
+        self.previous_encryption_key_file.as_deref()
+    }
+
     /// The engine's configuration: the issuer and the throttle policy.
     #[must_use]
     pub fn mfa_config(&self) -> &MfaConfig {
         &self.mfa
+    }
+
+    /// The password grant's brute-force protection and suspicious-address
+    /// throttling.
+    #[must_use]
+    pub fn login_policy(&self) -> LoginPolicy {
+        self.login
+    }
+
+    /// Whether the client address is taken from `X-Forwarded-For`.
+    #[must_use]
+    pub fn trust_forwarded_for(&self) -> bool {
+        self.trust_forwarded_for
+    }
+
+    /// Password hashes computed at once.
+    #[must_use]
+    pub fn hash_concurrency(&self) -> usize {
+        self.hash_concurrency
+    }
+
+    /// Requests that may wait for a password hash beyond those running.
+    #[must_use]
+    pub fn hash_queue(&self) -> usize {
+        self.hash_queue
+    }
+
+    /// The connection limit and the header and request timeouts.
+    #[must_use]
+    pub fn serve_limits(&self) -> ServeLimits {
+        self.limits
     }
 }
 
@@ -233,6 +301,13 @@ impl Layers<'_> {
         (default, Origin::Default)
     }
 
+    /// The value of an optional key from the first layer that has one.
+    fn pick_optional<T: Clone>(&self, get: fn(&ConfigValues) -> &Option<T>) -> Option<T> {
+        get(self.given)
+            .clone()
+            .or_else(|| self.file.and_then(|(file, _)| get(file).clone()))
+    }
+
     fn ttl(
         &self,
         key: &str,
@@ -249,6 +324,102 @@ impl Layers<'_> {
         }
     }
 
+    /// The value of `key`, which must lie in `range`.
+    fn ranged<T>(
+        &self,
+        key: &str,
+        get: fn(&ConfigValues) -> &Option<T>,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: Clone + PartialOrd + fmt::Display,
+    {
+        match self.pick(key, get, default) {
+            (v, _) if range.contains(&v) => Ok(v),
+            (_, origin) => Err(ConfigError::invalid(
+                key,
+                origin,
+                format!("must be {} to {}", range.start(), range.end()),
+            )),
+        }
+    }
+
+    /// The login throttle, the hash pool and the connection limits.
+    #[allow(clippy::type_complexity)]
+    fn limits(&self) -> Result<(LoginPolicy, bool, usize, usize, ServeLimits), ConfigError> {
+        let login = LoginPolicy {
+            max_failures: self.ranged(
+                "login_max_failures",
+                |v| &v.login_max_failures,
+                10,
+                1..=1000,
+            )?,
+            block_secs: self.ranged(
+                "login_block_secs",
+                |v| &v.login_block_secs,
+                30 * 86_400,
+                1..=MAX_TTL,
+            )?,
+            address_capacity: self.ranged(
+                "ip_throttle_attempts",
+                |v| &v.ip_throttle_attempts,
+                100,
+                1..=1_000_000,
+            )?,
+            address_refill_secs: self.ranged(
+                "ip_throttle_refill_secs",
+                |v| &v.ip_throttle_refill_secs,
+                864,
+                1..=86_400,
+            )?,
+        };
+        let (trust_forwarded_for, _) =
+            self.pick("trust_forwarded_for", |v| &v.trust_forwarded_for, false);
+        let cores = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(1024);
+        let cores = u32::try_from(cores).unwrap_or(1);
+        let hash_concurrency =
+            self.ranged("hash_concurrency", |v| &v.hash_concurrency, cores, 1..=1024)?;
+        let hash_queue = self.ranged(
+            "hash_queue",
+            |v| &v.hash_queue,
+            hash_concurrency.saturating_mul(32).min(100_000),
+            0..=100_000,
+        )?;
+        let max_connections = self.ranged(
+            "max_connections",
+            |v| &v.max_connections,
+            1024,
+            1..=1_000_000,
+        )?;
+        let secs = |key: &str,
+                    get: fn(&ConfigValues) -> &Option<u64>,
+                    default: u64|
+         -> Result<std::time::Duration, ConfigError> {
+            self.ranged(key, get, default, 1..=3600)
+                .map(std::time::Duration::from_secs)
+        };
+        let limits = ServeLimits {
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                |v| &v.header_read_timeout_secs,
+                10,
+            )?,
+            request_timeout: secs("request_timeout_secs", |v| &v.request_timeout_secs, 10)?,
+        };
+        let to_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok((
+            login,
+            trust_forwarded_for,
+            to_usize(hash_concurrency),
+            to_usize(hash_queue),
+            limits,
+        ))
+    }
+
     fn resolve(&self) -> Result<Settings, ConfigError> {
         let (listen, _) = self.pick(
             "listen",
@@ -259,12 +430,32 @@ impl Layers<'_> {
         if db.as_str().is_empty() {
             return Err(ConfigError::invalid("db", origin, "must not be empty"));
         }
-        let (issuer, origin) = self.pick("issuer", |v| &v.issuer, "mfa-server".to_owned());
-        let config = MfaConfig::new(issuer.clone())
-            .map_err(|e| ConfigError::invalid("issuer", origin, e))?;
+        let (issuer_url, _) = self.pick("issuer_url", |v| &v.issuer_url, IssuerUrl::default());
+        let (issuer, origin) = self.pick("issuer", |v| &v.issuer, issuer_url.host().to_owned());
+        let config = MfaConfig::new(issuer.clone()).map_err(|e| match origin {
+            Origin::Default => ConfigError::invalid(
+                "issuer",
+                origin,
+                format!("the host of issuer_url cannot name the service in authenticator apps ({e}); set issuer"),
+            ),
+            origin => ConfigError::invalid("issuer", origin, e),
+        })?;
+        let (apis, apis_origin) = self.pick("api", |v| &v.api, Vec::new());
+        let (default_audience, default_origin) =
+            self.pick("default_audience", |v| &v.default_audience, String::new());
+        let default_audience = Some(default_audience).filter(|d| !d.is_empty());
+        let audiences =
+            Audiences::new(&issuer_url, apis, default_audience).map_err(|e| match e {
+                AudiencesError::Api(reason) => ConfigError::invalid("api", apis_origin, reason),
+                AudiencesError::DefaultAudience(reason) => {
+                    ConfigError::invalid("default_audience", default_origin, reason)
+                }
+            })?;
         let mfa_token_ttl = self.ttl("mfa_token_ttl", |v| &v.mfa_token_ttl, 600)?;
         let access_token_ttl = self.ttl("access_token_ttl", |v| &v.access_token_ttl, 86_400)?;
         let (demo, _) = self.pick("demo", |v| &v.demo, false);
+        let encryption_key_file = self.pick_optional(|v| &v.encryption_key_file);
+        let previous_encryption_key_file = self.pick_optional(|v| &v.previous_encryption_key_file);
         let (attempts, attempts_origin) =
             self.pick("throttle_attempts", |v| &v.throttle_attempts, 10);
         let (refill, refill_origin) =
@@ -276,14 +467,24 @@ impl Layers<'_> {
                 ConfigError::invalid("throttle_refill_secs", refill_origin, e)
             }
         })?;
+        let (login, trust_forwarded_for, hash_concurrency, hash_queue, limits) = self.limits()?;
         Ok(Settings {
             listen,
             db,
             issuer,
+            issuer_url,
+            audiences,
             mfa_token_ttl,
             access_token_ttl,
             demo,
+            encryption_key_file,
+            previous_encryption_key_file,
             mfa: config.with_throttle(throttle),
+            login,
+            trust_forwarded_for,
+            hash_concurrency,
+            hash_queue,
+            limits,
         })
     }
 }

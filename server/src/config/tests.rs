@@ -66,12 +66,17 @@ fn defaults_when_nothing_is_given() {
     let s = Settings::from_args(&parse(&[], &[]).unwrap()).unwrap();
     assert_eq!(s.listen().to_string(), "127.0.0.1:8080");
     assert_eq!(s.db().as_str(), "mfa-server.db");
-    assert_eq!(s.issuer(), "mfa-server");
+    assert_eq!(s.issuer_url(), "http://127.0.0.1:8080/");
+    assert_eq!(s.issuer(), "127.0.0.1", "the issuer URL's host");
+    assert_eq!(s.audiences().mfa(), "http://127.0.0.1:8080/mfa/");
+    assert_eq!(s.audiences().userinfo(), "http://127.0.0.1:8080/userinfo");
+    assert!(s.audiences().apis().is_empty());
+    assert_eq!(s.audiences().default_audience(), None);
     assert_eq!((s.mfa_token_ttl(), s.access_token_ttl()), (600, 86_400));
     assert!(!s.demo());
     let throttle = s.mfa_config().throttle();
     assert_eq!((throttle.capacity(), throttle.refill_secs()), (10, 360));
-    assert_eq!(s.mfa_config().issuer(), "mfa-server");
+    assert_eq!(s.mfa_config().issuer(), "127.0.0.1");
 }
 
 #[test]
@@ -268,11 +273,26 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "listen",
             "db",
             "issuer",
+            "issuer_url",
+            "api",
+            "default_audience",
             "mfa_token_ttl",
             "access_token_ttl",
             "demo",
+            "encryption_key_file",
+            "previous_encryption_key_file",
             "throttle_attempts",
-            "throttle_refill_secs"
+            "throttle_refill_secs",
+            "login_max_failures",
+            "login_block_secs",
+            "ip_throttle_attempts",
+            "ip_throttle_refill_secs",
+            "trust_forwarded_for",
+            "hash_concurrency",
+            "hash_queue",
+            "max_connections",
+            "header_read_timeout_secs",
+            "request_timeout_secs"
         ]
     );
     for arg in serve.get_arguments().filter(|a| a.get_id() != "help") {
@@ -289,8 +309,15 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
     }
     // The file takes every key but `config`.
     let all: ConfigValues = toml::from_str(
-        "listen = \"127.0.0.1:1\"\ndb = \"x.db\"\nissuer = \"X\"\nmfa_token_ttl = 1\n\
-         access_token_ttl = 2\ndemo = true\nthrottle_attempts = 3\nthrottle_refill_secs = 4\n",
+        "listen = \"127.0.0.1:1\"\ndb = \"x.db\"\nissuer = \"X\"\n\
+         issuer_url = \"https://auth.example.com/\"\napi = [\"https://api.example.com/=read:items\"]\n\
+         default_audience = \"https://api.example.com/\"\nmfa_token_ttl = 1\n\
+         access_token_ttl = 2\ndemo = true\nencryption_key_file = \"k\"\n\
+         previous_encryption_key_file = \"p\"\nthrottle_attempts = 3\nthrottle_refill_secs = 4\n\
+         login_max_failures = 5\nlogin_block_secs = 6\nip_throttle_attempts = 7\n\
+         ip_throttle_refill_secs = 8\ntrust_forwarded_for = true\nhash_concurrency = 9\n\
+         hash_queue = 10\nmax_connections = 11\nheader_read_timeout_secs = 12\n\
+         request_timeout_secs = 13\n",
     )
     .unwrap();
     assert_eq!(
@@ -299,13 +326,95 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             listen: Some(SocketAddrV4::new([127, 0, 0, 1].into(), 1).into()),
             db: Some(DbUrl::new("x.db")),
             issuer: Some("X".to_owned()),
+            issuer_url: Some("https://auth.example.com/".parse().unwrap()),
+            api: Some(vec!["https://api.example.com/=read:items".parse().unwrap()]),
+            default_audience: Some("https://api.example.com/".to_owned()),
             mfa_token_ttl: Some(1),
             access_token_ttl: Some(2),
             demo: Some(true),
+            encryption_key_file: Some("k".into()),
+            previous_encryption_key_file: Some("p".into()),
             throttle_attempts: Some(3),
             throttle_refill_secs: Some(4),
+            login_max_failures: Some(5),
+            login_block_secs: Some(6),
+            ip_throttle_attempts: Some(7),
+            ip_throttle_refill_secs: Some(8),
+            trust_forwarded_for: Some(true),
+            hash_concurrency: Some(9),
+            hash_queue: Some(10),
+            max_connections: Some(11),
+            header_read_timeout_secs: Some(12),
+            request_timeout_secs: Some(13),
         }
     );
+}
+
+#[test]
+fn login_throttle_hash_pool_and_connection_limits() {
+    let s = Settings::from_args(&parse(&[], &[]).unwrap()).unwrap();
+    assert_eq!(s.login_policy(), crate::db::LoginPolicy::default());
+    assert_eq!(
+        (
+            s.login_policy().max_failures,
+            s.login_policy().block_secs,
+            s.login_policy().address_capacity,
+            s.login_policy().address_refill_secs
+        ),
+        (10, 2_592_000, 100, 864)
+    );
+    assert!(!s.trust_forwarded_for());
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(s.hash_concurrency(), cores);
+    assert_eq!(s.hash_queue(), 32 * cores);
+    let limits = s.serve_limits();
+    assert_eq!(limits.max_connections, 1024);
+    assert_eq!(limits.header_read_timeout.as_secs(), 10);
+    assert_eq!(limits.request_timeout.as_secs(), 10);
+
+    let s = Settings::from_args(
+        &parse(
+            &[],
+            &[
+                "--login-max-failures",
+                "3",
+                "--trust-forwarded-for",
+                "--hash-concurrency",
+                "2",
+                "--hash-queue",
+                "0",
+                "--header-read-timeout-secs",
+                "1",
+            ],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s.login_policy().max_failures, 3);
+    assert!(s.trust_forwarded_for());
+    assert_eq!((s.hash_concurrency(), s.hash_queue()), (2, 0));
+    assert_eq!(s.serve_limits().header_read_timeout.as_secs(), 1);
+
+    for (flag, value, range) in [
+        ("login-max-failures", "0", "1 to 1000"),
+        ("login-max-failures", "1001", "1 to 1000"),
+        ("login-block-secs", "0", "1 to 315360000"),
+        ("ip-throttle-attempts", "0", "1 to 1000000"),
+        ("ip-throttle-refill-secs", "86401", "1 to 86400"),
+        ("hash-concurrency", "0", "1 to 1024"),
+        ("hash-queue", "100001", "0 to 100000"),
+        ("max-connections", "0", "1 to 1000000"),
+        ("header-read-timeout-secs", "0", "1 to 3600"),
+        ("request-timeout-secs", "3601", "1 to 3600"),
+    ] {
+        let e =
+            Settings::from_args(&parse(&[], &[&format!("--{flag}"), value]).unwrap()).unwrap_err();
+        let key = flag.replace('-', "_");
+        assert_eq!(
+            e.to_string(),
+            format!("invalid {key} from --{flag}: must be {range}"),
+        );
+    }
 }
 
 #[test]
@@ -334,4 +443,141 @@ fn db_url_debug_hides_passwords() {
         );
         assert!(!debug.contains("hunter2"), "{debug}");
     }
+}
+
+#[test]
+fn issuer_url_apis_and_the_default_audience() {
+    // The issuer URL is the `iss` as written; --issuer only names the
+    // service in authenticator apps, and defaults to the URL's host.
+    let args = parse(
+        &[],
+        &["--issuer-url", "https://auth.example.com:8443/tenant/"],
+    )
+    .unwrap();
+    let s = Settings::from_args(&args).unwrap();
+    assert_eq!(s.issuer_url(), "https://auth.example.com:8443/tenant/");
+    assert_eq!(s.issuer(), "auth.example.com");
+    assert_eq!(
+        s.audiences().mfa(),
+        "https://auth.example.com:8443/tenant/mfa/"
+    );
+    let args = parse(
+        &[],
+        &[
+            "--issuer-url",
+            "https://auth.example.com/",
+            "--issuer",
+            "ACME",
+        ],
+    )
+    .unwrap();
+    let s = Settings::from_args(&args).unwrap();
+    assert_eq!((s.issuer(), s.mfa_config().issuer()), ("ACME", "ACME"));
+
+    // A missing final slash is refused (not completed), naming the origin.
+    let e = parse(&[], &["--issuer-url", "https://auth.example.com"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("invalid issuer_url from --issuer-url: must end with '/'"),
+        "{e}"
+    );
+    let file = config_file("issuer_url = \"ftp://auth.example.com/\"\n");
+    let args = parse(&[], &["--config", &file.to_string_lossy()]).unwrap();
+    let e = Settings::from_args(&args).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::File { .. }) && e.to_string().contains("issuer_url"),
+        "{e}"
+    );
+    // An IPv6 host cannot be the authenticator-app name: say what to set.
+    let args = parse(&[], &["--issuer-url", "http://[::1]:8080/"]).unwrap();
+    let e = Settings::from_args(&args).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("invalid issuer from the default: the host of issuer_url"),
+        "{e}"
+    );
+
+    // --api repeats; the environment separates APIs with spaces; the file
+    // takes a list; flag beats env beats file for the whole list.
+    let args = parse(
+        &[],
+        &[
+            "--api",
+            "https://payments.example.com/=read:payments,write:payments",
+            "--api",
+            "urn:billing=",
+            "--default-audience",
+            "urn:billing",
+        ],
+    )
+    .unwrap();
+    let s = Settings::from_args(&args).unwrap();
+    let apis = s.audiences().apis();
+    assert_eq!(
+        apis.iter().map(|a| a.audience()).collect::<Vec<_>>(),
+        ["https://payments.example.com/", "urn:billing"]
+    );
+    assert_eq!(apis[0].scopes(), ["read:payments", "write:payments"]);
+    assert!(apis[1].scopes().is_empty());
+    assert_eq!(s.audiences().default_audience(), Some("urn:billing"));
+    let file = config_file("api = [\"urn:from-file=x\"]\n");
+    let file_arg = file.to_string_lossy().into_owned();
+    let from_file = Settings::from_args(&parse(&[], &["--config", &file_arg]).unwrap()).unwrap();
+    assert_eq!(from_file.audiences().apis()[0].audience(), "urn:from-file");
+    let over = parse(&[], &["--config", &file_arg, "--api", "urn:flag=y"]).unwrap();
+    let over = Settings::from_args(&over).unwrap();
+    assert_eq!(
+        over.audiences()
+            .apis()
+            .iter()
+            .map(|a| a.audience())
+            .collect::<Vec<_>>(),
+        ["urn:flag"]
+    );
+    let cmd = command(&[("api", "PATH")]);
+    let api = cmd
+        .find_subcommand("serve")
+        .unwrap()
+        .get_arguments()
+        .find(|a| a.get_id() == "api")
+        .unwrap()
+        .clone();
+    assert_eq!(api.get_value_delimiter(), Some(' '));
+    // The same splitting applies to a flag's value.
+    let split = parse(&[], &["--api", "urn:a=x urn:b=y,z"]).unwrap();
+    assert_eq!(split.values.api.map(|a| a.len()), Some(2));
+
+    // Bad values name the key and origin.
+    let e = parse(&[], &["--api", "no-scopes-separator"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("invalid api from --api: expected AUDIENCE=SCOPE"),
+        "{e}"
+    );
+    for (flags, says) in [
+        (
+            vec!["--api", "http://127.0.0.1:8080/mfa/=admin"],
+            "invalid api from --api: http://127.0.0.1:8080/mfa/ is the MFA API",
+        ),
+        (
+            vec!["--api", "a=x", "--api", "a=y"],
+            "invalid api from --api: a is given twice",
+        ),
+        (
+            vec!["--default-audience", "https://unknown.example.com/"],
+            "invalid default_audience from --default-audience: https://unknown.example.com/ is neither",
+        ),
+    ] {
+        let e = Settings::from_args(&parse(&[], &flags).unwrap()).unwrap_err();
+        assert!(e.to_string().starts_with(says), "{flags:?}: {e}");
+    }
+    // The MFA API may be the default audience.
+    let s = Settings::from_args(
+        &parse(&[], &["--default-audience", "http://127.0.0.1:8080/mfa/"]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.audiences().default_audience(),
+        Some("http://127.0.0.1:8080/mfa/")
+    );
 }

@@ -8,6 +8,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Args;
@@ -17,6 +18,7 @@ use clap::parser::ValueSource;
 use serde::Deserialize;
 
 use super::settings::{ConfigError, Origin};
+use crate::audience::{ApiSpec, IssuerUrl};
 
 /// The knobs of `serve`, every one optional: one layer of configuration,
 /// as given by flags and environment variables (clap) or by the file
@@ -42,8 +44,8 @@ pub struct ConfigValues {
         value_parser = Sourced::<DbUrl>::parsed()
     )]
     pub db: Option<DbUrl>,
-    /// Issuer: the name shown in authenticator apps, and the `iss` (and
-    /// default `aud`) of tokens. Default: mfa-server.
+    /// The name shown in authenticator apps (the otpauth issuer and label
+    /// prefix); no ':'. Default: the host of --issuer-url.
     #[arg(
         long,
         env = "MFA_SERVER_ISSUER",
@@ -51,6 +53,42 @@ pub struct ConfigValues {
         value_parser = Sourced::<String>::parsed()
     )]
     pub issuer: Option<String>,
+    /// Issuer URL: the `iss` of every token exactly as written, an
+    /// absolute http(s) URL that must end with '/' (Auth0's is
+    /// https://DOMAIN/); the MFA API's audience is <issuer-url>mfa/.
+    /// Default: http://127.0.0.1:8080/.
+    #[arg(
+        long,
+        env = "MFA_SERVER_ISSUER_URL",
+        value_name = "URL",
+        value_parser = Sourced::<IssuerUrl>::parsed()
+    )]
+    pub issuer_url: Option<IssuerUrl>,
+    /// An API this server issues access tokens for, and the scopes it
+    /// defines: AUDIENCE=SCOPE,SCOPE… (e.g.
+    /// https://api.example.com/=read:items,write:items); repeat the flag
+    /// for several, separate them with spaces in the environment variable,
+    /// list them in the file (api = ["…", "…"]). A login may ask only for
+    /// these audiences or the MFA API. Default: none.
+    #[arg(
+        long,
+        env = "MFA_SERVER_API",
+        value_name = "AUDIENCE=SCOPES",
+        value_delimiter = ' ',
+        value_parser = Sourced::<ApiSpec>::parsed()
+    )]
+    pub api: Option<Vec<ApiSpec>>,
+    /// The audience of a login that names none (Auth0's tenant default
+    /// audience): the MFA API's or one given with --api. Default: none
+    /// (such tokens are for <issuer-url>userinfo, with OpenID Connect
+    /// scopes only).
+    #[arg(
+        long,
+        env = "MFA_SERVER_DEFAULT_AUDIENCE",
+        value_name = "AUDIENCE",
+        value_parser = Sourced::<String>::parsed()
+    )]
+    pub default_audience: Option<String>,
     /// mfa_token lifetime in seconds, 1 to 315360000. Default: 600.
     #[arg(
         long,
@@ -79,6 +117,26 @@ pub struct ConfigValues {
         value_parser = Sourced::<bool>::boolean()
     )]
     pub demo: Option<bool>,
+    /// File holding the key that seals secrets at rest: 32 random bytes as
+    /// 64 hex digits or base64. Default: <database>.key beside a SQLite
+    /// file, created (mode 0600) on first start; required for PostgreSQL.
+    #[arg(
+        long,
+        env = "MFA_SERVER_ENCRYPTION_KEY_FILE",
+        value_name = "PATH",
+        value_parser = Sourced::<PathBuf>::parsed()
+    )]
+    pub encryption_key_file: Option<PathBuf>,
+    /// A previous encryption key, accepted for opening secrets sealed under
+    /// it during a key rotation (they are re-sealed under the current key
+    /// at start). Default: none.
+    #[arg(
+        long,
+        env = "MFA_SERVER_PREVIOUS_ENCRYPTION_KEY_FILE",
+        value_name = "PATH",
+        value_parser = Sourced::<PathBuf>::parsed()
+    )]
+    pub previous_encryption_key_file: Option<PathBuf>,
     /// Failed attempts allowed per authenticator before lockout, at least 1
     /// (Auth0: 10). Default: 10.
     #[arg(
@@ -97,6 +155,107 @@ pub struct ConfigValues {
         value_parser = Sourced::<u64>::parsed()
     )]
     pub throttle_refill_secs: Option<u64>,
+    /// Consecutive failed logins of one user from one client address that
+    /// block that pair (Auth0's brute-force protection), 1 to 1000 (Auth0:
+    /// 10). Default: 10.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOGIN_MAX_FAILURES",
+        value_name = "N",
+        value_parser = Sourced::<u32>::parsed()
+    )]
+    pub login_max_failures: Option<u32>,
+    /// Seconds a blocked (user, address) pair stays blocked after its last
+    /// failed login unless unblocked sooner (`users unblock`, a new
+    /// password, a login from another address), 1 to 315360000 (Auth0: 30
+    /// days). Default: 2592000.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOGIN_BLOCK_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub login_block_secs: Option<u64>,
+    /// Failed logins one client address may make across all accounts in a
+    /// burst (Auth0's suspicious-IP throttling), 1 to 1000000 (Auth0: 100).
+    /// Default: 100.
+    #[arg(
+        long,
+        env = "MFA_SERVER_IP_THROTTLE_ATTEMPTS",
+        value_name = "N",
+        value_parser = Sourced::<u32>::parsed()
+    )]
+    pub ip_throttle_attempts: Option<u32>,
+    /// Seconds until a client address throttled for failed logins gets one
+    /// more attempt, 1 to 86400 (Auth0: 864, i.e. 100 a day). Default: 864.
+    #[arg(
+        long,
+        env = "MFA_SERVER_IP_THROTTLE_REFILL_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub ip_throttle_refill_secs: Option<u64>,
+    /// Take the client address from the last X-Forwarded-For entry instead
+    /// of the TCP peer: only behind a reverse proxy that appends it and is
+    /// the only way to reach the server. Default: false.
+    #[arg(
+        long,
+        env = "MFA_SERVER_TRUST_FORWARDED_FOR",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = Sourced::<bool>::boolean()
+    )]
+    pub trust_forwarded_for: Option<bool>,
+    /// Password hashes (Argon2id, 19 MiB of memory each) computed at once,
+    /// 1 to 1024. Default: the number of CPU cores.
+    #[arg(
+        long,
+        env = "MFA_SERVER_HASH_CONCURRENCY",
+        value_name = "N",
+        value_parser = Sourced::<u32>::parsed()
+    )]
+    pub hash_concurrency: Option<u32>,
+    /// Requests that may wait for a password hash beyond those running;
+    /// more are answered 503 with Retry-After, 0 to 100000. Default: 32 per
+    /// concurrent hash.
+    #[arg(
+        long,
+        env = "MFA_SERVER_HASH_QUEUE",
+        value_name = "N",
+        value_parser = Sourced::<u32>::parsed()
+    )]
+    pub hash_queue: Option<u32>,
+    /// Open connections at most, 1 to 1000000 (lowered to fit the process's
+    /// open-file limit); at the limit a new connection closes the oldest
+    /// idle one. Default: 1024.
+    #[arg(
+        long,
+        env = "MFA_SERVER_MAX_CONNECTIONS",
+        value_name = "N",
+        value_parser = Sourced::<u32>::parsed()
+    )]
+    pub max_connections: Option<u32>,
+    /// Seconds a connection may take to send a request's headers, from its
+    /// start or its previous response (so also the keep-alive idle
+    /// timeout), 1 to 3600. Default: 10.
+    #[arg(
+        long,
+        env = "MFA_SERVER_HEADER_READ_TIMEOUT_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request may take to send its body once its headers are in
+    /// (slower ones get 408), 1 to 3600. Default: 10.
+    #[arg(
+        long,
+        env = "MFA_SERVER_REQUEST_TIMEOUT_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// A database URL or SQLite path. `Debug` hides a password in it.

@@ -2,7 +2,8 @@
 //! authenticator store ([`totp_engine_sqlx::SqlxStore`]) on the same pool.
 //!
 //! Each table has one home for its SQL: [`clients`], [`users`],
-//! [`mfa_tokens`], [`signing_keys`]; the schema is in
+//! [`mfa_tokens`], [`signing_keys`], [`login_attempts`] (the login
+//! throttle's counters); the schema is in
 //! `server/migrations/{sqlite,postgres}/*.sql`, applied by the store
 //! crate's runner under its own history table (`mfa_server_migrations`).
 //! One set of statements serves SQLite and PostgreSQL through sqlx's `Any`
@@ -10,27 +11,44 @@
 //! string. Nothing here reads a clock: callers pass `now`.
 
 pub mod clients;
+pub mod login_attempts;
 pub mod mfa_tokens;
 pub mod signing_keys;
 pub mod users;
 
 use sqlx::AnyPool;
 use totp_engine_sqlx::{
-    Backend, Migration, SqlxStore, StoreError, StoreOptions, connect_pool, run_migrations,
+    Backend, Keyring, Migration, SqlxStore, StoreError, StoreOptions, connect_pool, run_migrations,
 };
 
 pub use clients::ClientRow;
+pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
 pub use signing_keys::SigningKeyRow;
 pub use users::UserRow;
 
-/// The server's migrations, in order.
-const MIGRATIONS: &[Migration] = &[Migration::new(
-    1,
-    "server",
-    include_str!("../../migrations/sqlite/0001_server.sql"),
-    include_str!("../../migrations/postgres/0001_server.sql"),
-)];
+/// The server's migrations (its own tables; the store crate migrates the
+/// authenticator tables).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        1,
+        "server",
+        include_str!("../../migrations/sqlite/0001_server.sql"),
+        include_str!("../../migrations/postgres/0001_server.sql"),
+    ),
+    Migration::new(
+        2,
+        "login_throttle",
+        include_str!("../../migrations/sqlite/0002_login_throttle.sql"),
+        include_str!("../../migrations/postgres/0002_login_throttle.sql"),
+    ),
+    Migration::new(
+        3,
+        "sealed_signing_keys",
+        include_str!("../../migrations/sqlite/0003_sealed_signing_keys.sql"),
+        include_str!("../../migrations/postgres/0003_sealed_signing_keys.sql"),
+    ),
+];
 
 /// A connected, migrated database.
 #[derive(Debug, Clone)]
@@ -40,6 +58,7 @@ pub struct Db {
     /// Which database.
     pub backend: Backend,
     store: SqlxStore,
+    keyring: Keyring,
 }
 
 /// A database failure.
@@ -51,6 +70,14 @@ pub enum DbError {
     /// Opening the store or migrating failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A sealed value does not open with the keyring.
+    #[error("sealed {what}: {reason}")]
+    Sealing {
+        /// What was sealed.
+        what: &'static str,
+        /// Why it does not open.
+        reason: String,
+    },
     /// A stored row does not hold what this server writes.
     #[error("corrupt row in {table}: {what}")]
     Corrupt {
@@ -59,16 +86,25 @@ pub enum DbError {
         /// The column or rule.
         what: &'static str,
     },
+    /// Concurrent requests kept changing a row faster than a conditional
+    /// update could apply.
+    #[error("contention on {0}: concurrent requests kept changing the row")]
+    Contention(&'static str),
 }
 
 impl Db {
     /// Connects to `url` (`postgres://…`, `sqlite://PATH` or a plain path,
-    /// created if missing) and brings both schemas up to date.
+    /// created if missing), brings both schemas up to date, and seals with
+    /// `keyring`: a database holding secrets under a key the keyring lacks
+    /// is refused; secrets stored plain (a database from before sealing) or
+    /// under a previous key are sealed under the current key at once, the
+    /// TOTP secrets and the signing key alike.
     ///
     /// # Errors
     ///
-    /// [`DbError`] if the database cannot be reached or migrated.
-    pub async fn connect(url: &str) -> Result<Self, DbError> {
+    /// [`DbError`] if the database cannot be reached, migrated or opened
+    /// with this keyring.
+    pub async fn connect(url: &str, keyring: Keyring) -> Result<Self, DbError> {
         let (pool, backend) = connect_pool(url).await?;
         run_migrations(
             &pool,
@@ -77,12 +113,29 @@ impl Db {
             MIGRATIONS,
         )
         .await?;
-        let store = SqlxStore::new(pool.clone(), StoreOptions::default()).await?;
-        Ok(Self {
+        let options = StoreOptions::default().with_keyring(keyring.clone());
+        let store = SqlxStore::new(pool.clone(), options).await?;
+        let resealed = store.reseal().await?;
+        if resealed.resealed > 0 {
+            tracing::info!(
+                secrets = resealed.resealed,
+                "sealed TOTP secrets under the current encryption key"
+            );
+        }
+        let db = Self {
             pool,
             backend,
             store,
-        })
+            keyring,
+        };
+        db.reseal_signing_key().await?;
+        Ok(db)
+    }
+
+    /// The keyring secrets are sealed with.
+    #[must_use]
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     /// The engine's store over the same pool.

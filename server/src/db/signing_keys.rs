@@ -1,12 +1,15 @@
-//! The `signing_keys` table: the JWT signing key, created on first start.
+//! The `signing_keys` table: the JWT signing key, created on first start,
+//! its private half sealed under the database's keyring (bound to its kid,
+//! so a sealed key cannot be swapped for another row's).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use totp_engine::SEALED_OVERHEAD;
 use zeroize::Zeroizing;
 
 use super::{Db, DbError, bits};
 
-/// The signing key as stored.
+/// The signing key as stored, opened.
 pub struct SigningKeyRow {
     /// Its key id.
     pub kid: String,
@@ -24,44 +27,132 @@ impl std::fmt::Debug for SigningKeyRow {
     }
 }
 
-impl SigningKeyRow {
-    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        Ok(Self {
-            kid: row.try_get("kid")?,
-            private_pkcs8: Zeroizing::new(row.try_get("private_pkcs8")?),
-            public_key: row.try_get("public_key")?,
-        })
+/// What the sealing of a signing key is bound to.
+fn binding(kid: &str) -> Vec<u8> {
+    [b"mfa-server/signing-key\0".as_slice(), kid.as_bytes()].concat()
+}
+
+fn sealing_error(reason: impl Into<String>) -> DbError {
+    DbError::Sealing {
+        what: "signing key",
+        reason: reason.into(),
     }
 }
 
 impl Db {
-    /// The signing key, storing `candidate` if there is none yet. The key
-    /// lives in slot 1: concurrent first starts all insert a candidate with
-    /// `ON CONFLICT DO NOTHING`, then all read the one that won.
+    /// Seals `plain` under the current key, bound to `kid`.
+    fn seal_private(&self, kid: &str, plain: &[u8]) -> Result<(Vec<u8>, i64), DbError> {
+        let key = self.keyring.current();
+        let mut out = vec![0u8; plain.len().saturating_add(SEALED_OVERHEAD)];
+        key.seal_bytes_into(plain, &binding(kid), &mut rand::rng(), &mut out)
+            .map_err(|e| sealing_error(e.to_string()))?;
+        Ok((out, i64::from(key.id())))
+    }
+
+    /// Opens a stored private key (plain when `key_id` is NULL).
+    fn open_private(
+        &self,
+        kid: &str,
+        stored: &[u8],
+        key_id: Option<i64>,
+    ) -> Result<Zeroizing<Vec<u8>>, DbError> {
+        let Some(key_id) = key_id else {
+            return Ok(Zeroizing::new(stored.to_vec()));
+        };
+        let key = u32::try_from(key_id)
+            .ok()
+            .and_then(|id| self.keyring.get(id))
+            .ok_or_else(|| {
+                sealing_error(format!(
+                    "sealed under encryption key id {key_id:#010x}, which this server was not given"
+                ))
+            })?;
+        let mut out = Zeroizing::new(vec![0u8; stored.len().saturating_sub(SEALED_OVERHEAD)]);
+        let len = key
+            .open_bytes_into(stored, &binding(kid), &mut out)
+            .map_err(|e| sealing_error(e.to_string()))?
+            .len();
+        out.truncate(len);
+        Ok(out)
+    }
+
+    fn row(&self, row: &AnyRow) -> Result<SigningKeyRow, DbError> {
+        let kid: String = row.try_get("kid")?;
+        let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("private_pkcs8")?);
+        let key_id: Option<i64> = row.try_get("private_key_id")?;
+        Ok(SigningKeyRow {
+            private_pkcs8: self.open_private(&kid, &stored, key_id)?,
+            public_key: row.try_get("public_key")?,
+            kid,
+        })
+    }
+
+    /// The signing key, storing `candidate` (sealed) if there is none yet.
+    /// The key lives in slot 1: concurrent first starts all insert a
+    /// candidate with `ON CONFLICT DO NOTHING`, then all read the one that
+    /// won.
     ///
     /// # Errors
     ///
-    /// [`DbError`] if the database fails.
+    /// [`DbError`] if the database fails or the stored key does not open.
     pub async fn signing_key(
         &self,
         candidate: &SigningKeyRow,
         now: u64,
     ) -> Result<SigningKeyRow, DbError> {
+        let (sealed, key_id) = self.seal_private(&candidate.kid, &candidate.private_pkcs8)?;
         sqlx::query(
-            "INSERT INTO signing_keys (slot, kid, private_pkcs8, public_key, created_at)
-             VALUES (1, $1, $2, $3, $4)
+            "INSERT INTO signing_keys (slot, kid, private_pkcs8, private_key_id, public_key, created_at)
+             VALUES (1, $1, $2, $3, $4, $5)
              ON CONFLICT DO NOTHING",
         )
         .bind(&candidate.kid)
-        .bind(candidate.private_pkcs8.to_vec())
+        .bind(sealed)
+        .bind(key_id)
         .bind(candidate.public_key.clone())
         .bind(bits(now))
         .execute(&self.pool)
         .await?;
-        let row =
-            sqlx::query("SELECT kid, private_pkcs8, public_key FROM signing_keys WHERE slot = 1")
-                .fetch_one(&self.pool)
-                .await?;
-        SigningKeyRow::from_row(&row)
+        let row = sqlx::query(
+            "SELECT kid, private_pkcs8, private_key_id, public_key FROM signing_keys WHERE slot = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        self.row(&row)
+    }
+
+    /// Seals a signing key stored plain, or under a previous key, under the
+    /// current key (a compare-and-set on the stored bytes); refuses one
+    /// sealed under a key the keyring lacks.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError::Sealing`] for a key that does not open; [`DbError::Sql`].
+    pub(crate) async fn reseal_signing_key(&self) -> Result<(), DbError> {
+        let Some(row) = sqlx::query(
+            "SELECT kid, private_pkcs8, private_key_id, public_key FROM signing_keys WHERE slot = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(());
+        };
+        let key_id: Option<i64> = row.try_get("private_key_id")?;
+        let opened = self.row(&row)?;
+        if key_id == Some(i64::from(self.keyring.current().id())) {
+            return Ok(());
+        }
+        let stored: Vec<u8> = row.try_get("private_pkcs8")?;
+        let (sealed, new_id) = self.seal_private(&opened.kid, &opened.private_pkcs8)?;
+        sqlx::query(
+            "UPDATE signing_keys SET private_pkcs8 = $1, private_key_id = $2
+             WHERE slot = 1 AND private_pkcs8 = $3",
+        )
+        .bind(sealed)
+        .bind(new_id)
+        .bind(Zeroizing::new(stored).to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

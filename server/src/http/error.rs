@@ -27,6 +27,9 @@ pub struct ApiError {
     description: String,
     retry_after: Option<u64>,
     basic_challenge: bool,
+    /// The `WWW-Authenticate: Bearer …` parameters of a refused Bearer
+    /// token (RFC 6750 §3).
+    bearer_challenge: Option<String>,
 }
 
 impl ApiError {
@@ -42,6 +45,7 @@ impl ApiError {
             description: description.into(),
             retry_after: None,
             basic_challenge: false,
+            bearer_challenge: None,
         }
     }
 
@@ -81,6 +85,52 @@ impl ApiError {
         }
     }
 
+    /// 503 `temporarily_unavailable` with `Retry-After: 1`: the password
+    /// hash pool is full. Not an error of the service: not logged.
+    pub(crate) fn busy() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The server is busy. Try again.",
+            )
+        }
+    }
+
+    /// 429 `too_many_attempts`: this user is blocked from this address
+    /// after consecutive failed logins (Auth0's brute-force protection).
+    pub(crate) fn login_blocked() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Your account has been blocked after multiple consecutive login attempts.",
+        )
+    }
+
+    /// 429 `too_many_attempts` with `Retry-After`: too many failed logins
+    /// from this address across accounts (Auth0's suspicious-IP throttling).
+    pub(crate) fn suspicious_address(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator.",
+            )
+        }
+    }
+
+    /// 408 `invalid_request`: the body did not arrive within the request
+    /// timeout.
+    pub(crate) fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "Request body not received in time.",
+        )
+    }
+
     /// 401 `invalid_token`: a Bearer access token that does not verify.
     pub(crate) fn invalid_token() -> Self {
         Self::new(
@@ -88,6 +138,46 @@ impl ApiError {
             "invalid_token",
             "The access token is invalid or expired.",
         )
+        .with_bearer_challenge("error=\"invalid_token\"".to_owned())
+    }
+
+    /// 401 `invalid_token`: a valid access token for another audience than
+    /// `expected` (the MFA API).
+    pub(crate) fn wrong_audience(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            format!("The access token is not for this API: its audience must be {expected}"),
+        )
+        .with_bearer_challenge("error=\"invalid_token\"".to_owned())
+    }
+
+    /// 403 `insufficient_scope` (RFC 6750 §3.1) with the Auth0 APIs'
+    /// wording: the token does not carry `scope`, which the endpoint needs.
+    pub(crate) fn insufficient_scope(scope: &'static str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("Insufficient scope, expected any of: {scope}"),
+        )
+        .with_bearer_challenge(format!("error=\"insufficient_scope\", scope=\"{scope}\""))
+    }
+
+    /// 403 `access_denied` "Service not found: AUD" (Auth0's answer to an
+    /// audience it does not know).
+    pub(crate) fn service_not_found(audience: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            format!("Service not found: {}", printable(audience)),
+        )
+    }
+
+    fn with_bearer_challenge(self, params: String) -> Self {
+        Self {
+            bearer_challenge: Some(params),
+            ..self
+        }
     }
 
     /// 401 `invalid_request`: no usable `Authorization: Bearer` header.
@@ -168,6 +258,12 @@ impl IntoResponse for ApiError {
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"mfa-server\""),
             );
+        }
+        if let Some(v) = self
+            .bearer_challenge
+            .and_then(|params| HeaderValue::from_str(&format!("Bearer {params}")).ok())
+        {
+            headers.insert(WWW_AUTHENTICATE, v);
         }
         response
     }

@@ -3,7 +3,8 @@
 //!
 //! - [`Params`]: the parameters of a form or JSON body, under one set of
 //!   rules (16 KiB limit, content types, curl's form-labelled JSON, no
-//!   duplicate keys, empty strings count as absent, non-strings refused).
+//!   duplicate keys, no NUL characters anywhere, empty strings count as
+//!   absent, non-strings refused).
 //! - [`Bearer`] and [`BasicCredentials`]: the `Authorization` header.
 //!
 //! Not here: the per-endpoint requests built from these
@@ -42,7 +43,10 @@ pub struct Params(HashMap<String, Value>);
 impl Params {
     /// Reads and parses a body of at most [`BODY_LIMIT`] bytes.
     pub(crate) async fn read(headers: &HeaderMap, body: Body) -> Result<Self, ApiError> {
-        let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+        let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
+            if is_body_timeout(&e) {
+                return ApiError::body_timeout();
+            }
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
@@ -97,8 +101,15 @@ impl Params {
         )
     }
 
+    /// The parameters, refusing duplicates and values with NUL characters
+    /// (which no parameter has a use for, and which PostgreSQL refuses in
+    /// text: let through, they would be a storage error instead of the
+    /// client's). Names are only ever compared, never stored.
     fn from_pairs(pairs: Vec<(String, Value)>) -> Result<Self, ApiError> {
         let mut params = Self(HashMap::with_capacity(pairs.len()));
+        if let Some((k, _)) = pairs.iter().find(|(_, v)| has_nul(v)) {
+            return Err(nul_in(k));
+        }
         for (k, v) in pairs {
             if params.0.contains_key(&k) {
                 return Err(ApiError::invalid_request(format!(
@@ -187,6 +198,35 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         let (parts, body) = req.into_parts();
         Self::read(&parts.headers, body).await
     }
+}
+
+/// Whether a JSON value holds a NUL character in any string, at any depth.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn nul_in(name: &str) -> ApiError {
+    ApiError::invalid_request(format!(
+        "Parameter {} must not contain NUL characters",
+        printable(name)
+    ))
+}
+
+/// Whether reading the body failed on the server's request timeout.
+fn is_body_timeout(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<super::serve::BodyTimeout>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn not_a_string(name: &str) -> ApiError {
@@ -305,6 +345,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for BasicCredentials {
         let (id, secret) = decoded
             .split_once(':')
             .ok_or_else(ApiError::invalid_client)?;
+
         let unescape = |s: &str| -> Result<Zeroizing<String>, ApiError> {
             let field = Zeroizing::new(format!("v={s}"));
             let pairs: Vec<(String, String)> =
@@ -313,9 +354,15 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for BasicCredentials {
                 pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default(),
             ))
         };
+        let (id, secret) = (unescape(id)?, unescape(secret)?);
+        if id.contains('\0') || secret.contains('\0') {
+            return Err(ApiError::invalid_request(
+                "Client credentials must not contain NUL characters",
+            ));
+        }
         Ok(Some(Self {
-            id: unescape(id)?.to_string(),
-            secret: unescape(secret)?,
+            id: id.to_string(),
+            secret,
         }))
     }
 }

@@ -2,9 +2,14 @@
 //! them, remove one. Each handler reads the clock once and passes `now`
 //! down.
 //!
+//! Who may call which endpoint with which token (an mfa_token, or an
+//! access token for the MFA API with `enroll`, `read:authenticators` or
+//! `remove:authenticators`) is decided by [`super::access`], before the
+//! engine reads or writes anything.
+//!
 //! Not here: parsing ([`super::request`], [`super::extract`]), token and
-//! client checks ([`super::session`]), the rules themselves (the engine's
-//! `Mfa`).
+//! client checks ([`super::access`], [`super::session`]), the rules
+//! themselves (the engine's `Mfa`).
 
 use std::sync::Arc;
 
@@ -15,33 +20,40 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use totp_engine::AuthenticatorInfo;
 
+use super::access;
 use super::error::ApiError;
 use super::extract::Bearer;
 use super::request::{AssociateRequest, AuthenticatorTypes, ChallengeRequest};
 use super::{App, no_store, session};
+use crate::audience::{READ_AUTHENTICATORS, REMOVE_AUTHENTICATORS};
 
 /// `POST /mfa/associate`: enrolls a (pending) OTP authenticator for the
-/// user of a Bearer mfa_token; recovery codes on the first association.
+/// user of the Bearer token (an mfa_token while the user has no active
+/// authenticator, else an MFA-API access token with `enroll`); recovery
+/// codes on the first association. `authenticator_types` is required and
+/// must include `otp`.
 pub(super) async fn associate(
     State(app): State<Arc<App>>,
     bearer: Bearer,
     request: AssociateRequest,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    let row = session::resolve_mfa_token(&app, bearer.as_str(), None, now).await?;
-    if request.authenticator_types == AuthenticatorTypes::WithoutOtp {
-        return Err(ApiError::unsupported_authenticator_type());
+    let caller = access::caller(&app, &bearer, now).await?;
+    access::may_associate(&app, &caller).await?;
+    match request.authenticator_types {
+        AuthenticatorTypes::Missing => return Err(ApiError::missing("authenticator_types")),
+        AuthenticatorTypes::WithoutOtp => return Err(ApiError::unsupported_authenticator_type()),
+        AuthenticatorTypes::IncludesOtp => {}
     }
+    let user = caller.user();
     let account = app
         .db
-        .username(&row.user_id)
+        .username(user)
         .await?
-        .unwrap_or_else(|| row.user_id.clone());
+        .unwrap_or_else(|| user.to_owned());
     let association = {
         // The generator is not `Send`: draw from it before awaiting.
-        let fut = app
-            .mfa
-            .associate(&row.user_id, &account, &mut rand::rng(), now);
+        let fut = app.mfa.associate(user, &account, &mut rand::rng(), now);
         fut.await?
     };
     let mut body = json!({
@@ -83,28 +95,29 @@ pub(super) async fn challenge(
         .into_response())
 }
 
-/// `GET /mfa/authenticators`, with a Bearer mfa_token or access token.
+/// `GET /mfa/authenticators`, with a Bearer mfa_token or an MFA-API
+/// access token with `read:authenticators`.
 pub(super) async fn list_authenticators(
     State(app): State<Arc<App>>,
     bearer: Bearer,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    let user = session::bearer_user(&app, &bearer, now).await?;
-    let list = app.mfa.list_authenticators(&user).await?;
+    let caller = access::caller(&app, &bearer, now).await?;
+    caller.mfa_token_or_scope(READ_AUTHENTICATORS)?;
+    let list = app.mfa.list_authenticators(caller.user()).await?;
     Ok((StatusCode::OK, axum::Json(authenticator_json(&list))).into_response())
 }
 
-/// `DELETE /mfa/authenticators/{id}`, with a Bearer access token only.
+/// `DELETE /mfa/authenticators/{id}`, with a Bearer MFA-API access token
+/// with `remove:authenticators` (an mfa_token proves only the password).
 pub(super) async fn remove_authenticator(
     State(app): State<Arc<App>>,
     bearer: Bearer,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    let claims = app
-        .signer
-        .verify(bearer.as_str(), now)
-        .ok_or_else(ApiError::invalid_token)?;
+    let caller = access::caller(&app, &bearer, now).await?;
+    let claims = caller.access_token_with(REMOVE_AUTHENTICATORS)?;
     let Ok(Path(id)) = id else {
         return Err(ApiError::not_found("Authenticator not found."));
     };
@@ -112,7 +125,9 @@ pub(super) async fn remove_authenticator(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The list in Auth0's shape.
+/// The list in Auth0's shape: `id`, `authenticator_type`, `active`, and
+/// `type` as Auth0's current API sends it (`otp`, `recovery-code`; the
+/// SDKs match it against the `mfa_requirements` challenge types).
 fn authenticator_json(list: &[AuthenticatorInfo]) -> Value {
     list.iter()
         .map(|a| {
@@ -120,6 +135,7 @@ fn authenticator_json(list: &[AuthenticatorInfo]) -> Value {
                 "id": a.id.as_str(),
                 "authenticator_type": a.kind.authenticator_type(),
                 "active": a.active,
+                "type": a.kind.authenticator_type(),
             })
         })
         .collect()

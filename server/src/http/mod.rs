@@ -10,15 +10,26 @@
 //! The rest is split by concern: [`error`] (the one error type and its
 //! mappings), [`extract`] (body parameters and `Authorization` headers),
 //! [`request`] (the typed request of each endpoint), `session.rs` (client
-//! authentication, mfa_token and access token resolution), and one file per
+//! authentication, mfa_token resolution), `access.rs` (which Bearer token
+//! may call which MFA endpoint: audience and scopes), and one file per
 //! resource: `token.rs` (`/oauth/token`, JWKS) and `mfa.rs` (`/mfa/…`).
+//! The password check and its brute-force protection are in `login.rs`,
+//! the client address it counts by in [`client_ip`], and the accept loop
+//! with the connection limit and timeouts in [`serve`].
+//!
+//! Every response but the JWKS is sent with `Cache-Control: no-store`
+//! (tokens, secrets, authenticator lists and errors alike).
 //!
 //! Time is an input: a handler reads [`App::now`] once and passes it down.
 
+mod access;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
+mod login;
 mod mfa;
 pub mod request;
+pub mod serve;
 mod session;
 mod token;
 
@@ -39,8 +50,9 @@ pub use self::error::ApiError;
 use self::error::printable;
 pub use self::extract::BODY_LIMIT;
 use crate::config::Settings;
-use crate::credentials;
+use crate::credentials::{self, StoredClientSecret};
 use crate::db::Db;
+use crate::hashing::HashPool;
 use crate::tokens::{Signer, TokenError};
 
 /// The clock the server reads: the system clock in production, a settable
@@ -55,8 +67,14 @@ pub struct App {
     settings: Settings,
     clock: SharedClock,
     /// A real Argon2id hash that unknown usernames are checked against, so
-    /// that a wrong username costs as much as a wrong password.
+    /// that a wrong username costs as much as a wrong password (and a
+    /// short secret of an unknown client as much as a wrong one).
     dummy_hash: String,
+    /// A salted SHA-256 that long secrets of unknown clients are checked
+    /// against.
+    dummy_client_secret: StoredClientSecret,
+    /// Where every Argon2id verification runs: at most N at once.
+    hashes: HashPool,
 }
 
 /// Why [`App::new`] failed.
@@ -85,12 +103,15 @@ impl App {
     /// [`AppError::PasswordHash`] if hashing fails (never with the built-in
     /// parameters).
     pub async fn new(db: Db, settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
-        let signer = Signer::load_or_create(&db, settings.issuer(), clock.unix_time()).await?;
+        let signer = Signer::load_or_create(&db, settings.issuer_url(), clock.unix_time()).await?;
         let dummy_hash =
             tokio::task::spawn_blocking(|| credentials::hash_password("not a real password"))
                 .await
                 .map_err(|e| AppError::PasswordHash(e.to_string()))?
                 .map_err(AppError::PasswordHash)?;
+        let dummy_client_secret = StoredClientSecret::new(&credentials::random_secret(32))
+            .map_err(AppError::PasswordHash)?;
+        let hashes = HashPool::new(settings.hash_concurrency(), settings.hash_queue());
         Ok(Self {
             mfa: Mfa::new(db.store(), settings.mfa_config().clone()),
             db,
@@ -98,7 +119,15 @@ impl App {
             settings,
             clock,
             dummy_hash,
+            dummy_client_secret,
+            hashes,
         })
+    }
+
+    /// The pool every Argon2id verification runs in.
+    #[must_use]
+    pub fn hashes(&self) -> &HashPool {
+        &self.hashes
     }
 
     /// The time now, in Unix seconds, from the app's clock. A handler reads
@@ -161,7 +190,24 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        .layer(middleware::from_fn(no_store_by_default))
         .layer(middleware::from_fn(log_request))
+}
+
+/// The one path whose answers may be cached: public keys only.
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// `Cache-Control: no-store` (and `Pragma: no-cache`) on every response
+/// that does not set its own, except the JWKS: lists of authenticators,
+/// challenges, removals and fallbacks as well as tokens and errors.
+async fn no_store_by_default(request: Request, next: Next) -> Response {
+    let cacheable = request.uri().path() == JWKS_PATH;
+    let response = next.run(request).await;
+    if cacheable || response.headers().contains_key(CACHE_CONTROL) {
+        response
+    } else {
+        no_store(response)
+    }
 }
 
 /// Marks a response with secrets as not to be cached.

@@ -109,7 +109,8 @@ pub struct PasswordGrant {
     pub password: Zeroizing<String>,
     /// `scope`, empty when absent.
     pub scope: String,
-    /// `audience`; the server's default (its issuer) when absent.
+    /// `audience`; the configured default audience when absent (see
+    /// [`crate::audience::Audiences::grant`]).
     pub audience: Option<String>,
 }
 
@@ -221,11 +222,13 @@ pub struct AssociateRequest {
 }
 
 /// The `authenticator_types` of an association request: a JSON array, or in
-/// a form body (which cannot carry one) a space-separated string.
+/// a form body (which cannot carry one) a space-separated string. Auth0
+/// requires it; the handler answers its absence with 400 `invalid_request`
+/// after checking the Bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthenticatorTypes {
-    /// Not given: `otp` is implied.
-    Unspecified,
+    /// Not given (absent, `null` or an empty string).
+    Missing,
     /// The list includes `otp`.
     IncludesOtp,
     /// A list without `otp`: nothing this server can associate.
@@ -238,7 +241,8 @@ impl<S: Send + Sync> FromRequest<S> for AssociateRequest {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let params = Params::from_request(req, state).await?;
         let authenticator_types = match params.raw("authenticator_types") {
-            None => AuthenticatorTypes::Unspecified,
+            None | Some(Value::Null) => AuthenticatorTypes::Missing,
+            Some(Value::String(types)) if types.trim().is_empty() => AuthenticatorTypes::Missing,
             Some(Value::Array(types)) if types.iter().any(|t| t.as_str() == Some("otp")) => {
                 AuthenticatorTypes::IncludesOtp
             }

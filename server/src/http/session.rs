@@ -1,46 +1,64 @@
 //! Who is asking: client authentication against the stored client
 //! secrets, and the resolution of an mfa_token (shape, existence, expiry at
-//! the request's `now`, the client it was issued to) or of a Bearer access
-//! token into a user.
+//! the request's `now`, the client it was issued to). Bearer tokens on the
+//! MFA API are resolved in [`super::access`].
 //!
 //! Not here: reading credentials off the request ([`super::extract`] and
 //! [`super::request`]) and issuing tokens ([`super::token`]).
 
 use super::App;
 use super::error::ApiError;
-use super::extract::Bearer;
 use super::request::ClientCredentials;
-use crate::credentials::{StoredClientSecret, looks_like_mfa_token, mfa_token_hash};
+use crate::credentials::{
+    STRONG_CLIENT_SECRET_LEN, StoredClientSecret, looks_like_mfa_token, mfa_token_hash,
+};
 use crate::db::MfaTokenRow;
 
 /// Authenticates the client; returns its id. With `secret_optional`, a
 /// confidential client may omit its secret (but one that is sent must be
-/// right). A public client must send none. Short secrets are checked with
-/// Argon2id off the async threads; long ones in constant time.
+/// right). A public client must send none.
+///
+/// The work spent on a sent secret depends only on its length, which the
+/// sender knows anyway, never on the stored client (F9): a secret shorter
+/// than [`STRONG_CLIENT_SECRET_LEN`] characters costs one Argon2id
+/// verification in the hash pool, against the client's hash if it has a
+/// short secret and against the reference hash otherwise (unknown, public
+/// or long-secret clients); a longer one costs one constant-time salted
+/// SHA-256, against the client's or a reference one (it cannot match a
+/// short stored secret). So an unknown client id and a wrong secret of an
+/// existing one take the same time and get the same answer.
 pub(crate) async fn authenticate_client(
     app: &App,
     credentials: ClientCredentials,
     secret_optional: bool,
 ) -> Result<String, ApiError> {
     let ClientCredentials { id, secret } = credentials;
-    match (app.db.client(&id).await?.map(|row| row.secret), secret) {
-        (None, _) => Err(ApiError::invalid_client()),
-        (Some(StoredClientSecret::Public), None) => Ok(id),
-        (Some(StoredClientSecret::Public), Some(_)) => Err(ApiError::invalid_client()),
-        (Some(_), None) if secret_optional => Ok(id),
-        (Some(_), None) => Err(ApiError::invalid_client()),
-        (Some(stored @ StoredClientSecret::Argon2(_)), Some(secret)) => {
-            let ok = tokio::task::spawn_blocking(move || stored.verify(&secret))
-                .await
-                .unwrap_or(false);
-            if ok {
-                Ok(id)
-            } else {
-                Err(ApiError::invalid_client())
-            }
-        }
-        (Some(stored), Some(secret)) if stored.verify(&secret) => Ok(id),
-        (Some(_), Some(_)) => Err(ApiError::invalid_client()),
+    let stored = app.db.client(&id).await?.map(|row| row.secret);
+    let Some(secret) = secret else {
+        return match stored {
+            Some(StoredClientSecret::Public) => Ok(id),
+            Some(_) if secret_optional => Ok(id),
+            _ => Err(ApiError::invalid_client()),
+        };
+    };
+    let verified = if secret.chars().count() < STRONG_CLIENT_SECRET_LEN {
+        let (phc, real) = match &stored {
+            Some(StoredClientSecret::Argon2(phc)) => (phc.clone(), true),
+            _ => (app.dummy_hash.clone(), false),
+        };
+        let admission = app.hashes.admit().map_err(|_| ApiError::busy())?;
+        admission.verify(secret, phc).await && real
+    } else {
+        let (reference, real) = match &stored {
+            Some(sha @ StoredClientSecret::Sha256 { .. }) => (sha, true),
+            _ => (&app.dummy_client_secret, false),
+        };
+        reference.verify(&secret) && real
+    };
+    if verified {
+        Ok(id)
+    } else {
+        Err(ApiError::invalid_client())
     }
 }
 
@@ -70,17 +88,4 @@ pub(crate) async fn resolve_mfa_token(
         ));
     }
     Ok(row)
-}
-
-/// The user behind a Bearer token at `now`: an mfa_token (by its shape) or
-/// an access token signed by this server.
-pub(crate) async fn bearer_user(app: &App, bearer: &Bearer, now: u64) -> Result<String, ApiError> {
-    let token = bearer.as_str();
-    if looks_like_mfa_token(token) {
-        return Ok(resolve_mfa_token(app, token, None, now).await?.user_id);
-    }
-    app.signer
-        .verify(token, now)
-        .map(|c| c.sub)
-        .ok_or_else(ApiError::invalid_token)
 }

@@ -12,11 +12,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use totp_engine::RecoveryCode;
+use totp_engine::{AuthenticatorKind, RecoveryCode};
 
+use super::client_ip::ClientAddress;
 use super::error::ApiError;
+use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
 use super::{App, no_store, session};
+use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
 use crate::tokens::Claims;
@@ -24,12 +27,13 @@ use crate::tokens::Claims;
 /// `POST /oauth/token`.
 pub(super) async fn token(
     State(app): State<Arc<App>>,
+    address: ClientAddress,
     request: TokenRequest,
 ) -> Result<Response, ApiError> {
     let now = app.now();
     let client_id = request.client_id;
     match request.grant {
-        Grant::Password(grant) => password(&app, &client_id, grant, now).await,
+        Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
         Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, now).await,
         Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, now).await,
     }
@@ -37,12 +41,14 @@ pub(super) async fn token(
 
 /// The first factor: answers 403 `mfa_required` with a fresh mfa_token
 /// (valid for the configured lifetime from `now`) and whether the user
-/// must enroll or can be challenged. Unknown users cost a password hash
-/// too, so that they look like wrong passwords.
+/// must enroll or can be challenged. The password is checked behind the
+/// brute-force protection of [`login::check_password`], which also makes
+/// unknown users look like wrong passwords.
 async fn password(
     app: &App,
     client_id: &str,
     grant: PasswordGrant,
+    address: &ClientAddress,
     now: u64,
 ) -> Result<Response, ApiError> {
     let PasswordGrant {
@@ -51,21 +57,11 @@ async fn password(
         scope,
         audience,
     } = grant;
-    let audience = audience.unwrap_or_else(|| app.settings.issuer().to_owned());
-    let (user_id, phc) = match app.db.user(&username).await? {
-        Some(row) => (Some(row.user_id), row.password_hash),
-        None => (None, app.dummy_hash.clone()),
-    };
-    let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc))
-        .await
-        .unwrap_or(false);
-    let Some(user_id) = user_id.filter(|_| ok) else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_grant",
-            "Wrong email or password.",
-        ));
-    };
+    // The audience must be one this server knows, and only the scopes it
+    // grants are kept: refused or filtered here, before the password is
+    // checked and long before a code is spent.
+    let granted = grant_audience(app, audience.as_deref(), &scope)?;
+    let user_id = login::check_password(app, &username, password, address, now).await?;
     let (token, token_hash) = credentials::new_mfa_token();
     app.db
         .insert_mfa_token(
@@ -73,18 +69,14 @@ async fn password(
                 token_hash,
                 user_id: user_id.clone(),
                 client_id: client_id.to_owned(),
-                scope,
-                audience,
+                scope: granted.scope,
+                audience: granted.audience,
                 expires_at: now.saturating_add(app.settings.mfa_token_ttl()),
             },
             now,
         )
         .await?;
-    let requirements = if app.mfa.is_enrolled(&user_id).await? {
-        json!({ "challenge": [{ "type": "otp" }] })
-    } else {
-        json!({ "enroll": [{ "type": "otp" }] })
-    };
+    let requirements = mfa_requirements(app, &user_id).await?;
     let body = json!({
         "error": "mfa_required",
         "error_description": "Multifactor authentication required",
@@ -104,13 +96,14 @@ async fn mfa_otp(
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
+    let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
     let verified = app.mfa.verify_otp(&row.user_id, &grant.otp, now).await?;
     if !verified.attempts_reset {
         // The code is consumed and the grant stands; only the bookkeeping
         // after it failed.
         tracing::warn!("attempt bucket not reset after an accepted otp");
     }
-    issue_tokens(app, &row, "otp", None, now)
+    issue_tokens(app, &row, &granted, "otp", None, now)
 }
 
 /// The second factor by recovery code, which is consumed; its replacement
@@ -122,6 +115,7 @@ async fn mfa_recovery_code(
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
+    let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
     let verified = {
         // The generator is not `Send`: draw from it before awaiting.
         let fut =
@@ -132,27 +126,73 @@ async fn mfa_recovery_code(
     if !verified.attempts_reset {
         tracing::warn!("attempt bucket not reset after an accepted recovery code");
     }
-    issue_tokens(app, &row, "recovery-code", verified.new_code.as_ref(), now)
+    issue_tokens(
+        app,
+        &row,
+        &granted,
+        "recovery-code",
+        verified.new_code.as_ref(),
+        now,
+    )
 }
 
-/// The token response: an access token issued at `now` for the configured
-/// lifetime, an id token when the scope asks for `openid`, and a new
-/// recovery code when one replaced the code just used.
+/// What a login asking for `audience` (or none) and `scope` is granted
+/// ([`crate::audience::Audiences::grant`]); an unknown audience (another
+/// client's id, an API this server does not issue tokens for) is 403
+/// `access_denied` "Service not found: AUD", as on Auth0. The password
+/// grant calls it before the password is checked; the MFA grants call it
+/// again on what the mfa_token recorded, before the code is checked, so
+/// that a configuration changed in between refuses the login while the
+/// code is still unspent.
+fn grant_audience(app: &App, audience: Option<&str>, scope: &str) -> Result<Granted, ApiError> {
+    app.settings
+        .audiences()
+        .grant(audience, scope)
+        .map_err(|UnknownAudience(a)| ApiError::service_not_found(&a))
+}
+
+/// The `mfa_requirements` of the password grant's `mfa_required`:
+/// `challenge` `otp` for a user with an active OTP authenticator,
+/// `challenge` `recovery-code` for one whose OTP authenticator was deleted
+/// but whose recovery code is active (an mfa_token cannot associate for
+/// them: the recovery code is the way back in), `enroll` `otp` otherwise.
+async fn mfa_requirements(app: &App, user_id: &str) -> Result<Value, ApiError> {
+    let list = app.mfa.list_authenticators(user_id).await?;
+    let active = |kind| list.iter().any(|a| a.active && a.kind == kind);
+    Ok(if active(AuthenticatorKind::Otp) {
+        json!({ "challenge": [{ "type": "otp" }] })
+    } else if active(AuthenticatorKind::RecoveryCode) {
+        json!({ "challenge": [{ "type": "recovery-code" }] })
+    } else {
+        json!({ "enroll": [{ "type": "otp" }] })
+    })
+}
+
+/// The token response: an access token issued at `now` for `granted`'s
+/// audience and scopes (for the configured lifetime; at most
+/// [`MFA_API_TOKEN_TTL`] for the MFA API, as on Auth0; the id token always
+/// gets the configured lifetime), an id token when
+/// `openid` was granted, and a new recovery code when one replaced the
+/// code just used.
 fn issue_tokens(
     app: &App,
     row: &MfaTokenRow,
+    granted: &Granted,
     factor: &str,
     recovery_code: Option<&RecoveryCode>,
     now: u64,
 ) -> Result<Response, ApiError> {
-    let ttl = app.settings.access_token_ttl();
+    let ttl = match granted.kind {
+        AudienceKind::Mfa => app.settings.access_token_ttl().min(MFA_API_TOKEN_TTL),
+        AudienceKind::Api | AudienceKind::Userinfo => app.settings.access_token_ttl(),
+    };
     let access = Claims {
         iss: app.signer.issuer().to_owned(),
         sub: row.user_id.clone(),
-        aud: row.audience.clone(),
+        aud: granted.audience.clone(),
         iat: now,
         exp: now.saturating_add(ttl),
-        scope: row.scope.clone(),
+        scope: granted.scope.clone(),
         amr: vec!["pwd".to_owned(), factor.to_owned()],
         azp: Some(row.client_id.clone()),
     };
@@ -162,12 +202,13 @@ fn issue_tokens(
         "expires_in": ttl,
         "token_type": "Bearer",
     });
-    if !row.scope.is_empty() {
-        body["scope"] = Value::String(row.scope.clone());
+    if !granted.scope.is_empty() {
+        body["scope"] = Value::String(granted.scope.clone());
     }
-    if row.scope.split_ascii_whitespace().any(|s| s == "openid") {
+    if granted.has_scope("openid") {
         let id = Claims {
             aud: row.client_id.clone(),
+            exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
             ..access

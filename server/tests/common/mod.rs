@@ -29,6 +29,10 @@ pub const USER: &str = "jane@example.com";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
 pub const MFA_RECOVERY: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
+/// The `--issuer-url` of [`Server::start`]: the `iss` of its tokens.
+pub const ISSUER_URL: &str = "https://auth.example.com/";
+/// The MFA API's audience under [`ISSUER_URL`].
+pub const MFA_AUDIENCE: &str = "https://auth.example.com/mfa/";
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -45,14 +49,44 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The encryption key every test database is sealed with (processes read
+/// it from [`test_key_file`], in-process tests use [`test_keyring`]).
+pub const TEST_KEY: [u8; 32] = [0x42; 32];
+
+/// A key file holding [`TEST_KEY`], shared by the processes of this test run.
+pub fn test_key_file() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("mfa-server-test-{}.key", std::process::id()));
+    if !path.exists() {
+        let tmp = path.with_extension(format!("tmp{}", NEXT.fetch_add(1, Ordering::SeqCst)));
+        std::fs::write(&tmp, format!("{}\n", hex::encode(TEST_KEY))).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// The keyring of [`TEST_KEY`], as the server derives it from the file.
+pub fn test_keyring() -> totp_engine_sqlx::Keyring {
+    totp_engine_sqlx::Keyring::new(totp_engine::SealingKey::new(
+        mfa_server::keys::key_id(&TEST_KEY),
+        &TEST_KEY,
+    ))
+}
+
 /// The binary, with none of the caller's `MFA_SERVER_*` variables and
-/// with `env` set.
+/// with `env` set; unless `env` names one, the encryption key is
+/// [`test_key_file`].
 pub fn command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("MFA_SERVER_") {
             command.env_remove(name);
         }
+    }
+    if !env
+        .iter()
+        .any(|(k, _)| *k == "MFA_SERVER_ENCRYPTION_KEY_FILE")
+    {
+        command.env("MFA_SERVER_ENCRYPTION_KEY_FILE", test_key_file());
     }
     command.envs(env.iter().copied());
     command
@@ -105,7 +139,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// `serve` on a free loopback port with `db`, issuer ACME, and `extra`
+    /// `serve` on a free loopback port with `db`, issuer ACME (the name in
+    /// authenticator apps), issuer URL [`ISSUER_URL`], and `extra`
     /// arguments.
     pub fn start(db: &str, extra: &[&str]) -> Self {
         let mut args = vec![
@@ -116,6 +151,8 @@ impl Server {
             db,
             "--issuer",
             "ACME",
+            "--issuer-url",
+            ISSUER_URL,
         ];
         args.extend_from_slice(extra);
         Self::spawn(&args, &[])
@@ -142,6 +179,12 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    /// A server started by the caller (with its own command), once it
+    /// printed its address; killed on drop like the others.
+    pub fn from_child(child: Child, base: String) -> Self {
         Self { child, base }
     }
 
@@ -211,19 +254,29 @@ pub async fn status_json(r: reqwest::Response) -> (u16, Value) {
 
 /// The password grant; returns the mfa_token and the whole answer.
 pub async fn password_grant(http: &reqwest::Client, server: &Server) -> (String, Value) {
-    let (status, body) = form(
-        http,
-        &server.url("/oauth/token"),
-        &[
-            ("grant_type", "password"),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-            ("username", USER),
-            ("password", PASSWORD),
-            ("scope", "openid profile"),
-        ],
-    )
-    .await;
+    password_grant_for(http, server, None, "openid profile").await
+}
+
+/// The password grant asking for `audience` (none: the default) and
+/// `scope`; returns the mfa_token and the whole answer.
+pub async fn password_grant_for(
+    http: &reqwest::Client,
+    server: &Server,
+    audience: Option<&str>,
+    scope: &str,
+) -> (String, Value) {
+    let mut fields = vec![
+        ("grant_type", "password"),
+        ("client_id", CLIENT),
+        ("client_secret", CLIENT_SECRET),
+        ("username", USER),
+        ("password", PASSWORD),
+        ("scope", scope),
+    ];
+    if let Some(audience) = audience {
+        fields.push(("audience", audience));
+    }
+    let (status, body) = form(http, &server.url("/oauth/token"), &fields).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "mfa_required");
     (body["mfa_token"].as_str().unwrap().to_owned(), body)

@@ -45,10 +45,13 @@ impl Backend {
 /// Opens a pool on `url` with the settings the store relies on:
 ///
 /// - `postgres://…` / `postgresql://…`: PostgreSQL, up to 16 connections;
-/// - `sqlite://PATH` or a plain path: a SQLite file (created if missing),
-///   up to 8 connections, each in WAL mode (readers beside the writer) with
-///   a 10 s busy timeout (a second process waits for the write lock instead
-///   of failing) and `synchronous = NORMAL`.
+/// - `sqlite://PATH` or a plain path: a SQLite file (created if missing,
+///   readable by its owner only: mode 0600, which SQLite gives its `-wal`
+///   and `-shm` files too), up to 8 connections, each in WAL mode (readers
+///   beside the writer) with a 10 s busy timeout (a second process waits
+///   for the write lock instead of failing), `synchronous = NORMAL` and
+///   `secure_delete = ON` (deleted rows, such as a removed authenticator's
+///   secret, are overwritten with zeros rather than left in free pages).
 ///
 /// Acquiring waits at most 5 s. The pool is yours: hand it to
 /// [`SqlxStore::new`](crate::SqlxStore::new) and use it for your own tables.
@@ -65,7 +68,10 @@ pub async fn connect_pool(url: &str) -> Result<(AnyPool, Backend), StoreError> {
     };
     let backend = Backend::of_url(&url)?;
     let url = match backend {
-        Backend::Sqlite => with_create_mode(&url),
+        Backend::Sqlite => {
+            create_private_file(&url)?;
+            with_create_mode(&url)
+        }
         Backend::Postgres => url,
     };
     let options = AnyConnectOptions::from_str(&url)?;
@@ -83,6 +89,7 @@ pub async fn connect_pool(url: &str) -> Result<(AnyPool, Backend), StoreError> {
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA busy_timeout = 10000",
                         "PRAGMA synchronous = NORMAL",
+                        "PRAGMA secure_delete = ON",
                     ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
@@ -93,6 +100,36 @@ pub async fn connect_pool(url: &str) -> Result<(AnyPool, Backend), StoreError> {
         .connect_with(options)
         .await?;
     Ok((pool, backend))
+}
+
+/// Creates the database file of a SQLite `url` with mode 0600 if it does
+/// not exist yet (SQLite would create it with 0644 less the umask, and its
+/// `-wal` and `-shm` files take the database file's mode). An existing file
+/// keeps its mode; in-memory and read-only databases are left alone.
+fn create_private_file(url: &str) -> Result<(), StoreError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    let params = url.split_once('?').map_or("", |(_, p)| p);
+    let text = path.to_string_lossy();
+    if text.is_empty()
+        || text.starts_with("file:")
+        || text == ":memory:"
+        || params.contains("mode=memory")
+        || params.contains("mode=ro")
+        || path.exists()
+    {
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it in between: it is that one's now.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(sqlx::Error::Io(e))),
+    }
 }
 
 fn with_create_mode(url: &str) -> String {
