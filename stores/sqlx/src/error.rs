@@ -27,6 +27,14 @@ pub enum StoreError {
     },
     /// The URL names no database this store supports.
     UnsupportedUrl,
+    /// A one-time write failed (its connection broke), and re-reading the
+    /// row proved it was not applied: nothing was consumed, the client may
+    /// retry.
+    NotApplied,
+    /// A one-time write failed with its outcome unknown, and the row could
+    /// not be re-read either (the database stayed unreachable). The code
+    /// may or may not have been consumed.
+    OutcomeUnknown(sqlx::Error),
     /// A sealed secret cannot be opened: its key is not in the keyring, or
     /// it does not authenticate (tampered, or copied from another row).
     Sealing {
@@ -55,6 +63,13 @@ impl fmt::Display for StoreError {
                 key_id: None,
                 reason,
             } => write!(f, "sealed secret: {reason}"),
+            Self::NotApplied => f.write_str(
+                "the connection broke during a one-time write, which re-reading proved was not applied",
+            ),
+            Self::OutcomeUnknown(e) => write!(
+                f,
+                "the connection broke during a one-time write and the row could not be re-read: {e}"
+            ),
             Self::UnsupportedUrl => f.write_str(
                 "unsupported database URL: use sqlite://PATH, a plain file path, or postgres://…",
             ),
@@ -65,7 +80,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Database(e) => Some(e),
+            Self::Database(e) | Self::OutcomeUnknown(e) => Some(e),
             _ => None,
         }
     }

@@ -73,6 +73,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_sealing.sql"),
         postgres: include_str!("../migrations/postgres/0002_sealing.sql"),
     },
+    Migration {
+        version: 3,
+        name: "write_nonces",
+        sqlite: include_str!("../migrations/sqlite/0003_write_nonces.sql"),
+        postgres: include_str!("../migrations/postgres/0003_write_nonces.sql"),
+    },
 ];
 
 /// Brings the store's schema up to date.

@@ -67,6 +67,8 @@ struct Statements {
     enroll_otp: String,
     enroll_recovery: String,
     advance: String,
+    reread_otp: String,
+    reread_slots: String,
     activate_recovery: String,
     read_slots: String,
     swap_slots: String,
@@ -127,16 +129,25 @@ impl Statements {
                  WHERE {rec}.active = 0"
             ),
             advance: format!(
-                "UPDATE {otp} SET stepped = $1, last_step = $2, drift = $3, active = $4
+                "UPDATE {otp} SET stepped = $1, last_step = $2, drift = $3, active = $4,
+                    write_nonce = $11
                  WHERE id = $5 AND user_id = $6
                    AND stepped = $7 AND last_step = $8 AND drift = $9 AND active = $10"
+            ),
+            reread_otp: format!(
+                "SELECT write_nonce, stepped, last_step, drift, active FROM {otp}
+                 WHERE id = $1 AND user_id = $2"
+            ),
+            reread_slots: format!(
+                "SELECT write_nonce, slots FROM {rec} WHERE id = $1 AND user_id = $2"
             ),
             activate_recovery: format!(
                 "UPDATE {rec} SET active = 1 WHERE user_id = $1 AND active = 0"
             ),
             read_slots: format!("SELECT slots FROM {rec} WHERE id = $1 AND user_id = $2"),
             swap_slots: format!(
-                "UPDATE {rec} SET slots = $1 WHERE id = $2 AND user_id = $3 AND slots = $4"
+                "UPDATE {rec} SET slots = $1, write_nonce = $5
+                 WHERE id = $2 AND user_id = $3 AND slots = $4"
             ),
             replace_slots: format!(
                 "UPDATE {rec} SET slots = $1, attempts_used = 0, attempts_since = 0
@@ -418,37 +429,13 @@ impl MfaStore for SqlxStore {
         expected: OtpProgress,
         next: OtpProgress,
     ) -> Result<bool, StoreError> {
-        let [n_stepped, n_last, n_drift, n_active] = progress_columns(&next);
-        let [e_stepped, e_last, e_drift, e_active] = progress_columns(&expected);
-        let advance = sqlx::query(&self.sql.advance)
-            .bind(n_stepped)
-            .bind(n_last)
-            .bind(n_drift)
-            .bind(n_active)
-            .bind(id.as_str())
-            .bind(user)
-            .bind(e_stepped)
-            .bind(e_last)
-            .bind(e_drift)
-            .bind(e_active);
-        let confirms = next.active && !expected.active;
-        if !confirms {
-            // A later login: one statement, no transaction.
-            let updated = advance.execute(&self.pool).await?.rows_affected();
-            return Ok(updated == 1);
+        let nonce = fresh_nonce();
+        match self.try_advance(user, id, expected, next, &nonce).await {
+            Err(e) if outcome_unknown(&e) => {
+                self.resolve_advance(user, id, expected, &nonce, e).await
+            }
+            other => other.map_err(StoreError::from),
         }
-        // Confirmation: the step and the recovery codes activate together.
-        let mut tx = self.pool.begin().await?;
-        if advance.execute(&mut *tx).await?.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(&self.sql.activate_recovery)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     async fn consume_recovery_code(
@@ -475,14 +462,24 @@ impl MfaStore for SqlxStore {
                 Some(s) if *s == Some(expected) => *s = replacement,
                 _ => return Ok(false),
             }
-            let updated = sqlx::query(&self.sql.swap_slots)
+            let nonce = fresh_nonce();
+            let swapped = sqlx::query(&self.sql.swap_slots)
                 .bind(self.encode(&slots)?)
                 .bind(id.as_str())
                 .bind(user)
                 .bind(current)
+                .bind(nonce.to_vec())
                 .execute(&self.pool)
-                .await?
-                .rows_affected();
+                .await;
+            let updated = match swapped {
+                Ok(done) => done.rows_affected(),
+                Err(e) if outcome_unknown(&e) => {
+                    return self
+                        .resolve_consume(user, id, slot, expected, &nonce, e)
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            };
             if updated == 1 {
                 return Ok(true);
             }
@@ -543,4 +540,154 @@ impl MfaStore for SqlxStore {
             .rows_affected();
         Ok(deleted == 1)
     }
+}
+
+impl SqlxStore {
+    /// The step advance: one conditional UPDATE (with the recovery codes'
+    /// activation in the same transaction when it confirms an enrollment).
+    async fn try_advance(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        next: OtpProgress,
+        nonce: &[u8; 16],
+    ) -> Result<bool, sqlx::Error> {
+        let [n_stepped, n_last, n_drift, n_active] = progress_columns(&next);
+        let [e_stepped, e_last, e_drift, e_active] = progress_columns(&expected);
+        let advance = sqlx::query(&self.sql.advance)
+            .bind(n_stepped)
+            .bind(n_last)
+            .bind(n_drift)
+            .bind(n_active)
+            .bind(id.as_str())
+            .bind(user)
+            .bind(e_stepped)
+            .bind(e_last)
+            .bind(e_drift)
+            .bind(e_active)
+            .bind(nonce.to_vec());
+        let confirms = next.active && !expected.active;
+        if !confirms {
+            // A later login: one statement, no transaction.
+            let updated = advance.execute(&self.pool).await?.rows_affected();
+            return Ok(updated == 1);
+        }
+        // Confirmation: the step and the recovery codes activate together.
+        let mut tx = self.pool.begin().await?;
+        if advance.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(&self.sql.activate_recovery)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The advance failed with its outcome unknown (the connection dropped
+    /// during the statement or its COMMIT): re-read the row. Our nonce there
+    /// means it was applied; the progress unchanged means it provably was
+    /// not (the error stands, so the client may retry); anything else means
+    /// another request advanced the step, and this one lost (as a replay).
+    async fn resolve_advance(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        nonce: &[u8; 16],
+        error: sqlx::Error,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.reread(&self.sql.reread_otp, user, id, error).await? else {
+            return Ok(false);
+        };
+        if row.try_get::<Option<Vec<u8>>, _>("write_nonce")?.as_deref() == Some(&nonce[..]) {
+            return Ok(true);
+        }
+        let seen = [
+            row.try_get::<i64, _>("stepped")?,
+            row.try_get::<i64, _>("last_step")?,
+            row.try_get::<i64, _>("drift")?,
+            row.try_get::<i64, _>("active")?,
+        ];
+        if seen == progress_columns(&expected) {
+            return Err(StoreError::NotApplied);
+        }
+        Ok(false)
+    }
+
+    /// As [`resolve_advance`](Self::resolve_advance), for a recovery-code
+    /// consumption: our nonce means consumed (the replacement is stored);
+    /// the slot still holding the expected hash means provably not.
+    async fn resolve_consume(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slot: usize,
+        expected: RecoveryHash,
+        nonce: &[u8; 16],
+        error: sqlx::Error,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.reread(&self.sql.reread_slots, user, id, error).await? else {
+            return Ok(false);
+        };
+        if row.try_get::<Option<Vec<u8>>, _>("write_nonce")?.as_deref() == Some(&nonce[..]) {
+            return Ok(true);
+        }
+        let slots: Vec<u8> = row.try_get("slots")?;
+        let slots = decode_recovery_slots(&slots).map_err(|_| self.corrupt("slots"))?;
+        if slots.get(slot) == Some(&Some(expected)) {
+            return Err(StoreError::NotApplied);
+        }
+        Ok(false)
+    }
+
+    /// Re-reads one row after an error of unknown outcome, retrying while
+    /// the database stays unreachable (about 3 s in all).
+    async fn reread(
+        &self,
+        sql: &str,
+        user: &str,
+        id: &AuthenticatorId,
+        error: sqlx::Error,
+    ) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+        let mut last = error;
+        for attempt in 0..6u32 {
+            tokio::time::sleep(std::time::Duration::from_millis(50u64 << attempt)).await;
+            match sqlx::query(sql)
+                .bind(id.as_str())
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await
+            {
+                Ok(row) => return Ok(row),
+                Err(e) => last = e,
+            }
+        }
+        Err(StoreError::OutcomeUnknown(last))
+    }
+}
+
+/// A random nonce marking one write.
+fn fresh_nonce() -> [u8; 16] {
+    let mut nonce = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
+    nonce
+}
+
+/// Whether a statement's error leaves its outcome unknown: the connection
+/// broke (I/O, protocol, TLS, a closed pool, a crashed worker) after the
+/// statement may have reached the database. A database error (a
+/// constraint, a serialization failure) is a definite refusal.
+fn outcome_unknown(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
