@@ -102,7 +102,7 @@ check ".access_token and (.recovery_code | length == 24) and .recovery_code != \
 
 step "JWKS"
 call 200 "http://${yourDomain}/.well-known/jwks.json"
-check '.keys[0].kty == "OKP" and .keys[0].alg == "EdDSA"'
+check '.keys[0].kty == "RSA" and .keys[0].alg == "RS256" and .keys[0].use == "sig" and (.keys[0].n | length) > 300'
 
 echo
 echo "Seed walk-through passed."

@@ -8,6 +8,7 @@
 #   scripts/hardening-load.sh                        # this tree's release build
 #   BIN=/tmp/old/mfa-server LABEL=before scripts/hardening-load.sh
 #   REQUESTS=400 CONCURRENCY=200 SLOW=200 SLOW_SECS=15 scripts/hardening-load.sh
+#   BUILD=0 GEN=… SLOWGEN=…   # prebuilt load generators, no cargo build
 #
 # The password grants use the right password for 50 users (403
 # mfa_required, one Argon2id hash each, 19 MiB), all at once: peak RSS is
@@ -23,10 +24,10 @@ LABEL=${LABEL:-after}
 SECRET=load-test-client-secret-0123456789
 PASSWORD="load test password"
 
-cargo build --release -q -p mfa-server --bins --examples
+[ "${BUILD:-1}" = 1 ] && cargo build --release -q -p mfa-server --bins --examples
 BIN=${BIN:-target/release/mfa-server}
-GEN=target/release/examples/loadgen
-SLOWGEN=target/release/examples/slowbody
+GEN=${GEN:-target/release/examples/loadgen}
+SLOWGEN=${SLOWGEN:-target/release/examples/slowbody}
 WORK=$(mktemp -d /tmp/mfa-hardening-load.XXXXXX)
 PID=
 cleanup() {

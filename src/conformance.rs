@@ -114,7 +114,7 @@ fn fixture<R: CryptoRng + ?Sized>(rng: &mut R, label: &str) -> Fixture {
         user,
         otp: OtpAuthenticator {
             id: AuthenticatorId::generate(AuthenticatorKind::Otp, rng),
-            secret: Secret::generate(rng),
+            secret: alloc::boxed::Box::new(Secret::generate(rng)),
             params: TotpParams::default(),
             progress: OtpProgress::default(),
             attempts: Attempts::default(),

@@ -506,8 +506,8 @@ impl<S: MfaStore> Mfa<S> {
     ) -> impl Future<Output = Result2<Association, S>> + Send + 'a {
         // All randomness is drawn here, before the future, which holds none.
         // `secret_len` is clamped to the valid range, so this never falls back.
-        let secret = Secret::generate_with_len(rng, self.config.secret_len)
-            .unwrap_or_else(|_| Secret::generate(rng));
+        let secret = Secret::generate_boxed(rng, self.config.secret_len)
+            .unwrap_or_else(|_| alloc::boxed::Box::new(Secret::generate(rng)));
         let otp_id = AuthenticatorId::generate(AuthenticatorKind::Otp, rng);
         let recovery_id = AuthenticatorId::generate(AuthenticatorKind::RecoveryCode, rng);
         let (codes, slots) = self.new_recovery_codes(rng);

@@ -75,6 +75,38 @@ impl Secret {
         Ok(s)
     }
 
+    /// Generates a key of `len` bytes directly on the heap (feature
+    /// `alloc`): the key is written into the box and never exists on the
+    /// stack, so no stale copy of it is left in a stack frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`generate_with_len`](Self::generate_with_len).
+    #[cfg(feature = "alloc")]
+    pub fn generate_boxed<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        len: usize,
+    ) -> Result<alloc::boxed::Box<Self>, SecretError> {
+        check_len(len)?;
+        let mut s = alloc::boxed::Box::new(Self::zeroed(len));
+        rng.fill_bytes(s.bytes_mut());
+        Ok(s)
+    }
+
+    /// Imports raw key bytes directly into a box (feature `alloc`), as
+    /// [`generate_boxed`](Self::generate_boxed) does: no stack copy.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretError::TooShort`] or [`SecretError::TooLong`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed_from_bytes(bytes: &[u8]) -> Result<alloc::boxed::Box<Self>, SecretError> {
+        check_len(bytes.len())?;
+        let mut s = alloc::boxed::Box::new(Self::zeroed(bytes.len()));
+        s.bytes_mut().copy_from_slice(bytes);
+        Ok(s)
+    }
+
     /// Imports raw key bytes (they are copied; wipe your own copy).
     ///
     /// # Errors

@@ -138,8 +138,10 @@ pub struct OtpProgress {
 pub struct OtpAuthenticator {
     /// Its id.
     pub id: AuthenticatorId,
-    /// The shared secret.
-    pub secret: Secret,
+    /// The shared secret, boxed: moving the record (through a store's rows,
+    /// the flow's futures) moves a pointer, never the key, so no stale copy
+    /// of it is left behind in freed memory; the box is wiped on drop.
+    pub secret: alloc::boxed::Box<Secret>,
     /// Algorithm, digits, period and T0; the window comes from the flow's
     /// configuration at verification time.
     pub params: TotpParams,

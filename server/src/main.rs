@@ -26,6 +26,7 @@ use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::http::{self, App, SharedClock};
 use mfa_server::keys;
+use totp_engine::MfaStore;
 
 /// One line of standard input, without its line ending.
 fn read_line() -> Result<Zeroizing<String>, String> {
@@ -37,6 +38,27 @@ fn read_line() -> Result<Zeroizing<String>, String> {
     let len = line.trim_end_matches(['\r', '\n']).len();
     line.truncate(len);
     Ok(line)
+}
+
+/// Removes every authenticator of `user_id` through the store; returns how
+/// many there were.
+async fn remove_authenticators(db: &Db, user_id: &str) -> Result<usize, String> {
+    let store = db.store();
+    let found = MfaStore::load(&store, user_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids: Vec<_> = found
+        .otp
+        .map(|o| o.id)
+        .into_iter()
+        .chain(found.recovery.map(|r| r.id))
+        .collect();
+    for id in &ids {
+        MfaStore::remove(&store, user_id, id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(ids.len())
 }
 
 /// Opens the database with the keyring its secrets are sealed with.
@@ -236,6 +258,44 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("user {username} unblocked ({cleared} client addresses cleared)");
+            Ok(())
+        }
+        Command::Users(UsersCommand::ResetMfa {
+            username,
+            db,
+            encryption_key_file,
+        }) => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            let user = db
+                .user(&username)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user {username}"))?;
+            let removed = remove_authenticators(&db, &user.user_id).await?;
+            db.revoke_tokens(&user.user_id, clock.unix_time())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "user {username}: {removed} authenticator(s) removed, outstanding tokens revoked; they enroll again at their next login"
+            );
+            Ok(())
+        }
+        Command::Users(UsersCommand::Delete {
+            username,
+            db,
+            encryption_key_file,
+        }) => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            let user = db
+                .user(&username)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user {username}"))?;
+            remove_authenticators(&db, &user.user_id).await?;
+            db.delete_user(&user.user_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("user {username} deleted, with their authenticators and tokens");
             Ok(())
         }
         Command::RotateEncryptionKey {

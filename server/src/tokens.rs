@@ -1,7 +1,20 @@
-//! Signed tokens: access and id tokens are EdDSA (Ed25519) JWTs, signed
-//! with a key generated on first start and kept in the database, and
-//! published at `/.well-known/jwks.json` (RFC 8037 OKP keys).
+//! Signed tokens: access and id tokens are JWTs signed with a key
+//! generated on first start and kept (sealed) in the database, and
+//! published at `/.well-known/jwks.json`.
+//!
+//! [`SigningAlg`] (`--signing-alg`) picks the key: RS256 by default (RSA
+//! 2048, RSASSA-PKCS1-v1_5 with SHA-256, as Auth0 signs), generated and
+//! signed with aws-lc-rs (constant-time, blinded; never the pure-Rust `rsa`
+//! crate, RUSTSEC-2023-0071), or EdDSA (Ed25519, RFC 8037). The key is
+//! parsed once when the server starts, never per token; its `kid` is its
+//! RFC 7638 JWK thumbprint. Verification goes through `jsonwebtoken`.
 
+use std::fmt;
+use std::str::FromStr;
+
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
@@ -13,21 +26,128 @@ use zeroize::Zeroize;
 
 use crate::db::{Db, DbError, SigningKeyRow};
 
+/// The JWS algorithm tokens are signed with: `--signing-alg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum SigningAlg {
+    /// `RS256`: RSASSA-PKCS1-v1_5 with SHA-256 over an RSA 2048 key
+    /// (Auth0's default, the one its SDKs verify).
+    #[default]
+    Rs256,
+    /// `EdDSA`: Ed25519 (RFC 8037).
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// The JWS name: `RS256` or `EdDSA`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The `signing_keys` slot of this algorithm's key.
+    pub(crate) fn slot(self) -> i64 {
+        match self {
+            Self::EdDsa => 1,
+            Self::Rs256 => 2,
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+            Self::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "RS256" => Ok(Self::Rs256),
+            "EdDSA" => Ok(Self::EdDsa),
+            _ => Err("expected RS256 or EdDSA".to_owned()),
+        }
+    }
+}
+
+impl TryFrom<String> for SigningAlg {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// The smallest RSA modulus accepted, in bytes (2048 bits).
+const MIN_RSA_MODULUS: usize = 256;
+
+/// The private key, parsed once.
+enum PrivateKey {
+    Rsa(RsaKeyPair),
+    Ed(EncodingKey),
+}
+
 /// The server's signing key.
 pub struct Signer {
+    alg: SigningAlg,
     kid: String,
-    encoding: EncodingKey,
+    key: PrivateKey,
     decoding: DecodingKey,
-    public_x: String,
+    jwk: serde_json::Value,
     issuer: String,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
+            .field("alg", &self.alg)
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
+}
+
+/// The RFC 7638 thumbprint of a JWK given as its canonical JSON (the
+/// required members, sorted, no whitespace): base64url of its SHA-256.
+fn thumbprint(canonical: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+/// The canonical JSON of an RSA JWK (RFC 7638 §3.2).
+fn rsa_canonical(n: &str, e: &str) -> String {
+    format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#)
+}
+
+/// The canonical JSON of an Ed25519 JWK (RFC 8037 §2).
+fn okp_canonical(x: &str) -> String {
+    format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)
+}
+
+/// One JWT part: base64url of the JSON of `value`.
+fn json_part<T: Serialize>(value: &T) -> Result<String, TokenError> {
+    serde_json::to_vec(value)
+        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+        .map_err(|e| TokenError::Sign(e.to_string()))
+}
+
+/// `n` and `e` of an RSA key pair, base64url.
+fn rsa_components(pair: &RsaKeyPair) -> (String, String) {
+    let public = pair.public_key();
+    (
+        URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    )
 }
 
 /// Claims of the access token (and, with `nonce`-free OIDC, the id token).
@@ -65,44 +185,102 @@ pub enum TokenError {
     /// The generated key could not be encoded.
     #[error("signing key: {0}")]
     Key(String),
+    /// A token could not be encoded or signed.
+    #[error("signing: {0}")]
+    Sign(String),
     /// The JWT library refused the key or the claims.
     #[error("jwt: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
 }
 
 impl Signer {
-    /// Loads the signing key, generating and storing one on first start.
-    pub async fn load_or_create(db: &Db, issuer: &str, now: u64) -> Result<Self, TokenError> {
-        let mut seed = [0u8; 32];
-        rand::rng().fill_bytes(&mut seed);
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        seed.zeroize();
-        let pkcs8 = key
-            .to_pkcs8_der()
-            .map_err(|e| TokenError::Key(e.to_string()))?;
-        let public = key.verifying_key().to_bytes();
-        let kid = URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(public)[..12]);
-        let candidate = SigningKeyRow {
-            kid,
-            private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_bytes().to_vec()),
-            public_key: public.to_vec(),
+    /// Loads the signing key of `alg`, generating and storing one on the
+    /// first start that signs with it, and parses it once.
+    pub async fn load_or_create(
+        db: &Db,
+        alg: SigningAlg,
+        issuer: &str,
+        now: u64,
+    ) -> Result<Self, TokenError> {
+        let stored = match db.find_signing_key(alg).await? {
+            Some(stored) => stored,
+            None => {
+                let candidate = match alg {
+                    SigningAlg::Rs256 => new_rsa_key()?,
+                    SigningAlg::EdDsa => new_ed25519_key()?,
+                };
+                db.signing_key(&candidate, now).await?
+            }
         };
-        let stored = db.signing_key(&candidate, now).await?;
-        let public_x = URL_SAFE_NO_PAD.encode(&stored.public_key);
+        let (key, decoding, jwk) = match alg {
+            SigningAlg::Rs256 => {
+                let pair = RsaKeyPair::from_pkcs8(&stored.private_pkcs8)
+                    .map_err(|e| TokenError::Key(e.to_string()))?;
+                if pair.public_modulus_len() < MIN_RSA_MODULUS {
+                    return Err(TokenError::Key(
+                        "the stored RSA key is shorter than 2048 bits".to_owned(),
+                    ));
+                }
+                let (n, e) = rsa_components(&pair);
+                let decoding = DecodingKey::from_rsa_components(&n, &e)?;
+                let jwk = serde_json::json!({
+                    "kty": "RSA",
+                    "n": n,
+                    "e": e,
+                    "kid": stored.kid,
+                    "alg": alg.as_str(),
+                    "use": "sig",
+                });
+                (PrivateKey::Rsa(pair), decoding, jwk)
+            }
+            SigningAlg::EdDsa => {
+                let x = URL_SAFE_NO_PAD.encode(&stored.public_key);
+                let decoding = DecodingKey::from_ed_components(&x)?;
+                let jwk = serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": x,
+                    "kid": stored.kid,
+                    "alg": alg.as_str(),
+                    "use": "sig",
+                });
+                let encoding = EncodingKey::from_ed_der(&stored.private_pkcs8);
+                (PrivateKey::Ed(encoding), decoding, jwk)
+            }
+        };
         Ok(Self {
+            alg,
             kid: stored.kid.clone(),
-            encoding: EncodingKey::from_ed_der(&stored.private_pkcs8),
-            decoding: DecodingKey::from_ed_components(&public_x)?,
-            public_x,
+            key,
+            decoding,
+            jwk,
             issuer: issuer.to_owned(),
         })
     }
 
     /// Signs claims as a JWT.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
-        let mut header = Header::new(Algorithm::EdDSA);
+        let mut header = Header::new(self.alg.jwt());
         header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+        match &self.key {
+            PrivateKey::Ed(encoding) => Ok(jsonwebtoken::encode(&header, claims, encoding)?),
+            PrivateKey::Rsa(pair) => {
+                let mut jwt = json_part(&header)?;
+                jwt.push('.');
+                jwt.push_str(&json_part(claims)?);
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    jwt.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| TokenError::Sign("RSA signing failed".to_owned()))?;
+                jwt.push('.');
+                jwt.push_str(&URL_SAFE_NO_PAD.encode(&signature));
+                Ok(jwt)
+            }
+        }
     }
 
     /// Verifies an access token at `now`: its signature, its issuer, and
@@ -112,7 +290,7 @@ impl Signer {
     /// audience is not checked here: each resource checks its own
     /// (`crate::http`'s MFA endpoints require the MFA API's).
     pub fn verify(&self, token: &str, now: u64) -> Option<Claims> {
-        let mut validation = Validation::new(Algorithm::EdDSA);
+        let mut validation = Validation::new(self.alg.jwt());
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
         // `exp` is still required; it is checked below against the
@@ -125,20 +303,49 @@ impl Signer {
 
     /// The JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": self.public_x,
-                "kid": self.kid,
-                "alg": "EdDSA",
-                "use": "sig",
-            }]
-        })
+        serde_json::json!({ "keys": [self.jwk] })
+    }
+
+    /// The algorithm tokens are signed with.
+    #[must_use]
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
     }
 
     /// The issuer (`iss`).
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
+}
+
+/// A new RSA 2048 key (aws-lc-rs), PKCS#8, its kid the RFC 7638 thumbprint.
+fn new_rsa_key() -> Result<SigningKeyRow, TokenError> {
+    let pair =
+        RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| TokenError::Key(e.to_string()))?;
+    let pkcs8 = pair.as_der().map_err(|e| TokenError::Key(e.to_string()))?;
+    let (n, e) = rsa_components(&pair);
+    Ok(SigningKeyRow {
+        alg: SigningAlg::Rs256,
+        kid: thumbprint(&rsa_canonical(&n, &e)),
+        private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_ref().to_vec()),
+        public_key: pair.public_key().as_ref().to_vec(),
+    })
+}
+
+/// A new Ed25519 key, PKCS#8, its kid the RFC 7638 thumbprint.
+fn new_ed25519_key() -> Result<SigningKeyRow, TokenError> {
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    seed.zeroize();
+    let pkcs8 = key
+        .to_pkcs8_der()
+        .map_err(|e| TokenError::Key(e.to_string()))?;
+    let public = key.verifying_key().to_bytes();
+    Ok(SigningKeyRow {
+        alg: SigningAlg::EdDsa,
+        kid: thumbprint(&okp_canonical(&URL_SAFE_NO_PAD.encode(public))),
+        private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_bytes().to_vec()),
+        public_key: public.to_vec(),
+    })
 }

@@ -51,19 +51,30 @@ async fn verify_jwt(http: &reqwest::Client, server: &Server, token: &str) -> Val
         .await
         .unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!(
-        (
-            key["kty"].as_str(),
-            key["crv"].as_str(),
-            key["alg"].as_str()
-        ),
-        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
-    );
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.kid.as_deref(), key["kid"].as_str());
-    let decoding =
-        jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    assert_eq!(key["use"], "sig");
+    // RS256 by default (`--signing-alg EdDSA` publishes an OKP key).
+    let (decoding, alg) = match (key["kty"].as_str(), key["alg"].as_str()) {
+        (Some("RSA"), Some("RS256")) => (
+            jsonwebtoken::DecodingKey::from_rsa_components(
+                key["n"].as_str().unwrap(),
+                key["e"].as_str().unwrap(),
+            )
+            .unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        (Some("OKP"), Some("EdDSA")) => {
+            assert_eq!(key["crv"], "Ed25519");
+            (
+                jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap(),
+                jsonwebtoken::Algorithm::EdDSA,
+            )
+        }
+        _ => panic!("unexpected JWK {key}"),
+    };
+    assert_eq!(header.alg, alg);
+    let mut validation = jsonwebtoken::Validation::new(alg);
     validation.validate_aud = false;
     validation.set_issuer(&[ISSUER_URL]);
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
@@ -480,6 +491,8 @@ fn serve_help_documents_every_knob() {
         "default_audience",
         "mfa_token_ttl",
         "access_token_ttl",
+        "signing_alg",
+        "connection",
         "demo",
         "encryption_key_file",
         "previous_encryption_key_file",

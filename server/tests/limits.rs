@@ -386,7 +386,7 @@ async fn a_slow_body_flood_is_bounded() {
         "200 slow bodies: {timed_out} answered 408; a request meanwhile took {probe:?}; peak RSS {} MiB",
         peak / 1024
     );
-    assert!(probe < Duration::from_secs(1), "{probe:?}");
+    assert!(probe < Duration::from_secs(2), "{probe:?}");
     assert_eq!(timed_out, 200);
     assert!(peak < RSS_LIMIT_KIB, "peak RSS {peak} KiB");
 }

@@ -1696,3 +1696,443 @@ async fn password_and_a_third_party_token_cannot_take_over_the_account_f3_f4() {
     );
     assert_eq!(server.snapshot(&[&jane.user_id]).await, before);
 }
+
+// OpenID Connect: discovery, the JWKS and its RS256 (or EdDSA) key,
+// /userinfo, and the password-realm grant.
+
+/// The RFC 7638 thumbprint of a JWK's canonical JSON.
+fn thumbprint(canonical: &str) -> String {
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical))
+}
+
+impl Server {
+    async fn get_json(&self, path: &str) -> Answer {
+        self.send("GET", path, &[], Vec::new()).await
+    }
+
+    /// Verifies `token` with the `jsonwebtoken` crate against the served
+    /// JWKS, as an SDK would: the key named by the header's kid, the
+    /// header's algorithm the key's, the issuer the configured one.
+    async fn verify_with_jwks(&self, token: &str) -> Value {
+        let jwks = self.get_json("/.well-known/jwks.json").await.json;
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "{jwks}");
+        let key = &keys[0];
+        assert_eq!(header.kid.as_deref(), key["kid"].as_str());
+        let (decoding, alg) = match key["kty"].as_str().unwrap() {
+            "RSA" => (
+                jsonwebtoken::DecodingKey::from_rsa_components(
+                    key["n"].as_str().unwrap(),
+                    key["e"].as_str().unwrap(),
+                )
+                .unwrap(),
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            "OKP" => (
+                jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap(),
+                jsonwebtoken::Algorithm::EdDSA,
+            ),
+            other => panic!("kty {other}"),
+        };
+        assert_eq!(header.alg, alg);
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_issuer(&[ISSUER_URL]);
+        jsonwebtoken::decode::<Value>(token, &decoding, &validation)
+            .unwrap()
+            .claims
+    }
+
+    /// The password-realm grant of the seed client; `realm` omitted when `None`.
+    async fn realm_login(&self, user: &str, password: &str, realm: Option<&str>) -> Answer {
+        let mut fields = vec![
+            (
+                "grant_type",
+                "http://auth0.com/oauth/grant-type/password-realm",
+            ),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("username", user),
+            ("password", password),
+            ("scope", "openid profile"),
+        ];
+        if let Some(realm) = realm {
+            fields.push(("realm", realm));
+        }
+        self.form(&fields).await
+    }
+
+    async fn login_failure_rows(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM login_failures) + (SELECT COUNT(*) FROM login_address_throttle)",
+        )
+        .fetch_one(&self.app.db().pool)
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn discovery_describes_the_issuer_its_endpoints_and_grants() {
+    let server = Server::start(ConfigValues::default()).await;
+    let a = server.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let d = &a.json;
+    assert_eq!(d["issuer"], ISSUER_URL);
+    assert_eq!(d["token_endpoint"], "https://auth.example.com/oauth/token");
+    assert_eq!(d["userinfo_endpoint"], "https://auth.example.com/userinfo");
+    assert_eq!(
+        d["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
+    assert_eq!(
+        d["grant_types_supported"],
+        json!([
+            "password",
+            "http://auth0.com/oauth/grant-type/password-realm",
+            MFA_OTP,
+            MFA_RECOVERY
+        ])
+    );
+    assert_eq!(
+        d["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    assert_eq!(d["subject_types_supported"], json!(["public"]));
+    assert_eq!(d["response_types_supported"], json!(["token"]));
+    for scope in [
+        "openid",
+        "profile",
+        "email",
+        "enroll",
+        "read:authenticators",
+    ] {
+        assert!(
+            d["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope)),
+            "{scope}"
+        );
+    }
+    for claim in ["sub", "iss", "aud", "exp", "iat", "name", "email"] {
+        assert!(
+            d["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
+            "{claim}"
+        );
+    }
+    assert_eq!(a.headers["cache-control"], "no-store");
+    // With the EdDSA knob the document says so.
+    let eddsa = Server::start(ConfigValues {
+        signing_alg: Some(mfa_server::tokens::SigningAlg::EdDsa),
+        ..ConfigValues::default()
+    })
+    .await;
+    let a = eddsa.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        a.json["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_rs256_by_default_and_the_kid_is_the_rfc7638_thumbprint() {
+    let server = Server::start(ConfigValues::default()).await;
+    let jwks = server.get_json("/.well-known/jwks.json").await;
+    assert_eq!(jwks.status, 200);
+    let key = &jwks.json["keys"][0];
+    let mut members: Vec<&String> = key.as_object().unwrap().keys().collect();
+    members.sort_unstable();
+    assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"], "{key}");
+    assert_eq!(
+        (&key["kty"], &key["alg"], &key["use"]),
+        (&json!("RSA"), &json!("RS256"), &json!("sig"))
+    );
+    let (n, e) = (key["n"].as_str().unwrap(), key["e"].as_str().unwrap());
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n)
+        .unwrap();
+    assert_eq!(modulus.len(), 256, "RSA 2048");
+    assert_eq!(e, "AQAB");
+    assert_eq!(
+        key["kid"].as_str().unwrap(),
+        thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
+    );
+
+    let jane = server.enroll(USER).await;
+    let access = server.verify_with_jwks(&jane.access_token).await;
+    assert_eq!(
+        (&access["sub"], &access["aud"]),
+        (&json!("auth0|jane@example.com"), &json!(MFA_AUDIENCE))
+    );
+    let tokens = server
+        .tokens(USER, &jane.secret, None, "openid profile")
+        .await;
+    let id = server
+        .verify_with_jwks(tokens.json["id_token"].as_str().unwrap())
+        .await;
+    assert_eq!(id["aud"], CLIENT);
+    // The server accepts its own RS256 tokens, and a restart (a sibling
+    // on the same database) keeps the key.
+    assert!(
+        server
+            .app
+            .signer()
+            .verify(&jane.access_token, server.now())
+            .is_some()
+    );
+    let restarted = server.sibling(ConfigValues::default()).await;
+    assert_eq!(
+        restarted.get_json("/.well-known/jwks.json").await.json,
+        jwks.json
+    );
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE alg = 'RS256' AND slot = 2")
+            .fetch_one(&server.app.db().pool)
+            .await
+            .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn the_eddsa_knob_signs_with_ed25519_and_its_thumbprint() {
+    let server = Server::start(ConfigValues {
+        signing_alg: Some(mfa_server::tokens::SigningAlg::EdDsa),
+        ..ConfigValues::default()
+    })
+    .await;
+    let key = server.get_json("/.well-known/jwks.json").await.json["keys"][0].clone();
+    assert_eq!(
+        (&key["kty"], &key["crv"], &key["alg"], &key["use"]),
+        (
+            &json!("OKP"),
+            &json!("Ed25519"),
+            &json!("EdDSA"),
+            &json!("sig")
+        )
+    );
+    let x = key["x"].as_str().unwrap();
+    assert_eq!(
+        key["kid"].as_str().unwrap(),
+        thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#))
+    );
+    let jane = server.enroll(USER).await;
+    let claims = server.verify_with_jwks(&jane.access_token).await;
+    assert_eq!(claims["sub"], "auth0|jane@example.com");
+    // The same database switched to RS256 creates an RSA key beside the
+    // Ed25519 one; the RS256 server does not accept EdDSA tokens.
+    let rs = server.sibling(ConfigValues::default()).await;
+    assert_eq!(
+        rs.get_json("/.well-known/jwks.json").await.json["keys"][0]["kty"],
+        "RSA"
+    );
+    assert!(
+        rs.app
+            .signer()
+            .verify(&jane.access_token, rs.now())
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn userinfo_takes_an_access_token_with_openid() {
+    let server = Server::start(ConfigValues::default()).await;
+    let jane = server.enroll(USER).await;
+    // The MFA API token carries `openid profile`.
+    for method in ["GET", "POST"] {
+        let a = server
+            .bearer(method, "/userinfo", &jane.access_token, None)
+            .await;
+        assert_eq!(a.status, 200, "{}", a.json);
+        assert_eq!(
+            a.json,
+            json!({ "sub": "auth0|jane@example.com", "name": USER, "nickname": "jane" })
+        );
+        assert_eq!(a.headers["cache-control"], "no-store");
+    }
+    // The userinfo audience with `openid email`: the address, unverified.
+    let tokens = server
+        .tokens(USER, &jane.secret, None, "openid email")
+        .await;
+    let token = tokens.json["access_token"].as_str().unwrap();
+    assert_eq!(payload(token)["aud"], "https://auth.example.com/userinfo");
+    let a = server.bearer("GET", "/userinfo", token, None).await;
+    assert_eq!(
+        a.json,
+        json!({ "sub": "auth0|jane@example.com", "email": USER, "email_verified": false })
+    );
+    // Without `openid`: 403 insufficient_scope.
+    let tokens = server
+        .tokens(
+            USER,
+            &jane.secret,
+            Some(MFA_AUDIENCE),
+            "read:authenticators",
+        )
+        .await;
+    let a = server
+        .bearer(
+            "GET",
+            "/userinfo",
+            tokens.json["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_error(
+        &a,
+        403,
+        "insufficient_scope",
+        "Insufficient scope, expected any of: openid",
+    );
+    // A bad token, an mfa_token, none at all.
+    // One signature character changed (not the last, whose low bits are
+    // padding).
+    let mut forged = jane.access_token.clone().into_bytes();
+    let at = forged.len() - 10;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    for bad in [forged.as_str(), "not.a.jwt", jane.mfa_token.as_str()] {
+        let a = server.bearer("GET", "/userinfo", bad, None).await;
+        assert_error(&a, 401, "invalid_token", INVALID_TOKEN);
+        assert!(
+            a.headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+    let a = server.send("GET", "/userinfo", &[], Vec::new()).await;
+    assert_error(&a, 401, "invalid_request", NO_BEARER);
+    // Expired at exactly its exp.
+    let exp = claims(&server, &jane.access_token).exp;
+    server.set_time(exp);
+    let a = server
+        .bearer("GET", "/userinfo", &jane.access_token, None)
+        .await;
+    assert_error(&a, 401, "invalid_token", INVALID_TOKEN);
+}
+
+#[tokio::test]
+async fn password_realm_is_the_password_grant_for_the_one_connection() {
+    let server = Server::start(ConfigValues::default()).await;
+    let jane = server.enroll(USER).await;
+    // The default connection: the password grant's answer, an mfa_token
+    // that the MFA grants take.
+    let a = server
+        .realm_login(USER, PASSWORD, Some("Username-Password-Authentication"))
+        .await;
+    assert_eq!(
+        (a.status, &a.json["error"]),
+        (403, &json!("mfa_required")),
+        "{}",
+        a.json
+    );
+    assert_eq!(
+        a.json["mfa_requirements"],
+        json!({ "challenge": [{ "type": "otp" }] })
+    );
+    server.set_time(server.now() + 30);
+    let tokens = server
+        .otp_grant(
+            a.json["mfa_token"].as_str().unwrap(),
+            &code(&jane.secret, server.now()),
+        )
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.json);
+    assert_eq!(tokens.json["scope"], "openid profile");
+    server
+        .verify_with_jwks(tokens.json["id_token"].as_str().unwrap())
+        .await;
+
+    // A wrong password: exactly the password grant's answer.
+    let realm = server
+        .realm_login(USER, "wrong", Some("Username-Password-Authentication"))
+        .await;
+    let plain = server
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("username", USER),
+            ("password", "wrong"),
+        ])
+        .await;
+    assert_eq!((realm.status, &realm.json), (plain.status, &plain.json));
+    assert_eq!(realm.json["error"], "invalid_grant");
+
+    // Unknown or missing realm: refused before anything is charged or stored.
+    let before = (
+        server.mfa_token_count().await,
+        server.login_failure_rows().await,
+    );
+    for _ in 0..12 {
+        let a = server.realm_login(USER, "wrong", Some("employees")).await;
+        assert_error(&a, 400, "invalid_request", "connection not found");
+    }
+    let a = server.realm_login(USER, PASSWORD, None).await;
+    assert_error(
+        &a,
+        400,
+        "invalid_request",
+        "Missing required parameter: realm",
+    );
+    assert_eq!(
+        (
+            server.mfa_token_count().await,
+            server.login_failure_rows().await
+        ),
+        before
+    );
+    // The same throttle as the password grant: the pair blocks after the
+    // configured failures whichever grant made them.
+    let strict = server
+        .sibling(ConfigValues {
+            login_max_failures: Some(2),
+            ..ConfigValues::default()
+        })
+        .await;
+    let a = strict
+        .realm_login("bob", "wrong", Some("Username-Password-Authentication"))
+        .await;
+    assert_eq!(a.json["error"], "invalid_grant", "{}", a.json);
+    let a = strict
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", CLIENT),
+            ("client_secret", CLIENT_SECRET),
+            ("username", "bob"),
+            ("password", "wrong"),
+        ])
+        .await;
+    assert_eq!(a.json["error"], "invalid_grant", "{}", a.json);
+    let a = strict
+        .realm_login("bob", PASSWORD, Some("Username-Password-Authentication"))
+        .await;
+    assert_eq!(
+        (a.status, &a.json["error"]),
+        (429, &json!("too_many_attempts")),
+        "{}",
+        a.json
+    );
+
+    // A configured connection name replaces the default.
+    let named = server
+        .sibling(ConfigValues {
+            connection: Some("employees".to_owned()),
+            ..ConfigValues::default()
+        })
+        .await;
+    let a = named.realm_login(USER, PASSWORD, Some("employees")).await;
+    assert_eq!(a.json["error"], "mfa_required", "{}", a.json);
+    let a = named
+        .realm_login(USER, PASSWORD, Some("Username-Password-Authentication"))
+        .await;
+    assert_error(&a, 400, "invalid_request", "connection not found");
+}

@@ -24,7 +24,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use mfa_server::db::{Db, SigningKeyRow};
+use mfa_server::db::Db;
+use mfa_server::tokens::SigningAlg;
 use sqlx::Row as _;
 use totp_engine::{Mfa, MfaConfig, ParsedKeyUri, Totp};
 use totp_engine_sqlx::{SqlxStore, StoreOptions, connect_pool};
@@ -112,15 +113,40 @@ impl Needles {
         self.0.push((what.into(), text.as_bytes().to_vec()));
     }
     fn signing_key(&mut self, pkcs8: &[u8]) {
-        // The Ed25519 seed follows the OCTET STRING header 04 22 04 20 (the
-        // public key, stored in the clear on purpose, may follow it).
+        self.0.push(("signing key (PKCS#8)".into(), pkcs8.to_vec()));
+        // RSA (the default): an RSAPrivateKey starts with its version 0
+        // and a 2048-bit modulus (02 01 00 02 82 01 01 00), which no public
+        // key encoding does; the private exponent d follows n and e.
+        if let Some(header) = pkcs8
+            .windows(8)
+            .position(|w| w == [0x02, 0x01, 0x00, 0x02, 0x82, 0x01, 0x01, 0x00])
+        {
+            let e = header
+                + pkcs8[header..]
+                    .windows(5)
+                    .position(|w| w == [0x02, 0x03, 0x01, 0x00, 0x01])
+                    .expect("e = 65537");
+            // d: INTEGER with a two-byte length (02 82 LL LL), 32 of its bytes.
+            assert_eq!(pkcs8[e + 5..e + 7], [0x02, 0x82]);
+            let d = pkcs8[e + 9..e + 9 + 32].to_vec();
+            self.0.push((
+                "signing key (RSAPrivateKey header)".into(),
+                pkcs8[header..header + 8].to_vec(),
+            ));
+            self.0
+                .push(("signing key (hex d)".into(), hex::encode(&d).into_bytes()));
+            self.0.push(("signing key (d)".into(), d));
+            return;
+        }
+        // Ed25519 (`--signing-alg EdDSA`): the seed follows the OCTET
+        // STRING header 04 22 04 20 (the public key, stored in the clear on
+        // purpose, may follow it).
         let at = pkcs8
             .windows(4)
             .position(|w| w == [0x04, 0x22, 0x04, 0x20])
-            .expect("an Ed25519 PKCS#8 document")
+            .expect("an RSA or Ed25519 PKCS#8 document")
             + 4;
         let seed = pkcs8[at..at + 32].to_vec();
-        self.0.push(("signing key (PKCS#8)".into(), pkcs8.to_vec()));
         self.0.push((
             "signing key (hex seed)".into(),
             hex::encode(&seed).into_bytes(),
@@ -137,12 +163,11 @@ impl Needles {
 /// The signing key as the server stores it, opened with the test key.
 async fn signing_key(db_url: &str) -> Zeroizing<Vec<u8>> {
     let db = Db::connect(db_url, test_keyring()).await.unwrap();
-    let candidate = SigningKeyRow {
-        kid: "unused".into(),
-        private_pkcs8: Zeroizing::new(vec![1; 48]),
-        public_key: vec![2; 32],
-    };
-    db.signing_key(&candidate, 0).await.unwrap().private_pkcs8
+    db.find_signing_key(SigningAlg::Rs256)
+        .await
+        .unwrap()
+        .expect("an RS256 key")
+        .private_pkcs8
 }
 
 /// The flow through HTTP: enroll, confirm, use the recovery code, delete
@@ -235,16 +260,10 @@ async fn sqlite_first_start_makes_a_key_and_nothing_secret_reaches_the_files() {
         .await
         .unwrap();
     let pkcs8 = db_conn
-        .signing_key(
-            &SigningKeyRow {
-                kid: "unused".into(),
-                private_pkcs8: Zeroizing::new(vec![1; 48]),
-                public_key: vec![2; 32],
-            },
-            0,
-        )
+        .find_signing_key(SigningAlg::Rs256)
         .await
         .unwrap()
+        .expect("an RS256 key")
         .private_pkcs8;
     needles.signing_key(&pkcs8);
     drop(db_conn);

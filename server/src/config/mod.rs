@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
-pub use self::settings::{ConfigError, MAX_TTL, Origin, Settings};
+pub use self::settings::{ConfigError, DEFAULT_CONNECTION, MAX_TTL, Origin, Settings};
 pub use self::values::{ConfigValues, DbUrl};
 
 /// The command line.
@@ -101,6 +101,29 @@ pub enum UsersCommand {
     /// Lift a user's login blocks from every client address (blocks after
     /// consecutive failed logins) and clear their failure counts.
     Unblock {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+    /// Remove every authenticator of a user (they enroll again at their
+    /// next login) and revoke their outstanding mfa_tokens and access tokens.
+    ResetMfa {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+    /// Delete a user, their authenticators and their outstanding tokens.
+    Delete {
         /// The username.
         username: String,
         /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.

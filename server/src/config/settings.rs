@@ -15,9 +15,14 @@ use super::values::{ConfigValues, DbUrl};
 use crate::audience::{Audiences, AudiencesError, IssuerUrl};
 use crate::db::LoginPolicy;
 use crate::http::serve::ServeLimits;
+use crate::tokens::SigningAlg;
 
 /// The longest lifetime a token may be given: ten years, in seconds.
 pub const MAX_TTL: u64 = 315_360_000;
+
+/// The database connection's name unless `--connection` says otherwise:
+/// Auth0's default database connection.
+pub const DEFAULT_CONNECTION: &str = "Username-Password-Authentication";
 
 /// Where a configuration value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +118,8 @@ pub struct Settings {
     audiences: Audiences,
     mfa_token_ttl: u64,
     access_token_ttl: u64,
+    signing_alg: SigningAlg,
+    connection: String,
     demo: bool,
     encryption_key_file: Option<PathBuf>,
     previous_encryption_key_file: Option<PathBuf>,
@@ -265,6 +272,19 @@ impl Settings {
     #[must_use]
     pub fn hash_queue(&self) -> usize {
         self.hash_queue
+    }
+
+    /// The JWS algorithm tokens are signed with.
+    #[must_use]
+    pub fn signing_alg(&self) -> SigningAlg {
+        self.signing_alg
+    }
+
+    /// The database connection's name: the `realm` of the password-realm
+    /// grant.
+    #[must_use]
+    pub fn connection(&self) -> &str {
+        &self.connection
     }
 
     /// The connection limit and the header and request timeouts.
@@ -453,6 +473,22 @@ impl Layers<'_> {
             })?;
         let mfa_token_ttl = self.ttl("mfa_token_ttl", |v| &v.mfa_token_ttl, 600)?;
         let access_token_ttl = self.ttl("access_token_ttl", |v| &v.access_token_ttl, 86_400)?;
+        let (signing_alg, _) = self.pick("signing_alg", |v| &v.signing_alg, SigningAlg::default());
+        let (connection, origin) = self.pick(
+            "connection",
+            |v| &v.connection,
+            DEFAULT_CONNECTION.to_owned(),
+        );
+        if connection.is_empty()
+            || connection.chars().count() > 128
+            || connection.chars().any(char::is_control)
+        {
+            return Err(ConfigError::invalid(
+                "connection",
+                origin,
+                "must be 1 to 128 printable characters",
+            ));
+        }
         let (demo, _) = self.pick("demo", |v| &v.demo, false);
         let encryption_key_file = self.pick_optional(|v| &v.encryption_key_file);
         let previous_encryption_key_file = self.pick_optional(|v| &v.previous_encryption_key_file);
@@ -476,6 +512,8 @@ impl Layers<'_> {
             audiences,
             mfa_token_ttl,
             access_token_ttl,
+            signing_alg,
+            connection,
             demo,
             encryption_key_file,
             previous_encryption_key_file,

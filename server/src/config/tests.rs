@@ -278,6 +278,8 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "default_audience",
             "mfa_token_ttl",
             "access_token_ttl",
+            "signing_alg",
+            "connection",
             "demo",
             "encryption_key_file",
             "previous_encryption_key_file",
@@ -312,7 +314,7 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
         "listen = \"127.0.0.1:1\"\ndb = \"x.db\"\nissuer = \"X\"\n\
          issuer_url = \"https://auth.example.com/\"\napi = [\"https://api.example.com/=read:items\"]\n\
          default_audience = \"https://api.example.com/\"\nmfa_token_ttl = 1\n\
-         access_token_ttl = 2\ndemo = true\nencryption_key_file = \"k\"\n\
+         access_token_ttl = 2\nsigning_alg = \"EdDSA\"\nconnection = \"db\"\ndemo = true\nencryption_key_file = \"k\"\n\
          previous_encryption_key_file = \"p\"\nthrottle_attempts = 3\nthrottle_refill_secs = 4\n\
          login_max_failures = 5\nlogin_block_secs = 6\nip_throttle_attempts = 7\n\
          ip_throttle_refill_secs = 8\ntrust_forwarded_for = true\nhash_concurrency = 9\n\
@@ -331,6 +333,8 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             default_audience: Some("https://api.example.com/".to_owned()),
             mfa_token_ttl: Some(1),
             access_token_ttl: Some(2),
+            signing_alg: Some(crate::tokens::SigningAlg::EdDsa),
+            connection: Some("db".to_owned()),
             demo: Some(true),
             encryption_key_file: Some("k".into()),
             previous_encryption_key_file: Some("p".into()),
@@ -579,5 +583,39 @@ fn issuer_url_apis_and_the_default_audience() {
     assert_eq!(
         s.audiences().default_audience(),
         Some("http://127.0.0.1:8080/mfa/")
+    );
+}
+
+#[test]
+fn signing_alg_and_connection() {
+    use crate::tokens::SigningAlg;
+    let s = Settings::from_args(&parse(&[], &[]).unwrap()).unwrap();
+    assert_eq!(s.signing_alg(), SigningAlg::Rs256);
+    assert_eq!(s.connection(), "Username-Password-Authentication");
+    let s = Settings::from_args(
+        &parse(
+            &[],
+            &["--signing-alg", "EdDSA", "--connection", "employees"],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.signing_alg(), s.connection()),
+        (SigningAlg::EdDsa, "employees")
+    );
+    let err = parse(&[], &["--signing-alg", "HS256"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid signing_alg from --signing-alg: expected RS256 or EdDSA"),
+        "{err}"
+    );
+    let err = Settings::from_args(&parse(&[], &["--connection", ""]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid connection from --connection"),
+        "{err}"
     );
 }

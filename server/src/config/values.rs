@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::settings::{ConfigError, Origin};
 use crate::audience::{ApiSpec, IssuerUrl};
+use crate::tokens::SigningAlg;
 
 /// The knobs of `serve`, every one optional: one layer of configuration,
 /// as given by flags and environment variables (clap) or by the file
@@ -105,6 +106,26 @@ pub struct ConfigValues {
         value_parser = Sourced::<u64>::parsed()
     )]
     pub access_token_ttl: Option<u64>,
+    /// The JWS algorithm of access and id tokens: RS256 (an RSA 2048 key,
+    /// as Auth0 signs) or EdDSA (Ed25519). Each is generated on the first
+    /// start that uses it and kept sealed in the database. Default: RS256.
+    #[arg(
+        long,
+        env = "MFA_SERVER_SIGNING_ALG",
+        value_name = "ALG",
+        value_parser = Sourced::<SigningAlg>::parsed()
+    )]
+    pub signing_alg: Option<SigningAlg>,
+    /// The name of the one database connection: the `realm` the
+    /// password-realm grant must name (1 to 128 printable characters).
+    /// Default: Username-Password-Authentication.
+    #[arg(
+        long,
+        env = "MFA_SERVER_CONNECTION",
+        value_name = "NAME",
+        value_parser = Sourced::<String>::parsed()
+    )]
+    pub connection: Option<String>,
     /// Create (or reset) a demo client and user at start and print how to
     /// use them; `--demo=false` overrides the file. Default: false.
     #[arg(

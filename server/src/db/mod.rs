@@ -48,6 +48,18 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/sqlite/0003_sealed_signing_keys.sql"),
         include_str!("../../migrations/postgres/0003_sealed_signing_keys.sql"),
     ),
+    Migration::new(
+        5,
+        "token_revocation",
+        include_str!("../../migrations/sqlite/0005_token_revocation.sql"),
+        include_str!("../../migrations/postgres/0005_token_revocation.sql"),
+    ),
+    Migration::new(
+        4,
+        "signing_alg",
+        include_str!("../../migrations/sqlite/0004_signing_alg.sql"),
+        include_str!("../../migrations/postgres/0004_signing_alg.sql"),
+    ),
 ];
 
 /// A connected, migrated database.

@@ -94,7 +94,11 @@ pub(crate) async fn caller(app: &App, bearer: &Bearer, now: u64) -> Result<Calle
     if claims.aud != mfa {
         return Err(ApiError::wrong_audience(mfa));
     }
-    Ok(Caller::AccessToken(claims))
+    // Revoked by a password reset, `users reset-mfa` or the user's deletion.
+    match app.db().tokens_valid_from(&claims.sub).await? {
+        Some(valid_from) if claims.iat >= valid_from => Ok(Caller::AccessToken(claims)),
+        _ => Err(ApiError::invalid_token()),
+    }
 }
 
 /// May this caller associate a new authenticator? An access token needs

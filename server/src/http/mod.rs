@@ -12,7 +12,8 @@
 //! [`request`] (the typed request of each endpoint), `session.rs` (client
 //! authentication, mfa_token resolution), `access.rs` (which Bearer token
 //! may call which MFA endpoint: audience and scopes), and one file per
-//! resource: `token.rs` (`/oauth/token`, JWKS) and `mfa.rs` (`/mfa/…`).
+//! resource: `token.rs` (`/oauth/token`, JWKS), `mfa.rs` (`/mfa/…`) and
+//! `oidc.rs` (OpenID Connect discovery and `/userinfo`).
 //! The password check and its brute-force protection are in `login.rs`,
 //! the client address it counts by in [`client_ip`], and the accept loop
 //! with the connection limit and timeouts in [`serve`].
@@ -28,6 +29,7 @@ pub mod error;
 pub mod extract;
 mod login;
 mod mfa;
+mod oidc;
 pub mod request;
 pub mod serve;
 mod session;
@@ -103,7 +105,13 @@ impl App {
     /// [`AppError::PasswordHash`] if hashing fails (never with the built-in
     /// parameters).
     pub async fn new(db: Db, settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
-        let signer = Signer::load_or_create(&db, settings.issuer_url(), clock.unix_time()).await?;
+        let signer = Signer::load_or_create(
+            &db,
+            settings.signing_alg(),
+            settings.issuer_url(),
+            clock.unix_time(),
+        )
+        .await?;
         let dummy_hash =
             tokio::task::spawn_blocking(|| credentials::hash_password("not a real password"))
                 .await
@@ -184,6 +192,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/mfa/challenge", post(mfa::challenge))
         .route("/.well-known/jwks.json", get(token::jwks))
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

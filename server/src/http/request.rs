@@ -28,6 +28,9 @@ use super::{App, session};
 pub const MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
 /// The `grant_type` of the mfa-recovery-code grant.
 pub const MFA_RECOVERY_CODE: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
+/// The `grant_type` of the password-realm grant: the password grant that
+/// names its connection (`realm`).
+pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
 /// Writes a `Debug` that shows only the named fields.
 macro_rules! redacting_debug {
@@ -93,7 +96,8 @@ pub struct TokenRequest {
 /// The grants `/oauth/token` serves.
 #[derive(Debug)]
 pub enum Grant {
-    /// `password`: the first factor.
+    /// `password`, or `password-realm` naming the server's connection:
+    /// the first factor.
     Password(PasswordGrant),
     /// `http://auth0.com/oauth/grant-type/mfa-otp`.
     MfaOtp(MfaOtpGrant),
@@ -147,7 +151,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
         let grant_type = params.require("grant_type")?.to_owned();
         if !matches!(
             grant_type.as_str(),
-            "password" | MFA_OTP | MFA_RECOVERY_CODE
+            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE
         ) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -157,8 +161,13 @@ impl FromRequest<Arc<App>> for TokenRequest {
         }
         let credentials = ClientCredentials::read(&mut parts, &mut params).await?;
         let client_id = session::authenticate_client(app, credentials, false).await?;
+        if grant_type == PASSWORD_REALM {
+            check_realm(params.require("realm")?, app.settings().connection())?;
+        }
         let grant = match grant_type.as_str() {
-            "password" => Grant::Password(PasswordGrant {
+            // password-realm is the password grant once its `realm` names
+            // the one connection: refused before anything is charged.
+            "password" | PASSWORD_REALM => Grant::Password(PasswordGrant {
                 username: params.require("username")?.to_owned(),
                 password: params.require_secret("password")?,
                 scope: params.string("scope")?.unwrap_or_default(),
@@ -174,6 +183,17 @@ impl FromRequest<Arc<App>> for TokenRequest {
             }),
         };
         Ok(Self { client_id, grant })
+    }
+}
+
+/// The password-realm grant's `realm` must be the server's one database
+/// connection (`--connection`); any other is 400 `invalid_request`
+/// "connection not found".
+fn check_realm(realm: &str, connection: &str) -> Result<(), ApiError> {
+    if realm == connection {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request("connection not found"))
     }
 }
 

@@ -37,7 +37,9 @@ pub(crate) fn progress_columns(p: &OtpProgress) -> [i64; 4] {
 }
 
 /// Opens a stored secret: sealed under `key_id` (bound to user and
-/// authenticator id), or plain when `key_id` is NULL.
+/// authenticator id), or plain when `key_id` is NULL. The plaintext goes
+/// from a wiped heap buffer straight into a boxed `Secret`: no copy of the
+/// key is left on a stack.
 pub(crate) fn open_secret(
     stored: &[u8],
     key_id: Option<i64>,
@@ -45,12 +47,13 @@ pub(crate) fn open_secret(
     user: &str,
     id: &str,
     table: &str,
-) -> Result<Secret, StoreError> {
+) -> Result<Box<Secret>, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        table: table.to_owned(),
+        what: "secret",
+    };
     let Some(key_id) = key_id else {
-        return Secret::from_bytes(stored).map_err(|_| StoreError::Corrupt {
-            table: table.to_owned(),
-            what: "secret",
-        });
+        return Secret::boxed_from_bytes(stored).map_err(|_| corrupt());
     };
     let key_id = u32::try_from(key_id).map_err(|_| StoreError::Corrupt {
         table: table.to_owned(),
@@ -62,11 +65,18 @@ pub(crate) fn open_secret(
             key_id: Some(key_id),
             reason: "sealed under a key this store was not given".into(),
         })?;
-    key.open(stored, &otp_binding(user, id))
+    totp_engine::sealed_key_id(stored).map_err(|e| StoreError::Sealing {
+        key_id: Some(key_id),
+        reason: e.to_string(),
+    })?;
+    let mut plain = Zeroizing::new(vec![0u8; Secret::MAX_LEN]);
+    let opened = key
+        .open_bytes_into(stored, &otp_binding(user, id), &mut plain)
         .map_err(|e| StoreError::Sealing {
             key_id: Some(key_id),
             reason: e.to_string(),
-        })
+        })?;
+    Secret::boxed_from_bytes(opened).map_err(|_| corrupt())
 }
 
 /// Reads a snapshot row's OTP columns (`otp_*`), if it has any.

@@ -159,7 +159,7 @@ fn fixture(user: &str) -> (OtpAuthenticator, RecoveryAuthenticator, Vec<String>)
     (
         OtpAuthenticator {
             id: AuthenticatorId::generate(AuthenticatorKind::Otp, &mut rng),
-            secret: Secret::generate(&mut rng),
+            secret: Box::new(Secret::generate(&mut rng)),
             params: TotpParams::default(),
             progress: OtpProgress::default(),
             attempts: totp_engine::Attempts::default(),
