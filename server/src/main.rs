@@ -1,5 +1,5 @@
 //! mfa-server: the reference Auth0-compatible MFA authorization server built
-//! on totp-engine. See the repository README for the walk-through.
+//! on totp-engine. See server/README.md for the operator's guide.
 //!
 //! This file runs the subcommands; their command line and the server's
 //! configuration are defined and validated in `mfa_server::config`.

@@ -1,6 +1,6 @@
 //! Secrets do not linger in the server's memory (issue 13, F11): after an
 //! enrollment, its confirmation and further verifications, the raw TOTP
-//! secret appears at most twice, usually not at all, in the process's
+//! secret appears at most three times, usually not at all, in the process's
 //! writable memory (read from /proc/PID/mem, as an attacker with the
 //! process's privileges would).
 //!
