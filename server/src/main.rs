@@ -40,6 +40,21 @@ fn read_line() -> Result<Zeroizing<String>, String> {
     Ok(line)
 }
 
+/// Opens the database and finds `username` (an error names a missing user).
+async fn connect_to_user(
+    db: &DbUrl,
+    key_file: Option<&Path>,
+    username: &str,
+) -> Result<(Db, mfa_server::db::UserRow), String> {
+    let db = connect(db, key_file, None).await?;
+    let user = db
+        .user(username)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user {username}"))?;
+    Ok((db, user))
+}
+
 /// Removes every authenticator of `user_id` through the store; returns how
 /// many there were.
 async fn remove_authenticators(db: &Db, user_id: &str) -> Result<usize, String> {
@@ -244,15 +259,7 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             db,
             encryption_key_file,
         }) => {
-            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
-            if db
-                .user(&username)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
-                return Err(format!("no user {username}"));
-            }
+            let (db, _) = connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
             let cleared = db
                 .clear_login_failures(&username)
                 .await
@@ -265,12 +272,8 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             db,
             encryption_key_file,
         }) => {
-            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
-            let user = db
-                .user(&username)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no user {username}"))?;
+            let (db, user) =
+                connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
             let removed = remove_authenticators(&db, &user.user_id).await?;
             db.revoke_tokens(&user.user_id, clock.unix_time())
                 .await
@@ -285,12 +288,8 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             db,
             encryption_key_file,
         }) => {
-            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
-            let user = db
-                .user(&username)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no user {username}"))?;
+            let (db, user) =
+                connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
             remove_authenticators(&db, &user.user_id).await?;
             db.delete_user(&user.user_id)
                 .await

@@ -9,11 +9,13 @@
 //! from ([`Origin`]).
 //!
 //! The keys are defined once, in `values.rs` (clap and serde read the same
-//! struct); precedence and validation are in `settings.rs`; this file holds
-//! the subcommands and `serve`'s arguments. Not here: what the subcommands
-//! do (`main.rs`), and the engine's other defaults (only its issuer and
-//! throttle are knobs).
+//! struct); precedence, defaults and validation are in `layers.rs`; the
+//! validated [`Settings`] and the errors are in `settings.rs`; this file
+//! holds the subcommands and `serve`'s arguments; the unit tests are under
+//! `tests/`. Not here: what the subcommands do (`main.rs`), and the
+//! engine's other defaults (only its issuer and throttle are knobs).
 
+mod layers;
 mod settings;
 mod values;
 

@@ -7,17 +7,21 @@
 mod error;
 mod migrate;
 mod options;
+mod outcome;
 mod pool;
+mod reseal;
 mod rows;
 mod sealing;
+mod statements;
 mod store;
 
 pub use error::StoreError;
 pub use migrate::{MIGRATIONS, Migration, run_migrations};
 pub use options::{InvalidTablePrefix, StoreOptions};
 pub use pool::{Backend, connect_pool};
+pub use reseal::Resealed;
 pub use sealing::Keyring;
-pub use store::{Resealed, SqlxStore};
+pub use store::SqlxStore;
 
 /// Re-exported so callers name the same sqlx the store was built with.
 pub use sqlx;

@@ -1,0 +1,167 @@
+//! One-time writes whose outcome is unknown: the step advance
+//! (`SqlxStore::try_advance`) and, when a statement or its COMMIT fails
+//! with the connection broken (`outcome_unknown`), the re-read that tells
+//! applied from not applied by the write's nonce (`fresh_nonce`):
+//! `SqlxStore::resolve_advance`, `SqlxStore::resolve_consume`.
+//!
+//! A write is never guessed: applied is `Ok(true)`, provably not applied
+//! is [`StoreError::NotApplied`], lost to another request is `Ok(false)`,
+//! and a database that stays unreachable is [`StoreError::OutcomeUnknown`].
+//! Not here: the [`MfaStore`](totp_engine::MfaStore) methods that call
+//! these (`store`), the SQL text (`statements`).
+
+use sqlx::Row as _;
+use totp_engine::{AuthenticatorId, OtpProgress, RecoveryHash, decode_recovery_slots};
+
+use crate::rows::progress_columns;
+use crate::{SqlxStore, StoreError};
+
+impl SqlxStore {
+    /// The step advance: one conditional UPDATE (with the recovery codes'
+    /// activation in the same transaction when it confirms an enrollment).
+    pub(crate) async fn try_advance(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        next: OtpProgress,
+        nonce: &[u8; 16],
+    ) -> Result<bool, sqlx::Error> {
+        let [n_stepped, n_last, n_drift, n_active] = progress_columns(&next);
+        let [e_stepped, e_last, e_drift, e_active] = progress_columns(&expected);
+        let advance = sqlx::query(&self.sql.advance)
+            .bind(n_stepped)
+            .bind(n_last)
+            .bind(n_drift)
+            .bind(n_active)
+            .bind(id.as_str())
+            .bind(user)
+            .bind(e_stepped)
+            .bind(e_last)
+            .bind(e_drift)
+            .bind(e_active)
+            .bind(nonce.to_vec());
+        let confirms = next.active && !expected.active;
+        if !confirms {
+            // A later login: one statement, no transaction.
+            let updated = advance.execute(&self.pool).await?.rows_affected();
+            return Ok(updated == 1);
+        }
+        // Confirmation: the step and the recovery codes activate together.
+        let mut tx = self.pool.begin().await?;
+        if advance.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(&self.sql.activate_recovery)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The advance failed with its outcome unknown (the connection dropped
+    /// during the statement or its COMMIT): re-read the row. Our nonce there
+    /// means it was applied; the progress unchanged means it provably was
+    /// not (the error stands, so the client may retry); anything else means
+    /// another request advanced the step, and this one lost (as a replay).
+    pub(crate) async fn resolve_advance(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        nonce: &[u8; 16],
+        error: sqlx::Error,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.reread(&self.sql.reread_otp, user, id, error).await? else {
+            return Ok(false);
+        };
+        if row.try_get::<Option<Vec<u8>>, _>("write_nonce")?.as_deref() == Some(&nonce[..]) {
+            return Ok(true);
+        }
+        let seen = [
+            row.try_get::<i64, _>("stepped")?,
+            row.try_get::<i64, _>("last_step")?,
+            row.try_get::<i64, _>("drift")?,
+            row.try_get::<i64, _>("active")?,
+        ];
+        if seen == progress_columns(&expected) {
+            return Err(StoreError::NotApplied);
+        }
+        Ok(false)
+    }
+
+    /// As [`resolve_advance`](Self::resolve_advance), for a recovery-code
+    /// consumption: our nonce means consumed (the replacement is stored);
+    /// the slot still holding the expected hash means provably not.
+    pub(crate) async fn resolve_consume(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        slot: usize,
+        expected: RecoveryHash,
+        nonce: &[u8; 16],
+        error: sqlx::Error,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.reread(&self.sql.reread_slots, user, id, error).await? else {
+            return Ok(false);
+        };
+        if row.try_get::<Option<Vec<u8>>, _>("write_nonce")?.as_deref() == Some(&nonce[..]) {
+            return Ok(true);
+        }
+        let slots: Vec<u8> = row.try_get("slots")?;
+        let slots = decode_recovery_slots(&slots).map_err(|_| self.corrupt("slots"))?;
+        if slots.get(slot) == Some(&Some(expected)) {
+            return Err(StoreError::NotApplied);
+        }
+        Ok(false)
+    }
+
+    /// Re-reads one row after an error of unknown outcome, retrying while
+    /// the database stays unreachable (about 3 s in all).
+    async fn reread(
+        &self,
+        sql: &str,
+        user: &str,
+        id: &AuthenticatorId,
+        error: sqlx::Error,
+    ) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+        let mut last = error;
+        for attempt in 0..6u32 {
+            tokio::time::sleep(std::time::Duration::from_millis(50u64 << attempt)).await;
+            match sqlx::query(sql)
+                .bind(id.as_str())
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await
+            {
+                Ok(row) => return Ok(row),
+                Err(e) => last = e,
+            }
+        }
+        Err(StoreError::OutcomeUnknown(last))
+    }
+}
+
+/// A random nonce marking one write.
+pub(crate) fn fresh_nonce() -> [u8; 16] {
+    let mut nonce = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
+    nonce
+}
+
+/// Whether a statement's error leaves its outcome unknown: the connection
+/// broke (I/O, protocol, TLS, a closed pool, a crashed worker) after the
+/// statement may have reached the database. A database error (a
+/// constraint, a serialization failure) is a definite refusal.
+pub(crate) fn outcome_unknown(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}
