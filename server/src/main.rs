@@ -274,10 +274,12 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
         }) => {
             let (db, user) =
                 connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
-            let removed = remove_authenticators(&db, &user.user_id).await?;
+            // Revoke first: an outstanding mfa_token must not associate a new
+            // authenticator in the moment between the removal and the revocation.
             db.revoke_tokens(&user.user_id, clock.unix_time())
                 .await
                 .map_err(|e| e.to_string())?;
+            let removed = remove_authenticators(&db, &user.user_id).await?;
             println!(
                 "user {username}: {removed} authenticator(s) removed, outstanding tokens revoked; they enroll again at their next login"
             );
@@ -290,6 +292,9 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
         }) => {
             let (db, user) =
                 connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
+            db.revoke_tokens(&user.user_id, clock.unix_time())
+                .await
+                .map_err(|e| e.to_string())?;
             remove_authenticators(&db, &user.user_id).await?;
             db.delete_user(&user.user_id)
                 .await

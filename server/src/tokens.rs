@@ -248,14 +248,40 @@ impl Signer {
                 (PrivateKey::Ed(encoding), decoding, jwk)
             }
         };
-        Ok(Self {
+        let signer = Self {
             alg,
             kid: stored.kid.clone(),
             key,
             decoding,
             jwk,
             issuer: issuer.to_owned(),
-        })
+        };
+        signer.self_check(now)?;
+        Ok(signer)
+    }
+
+    /// Signs a probe token and verifies it with the published key: refuses
+    /// to start on a private key that does not parse or a public key that
+    /// does not match it (a corrupted or tampered row), rather than finding
+    /// out at the first grant, after its code was consumed.
+    fn self_check(&self, now: u64) -> Result<(), TokenError> {
+        let probe = Claims {
+            iss: self.issuer.clone(),
+            sub: "mfa-server-self-check".to_owned(),
+            aud: "mfa-server-self-check".to_owned(),
+            iat: now,
+            exp: now.saturating_add(60),
+            scope: String::new(),
+            amr: Vec::new(),
+            azp: Some("mfa-server-self-check".to_owned()),
+        };
+        let token = self.sign(&probe)?;
+        match self.verify(&token, now) {
+            Some(claims) if claims.sub == probe.sub => Ok(()),
+            _ => Err(TokenError::Key(
+                "the stored signing key's public half does not verify its own signature".into(),
+            )),
+        }
     }
 
     /// Signs claims as a JWT.

@@ -157,12 +157,22 @@ async fn resets_and_deletion_revoke_outstanding_tokens() {
     assert!(ok && out.contains("2 authenticator(s) removed"), "{out}");
     let (status, _) = list(&http, &server, &after_reset).await;
     assert_eq!(status, 401);
-    let (_, body) = login(&http, &server, new_password, false).await;
+    // Tokens issued in the second of a revocation are refused with it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, body) = login(&http, &server, new_password, true).await;
     assert_eq!(
         body["mfa_requirements"]["enroll"][0]["type"], "otp",
         "{body}"
     );
     let last = body["mfa_token"].as_str().unwrap().to_owned();
+    // Enroll again and take an MFA-API access token, to outlive the user.
+    let (status, a) = associate(&http, &server, &last).await;
+    assert_eq!(status, 200, "{a}");
+    let secret2 = a["secret"].as_str().unwrap().to_owned();
+    let (status, tokens) = otp_grant(&http, &server, &last, &oathtool(&secret2, unix_now())).await;
+    assert_eq!(status, 200, "{tokens}");
+    let survivor = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(list(&http, &server, &survivor).await.0, 200);
 
     // users delete: the user is gone, the login says so as for any wrong
     // password, and the last token is refused.
@@ -177,4 +187,17 @@ async fn resets_and_deletion_revoke_outstanding_tokens() {
     assert_eq!(list(&http, &server, &last).await.0, 401);
     let (ok, out) = cli(&["users", "delete", USER, "--db", &db], "");
     assert!(!ok && out.contains("no user"), "{out}");
+    assert_eq!(list(&http, &server, &survivor).await.0, 401);
+    // A new user of the same name (the same user id) does not bring the
+    // deleted user's tokens back (those issued before the second of its
+    // creation; the test waits for the next one).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (ok, out) = cli(&["add-user", USER, "--db", &db], "yet another passphrase\n");
+    assert!(ok, "{out}");
+    let (status, body) = list(&http, &server, &survivor).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token")),
+        "{body}"
+    );
 }

@@ -495,3 +495,37 @@ async fn postgres_needs_a_named_key_and_holds_no_secret_in_any_table() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_signing_key_whose_public_half_was_replaced_refuses_to_start() {
+    let dir = temp_dir("seal-pubkey");
+    let db = db_path(&dir);
+    provision(&db);
+    drop(Server::start(&db, &["--signing-alg", "EdDSA"]));
+    let (pool, _) = connect_pool(&db).await.unwrap();
+    let changed = sqlx::query("UPDATE signing_keys SET public_key = $1 WHERE alg = 'EdDSA'")
+        .bind(vec![9u8; 32])
+        .execute(&pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    pool.close().await;
+    let (ok, out) = run_to_exit({
+        let mut c = command(&[]);
+        c.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &db,
+            "--signing-alg",
+            "EdDSA",
+        ]);
+        c
+    });
+    assert!(
+        !ok && out.contains("does not verify its own signature"),
+        "{out}"
+    );
+}

@@ -56,14 +56,22 @@ impl Db {
         Ok((out, i64::from(key.id())))
     }
 
-    /// Opens a stored private key (plain when `key_id` is NULL).
+    /// Opens a stored private key. A plain one (NULL `key_id`) is accepted
+    /// only with `accept_plain`: by the start's re-sealing, which seals it;
+    /// after that a plain key was planted behind the server's back.
     fn open_private(
         &self,
         kid: &str,
         stored: &[u8],
         key_id: Option<i64>,
+        accept_plain: bool,
     ) -> Result<Zeroizing<Vec<u8>>, DbError> {
         let Some(key_id) = key_id else {
+            if !accept_plain {
+                return Err(sealing_error(
+                    "stored plain, although every signing key is sealed at start",
+                ));
+            }
             return Ok(Zeroizing::new(stored.to_vec()));
         };
         let key = u32::try_from(key_id)
@@ -84,11 +92,20 @@ impl Db {
     }
 
     fn row(&self, alg: SigningAlg, row: &AnyRow) -> Result<SigningKeyRow, DbError> {
+        self.row_opened(alg, row, false)
+    }
+
+    fn row_opened(
+        &self,
+        alg: SigningAlg,
+        row: &AnyRow,
+        accept_plain: bool,
+    ) -> Result<SigningKeyRow, DbError> {
         let kid: String = row.try_get("kid")?;
         let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("private_pkcs8")?);
         let key_id: Option<i64> = row.try_get("private_key_id")?;
         Ok(SigningKeyRow {
-            private_pkcs8: self.open_private(&kid, &stored, key_id)?,
+            private_pkcs8: self.open_private(&kid, &stored, key_id, accept_plain)?,
             public_key: row.try_get("public_key")?,
             alg,
             kid,
@@ -182,7 +199,7 @@ impl Db {
             return Ok(());
         };
         let key_id: Option<i64> = row.try_get("private_key_id")?;
-        let opened = self.row(alg, &row)?;
+        let opened = self.row_opened(alg, &row, true)?;
         if key_id == Some(i64::from(self.keyring.current().id())) {
             return Ok(());
         }

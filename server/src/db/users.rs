@@ -37,7 +37,9 @@ impl UserRow {
 impl Db {
     /// Creates a user or replaces its password hash; returns the user id.
     /// Replacing it is a password reset: it revokes the user's outstanding
-    /// tokens in the same transaction ([`Db::revoke_tokens`]).
+    /// tokens in the same transaction ([`Db::revoke_tokens`]). A new user's
+    /// tokens are valid from `now` on, so the tokens of a deleted user of
+    /// the same name (the same user id) issued before this second stay dead.
     ///
     /// # Errors
     ///
@@ -51,8 +53,8 @@ impl Db {
         let user_id = format!("auth0|{username}");
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO users (user_id, username, password_hash, created_at)
-             VALUES ($1, $2, $3, $4)
+            "INSERT INTO users (user_id, username, password_hash, created_at, tokens_valid_from)
+             VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
                 tokens_valid_from = $5",
         )

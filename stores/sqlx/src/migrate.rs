@@ -103,6 +103,21 @@ pub async fn run_migrations(
     migrations: &[Migration],
 ) -> Result<(), StoreError> {
     let backend = Backend::of_pool(pool)?;
+    // The history table's name is spliced into SQL: the same rule as the prefix.
+    StoreOptions::default()
+        .with_table_prefix(history)
+        .map_err(|_| StoreError::Migration {
+            version: 0,
+            reason: format!(
+                "history table name {history:?} must be 1 to 32 characters of a-z, 0-9 and _"
+            ),
+        })?;
+    if history.is_empty() {
+        return Err(StoreError::Migration {
+            version: 0,
+            reason: "history table name must not be empty".into(),
+        });
+    }
     let history = options.table(history);
     let mut tx = match backend {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,

@@ -99,11 +99,15 @@ impl SqlxStore {
         &self,
         user: &str,
         id: &AuthenticatorId,
-        slot: usize,
-        expected: RecoveryHash,
+        swap: SlotSwap,
         nonce: &[u8; 16],
         error: sqlx::Error,
     ) -> Result<bool, StoreError> {
+        let SlotSwap {
+            slot,
+            expected,
+            replacement,
+        } = swap;
         let Some(row) = self.reread(&self.sql.reread_slots, user, id, error).await? else {
             return Ok(false);
         };
@@ -112,6 +116,12 @@ impl SqlxStore {
         }
         let slots: Vec<u8> = row.try_get("slots")?;
         let slots = decode_recovery_slots(&slots).map_err(|_| self.corrupt("slots"))?;
+        // A later write (another slot's consumption) may have replaced our
+        // nonce; our replacement hash, freshly salted, in our slot still
+        // proves that our write landed.
+        if replacement.is_some() && slots.get(slot) == Some(&replacement) {
+            return Ok(true);
+        }
         if slots.get(slot) == Some(&Some(expected)) {
             return Err(StoreError::NotApplied);
         }
@@ -164,4 +174,16 @@ pub(crate) fn outcome_unknown(e: &sqlx::Error) -> bool {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
     )
+}
+
+/// The recovery-slot write being resolved: which slot, the hash it held,
+/// and what replaced it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotSwap {
+    /// The slot's index.
+    pub(crate) slot: usize,
+    /// The hash the write expected there.
+    pub(crate) expected: RecoveryHash,
+    /// What the write put there (`None`: marked used).
+    pub(crate) replacement: Option<RecoveryHash>,
 }

@@ -60,7 +60,9 @@ impl SqlxStore {
     /// previous key, under the keyring's current key: one row at a time,
     /// each a compare-and-set on the stored bytes, so it runs online beside
     /// serving instances (which must have the current key in their
-    /// keyrings). Safe to interrupt and to run again.
+    /// keyrings). Safe to interrupt and to run again. Once a run leaves
+    /// nothing to seal, this store refuses plain secrets from then on (a
+    /// plain row can then only have been written behind its back).
     ///
     /// # Errors
     ///
@@ -80,6 +82,8 @@ impl SqlxStore {
                 .fetch_all(&self.pool)
                 .await?;
             if rows.is_empty() {
+                self.sealed_only
+                    .store(true, std::sync::atomic::Ordering::Release);
                 return Ok(done);
             }
             let mut progressed = false;
@@ -88,8 +92,15 @@ impl SqlxStore {
                 let user: String = row.try_get("user_id")?;
                 let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("secret")?);
                 let key_id: Option<i64> = row.try_get("secret_key_id")?;
-                let secret =
-                    open_secret(&stored, key_id, Some(keyring), &user, &id, &self.sql.otp)?;
+                let secret = open_secret(
+                    &stored,
+                    key_id,
+                    Some(keyring),
+                    &user,
+                    &id,
+                    &self.sql.otp,
+                    false,
+                )?;
                 let sealed = current.seal(&secret, &otp_binding(&user, &id), &mut rand::rng());
                 let updated = sqlx::query(&self.sql.reseal_one)
                     .bind(sealed.as_bytes().to_vec())

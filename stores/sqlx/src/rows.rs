@@ -47,12 +47,21 @@ pub(crate) fn open_secret(
     user: &str,
     id: &str,
     table: &str,
+    sealed_only: bool,
 ) -> Result<Box<Secret>, StoreError> {
     let corrupt = || StoreError::Corrupt {
         table: table.to_owned(),
         what: "secret",
     };
     let Some(key_id) = key_id else {
+        if sealed_only {
+            // Every row was sealed at start: a plain one now was written
+            // behind the store's back (a secret the writer knows).
+            return Err(StoreError::Sealing {
+                key_id: None,
+                reason: "a plain secret in a store that seals every secret".into(),
+            });
+        }
         return Secret::boxed_from_bytes(stored).map_err(|_| corrupt());
     };
     let key_id = u32::try_from(key_id).map_err(|_| StoreError::Corrupt {
@@ -85,6 +94,7 @@ pub(crate) fn otp_from_row(
     table: &str,
     user: &str,
     keyring: Option<&Keyring>,
+    sealed_only: bool,
 ) -> Result<Option<OtpAuthenticator>, StoreError> {
     let corrupt = |what| StoreError::Corrupt {
         table: table.to_owned(),
@@ -95,7 +105,7 @@ pub(crate) fn otp_from_row(
     };
     let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("otp_secret")?);
     let key_id: Option<i64> = row.try_get("otp_secret_key_id")?;
-    let secret = open_secret(&stored, key_id, keyring, user, &id, table)?;
+    let secret = open_secret(&stored, key_id, keyring, user, &id, table, sealed_only)?;
     let algorithm: String = row.try_get("otp_algorithm")?;
     let algorithm = Algorithm::from_uri_name(&algorithm).ok_or_else(|| corrupt("algorithm"))?;
     let digits = u32::try_from(row.try_get::<i64, _>("otp_digits")?)

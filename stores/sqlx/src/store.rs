@@ -52,6 +52,9 @@ pub struct SqlxStore {
     backend: Backend,
     pub(crate) options: StoreOptions,
     pub(crate) sql: Arc<Statements>,
+    /// Set once a [`reseal`](Self::reseal) found nothing left to seal: from
+    /// then on a plain secret (NULL key id) in a row is tampering, refused.
+    pub(crate) sealed_only: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqlxStore {
@@ -83,6 +86,7 @@ impl SqlxStore {
             pool,
             backend,
             options,
+            sealed_only: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.check_keys().await?;
         Ok(store)
@@ -127,7 +131,13 @@ impl MfaStore for SqlxStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(UserAuthenticators {
-            otp: otp_from_row(&row, &self.sql.otp, user, self.options.keyring())?,
+            otp: otp_from_row(
+                &row,
+                &self.sql.otp,
+                user,
+                self.options.keyring(),
+                self.sealed_only.load(std::sync::atomic::Ordering::Acquire),
+            )?,
             recovery: recovery_from_row(&row, &self.sql.recovery)?,
         })
     }
@@ -253,7 +263,17 @@ impl MfaStore for SqlxStore {
                 Ok(done) => done.rows_affected(),
                 Err(e) if outcome_unknown(&e) => {
                     return self
-                        .resolve_consume(user, id, slot, expected, &nonce, e)
+                        .resolve_consume(
+                            user,
+                            id,
+                            crate::outcome::SlotSwap {
+                                slot,
+                                expected,
+                                replacement,
+                            },
+                            &nonce,
+                            e,
+                        )
                         .await;
                 }
                 Err(e) => return Err(e.into()),

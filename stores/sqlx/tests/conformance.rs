@@ -134,6 +134,24 @@ async fn changed_or_newer_schemas_are_refused() {
     }
 }
 
+#[tokio::test]
+async fn history_table_names_are_plain_identifiers() {
+    let (pool, _) = connect_pool(&temp_db("history")).await.unwrap();
+    for bad in ["", "x; DROP TABLE y", "Upper", "a-b"] {
+        let refused = totp_engine_sqlx::run_migrations(
+            &pool,
+            &StoreOptions::default(),
+            bad,
+            totp_engine_sqlx::MIGRATIONS,
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(StoreError::Migration { version: 0, .. })),
+            "{bad:?}: {refused:?}"
+        );
+    }
+}
+
 #[test]
 fn table_prefixes_are_plain_identifiers() {
     for ok in ["", "mfa_", "_x", "app2_"] {

@@ -145,6 +145,26 @@ async fn a_sealed_secret_copied_to_another_row_does_not_open() {
         other => panic!("a moved secret opened: {other:?}"),
     }
     assert!(store.load("victim").await.unwrap().otp.is_some());
+
+    // After a reseal found nothing left to seal, a plain secret planted in a
+    // row (one the attacker knows) is refused, not used.
+    store.reseal().await.unwrap();
+    sqlx::query(
+        "UPDATE otp_authenticators SET secret = $1, secret_key_id = NULL WHERE user_id = 'victim'",
+    )
+    .bind(vec![7u8; 20])
+    .execute(&pool)
+    .await
+    .unwrap();
+    match store.load("victim").await {
+        Err(StoreError::Sealing {
+            key_id: None,
+            reason,
+        }) => {
+            assert!(reason.contains("plain secret"), "{reason}");
+        }
+        other => panic!("a planted plain secret was used: {other:?}"),
+    }
 }
 
 #[tokio::test]
