@@ -21,45 +21,17 @@ mod common;
 mod procs;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{CLIENT, CLIENT_SECRET, PASSWORD, USER, temp_dir};
+use common::{CLIENT, CLIENT_SECRET, PASSWORD, USER, fresh_pg_database, temp_dir};
 use procs::{Proc, provision};
 use serde_json::Value;
 use sqlx::Connection as _;
 
-fn admin_url() -> String {
-    std::env::var("MFA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!(
-            "MFA_TEST_POSTGRES_URL is not set. Run the suite with scripts/test.sh, which starts a \
-             throwaway PostgreSQL cluster, or skip these tests with `-- --skip postgres`."
-        )
-    })
-}
-
-static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
-
-async fn fresh_database(tag: &str) -> String {
-    let admin = admin_url();
-    let name = format!(
-        "mfa_h_{tag}_{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    format!("{base}/{name}")
-}
-
 /// Three instances on a fresh, provisioned database, with `env`.
 async fn three_instances(tag: &str, env: &[(&str, &str)]) -> (String, Vec<Proc>) {
-    let url = fresh_database(tag).await;
+    let url = fresh_pg_database(tag).await;
     provision(&url, &[USER]);
     let dir = temp_dir(tag);
     let servers = (0..3)
@@ -184,7 +156,7 @@ async fn postgres_fifty_concurrent_wrong_passwords_are_charged_exactly_across_in
 
 #[tokio::test]
 async fn postgres_nul_bytes_are_invalid_requests_without_error_lines_f10() {
-    let url = fresh_database("f10").await;
+    let url = fresh_pg_database("f10").await;
     provision(&url, &[USER]);
     let dir = temp_dir("f10");
     let server = Proc::serve(&url, &[], None, &dir.join("server.log"));

@@ -20,44 +20,15 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use mfa_server::db::Db;
 use serde_json::Value;
 use sqlx::Connection;
 
-fn admin_url() -> String {
-    std::env::var("MFA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!(
-            "MFA_TEST_POSTGRES_URL is not set. Run the suite with scripts/test.sh, which starts a \
-             throwaway PostgreSQL cluster, or skip these tests with `-- --skip postgres`."
-        )
-    })
-}
-
-static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh database on the test cluster; returns its URL.
-async fn fresh_database(tag: &str) -> String {
-    let admin = admin_url();
-    let name = format!(
-        "mfa_{tag}_{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::SeqCst)
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    format!("{base}/{name}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_conformance_kit() {
-    let url = fresh_database("kit").await;
+    let url = fresh_pg_database("kit").await;
     // The store crate runs the kit on its own tables; this runs it on the
     // server's database, where the store shares the pool with the server.
     let store = Arc::new(Db::connect(&url, test_keyring()).await.unwrap().store());
@@ -68,7 +39,7 @@ async fn postgres_store_passes_the_conformance_kit() {
 
 #[tokio::test]
 async fn postgres_concurrent_first_starts_migrate_once() {
-    let url = fresh_database("migrate").await;
+    let url = fresh_pg_database("migrate").await;
     let starts = (0..6).map(|_| {
         let url = url.clone();
         tokio::spawn(async move { Db::connect(&url, test_keyring()).await.map(|_| ()) })
@@ -120,7 +91,7 @@ async fn postgres_concurrent_first_starts_migrate_once() {
 }
 
 async fn three_instances(tag: &str) -> (String, Vec<Server>) {
-    let url = fresh_database(tag).await;
+    let url = fresh_pg_database(tag).await;
     provision(&url);
     let servers = (0..3).map(|_| Server::start(&url, &[])).collect();
     (url, servers)
@@ -201,7 +172,7 @@ async fn postgres_mfa_api_scopes_across_three_instances() {
     // Audience and scope rules hold whichever instance checks them: a
     // third-party token (F3) and a password-only mfa_token after the OTP
     // authenticator's deletion (F4) are refused everywhere.
-    let url = fresh_database("scopes").await;
+    let url = fresh_pg_database("scopes").await;
     provision(&url);
     let payments = "https://payments.example.com/api";
     let api = format!("{payments}=read:payments");
@@ -401,13 +372,13 @@ async fn postgres_throttling_counts_failures_across_instances() {
 
 #[tokio::test]
 async fn postgres_outage_gives_503_json_and_the_server_recovers() {
-    let url = fresh_database("outage").await;
+    let url = fresh_pg_database("outage").await;
     provision(&url);
     let server = Server::start(&url, &[]);
     let http = client();
     let (token, secret, _, t) = enrolled(&http, &server).await;
     let name = url.rsplit_once('/').unwrap().1.to_owned();
-    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
     // The database goes away: no new connections, existing ones killed.
     sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
         .execute(&mut admin)

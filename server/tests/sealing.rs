@@ -445,17 +445,7 @@ async fn a_database_from_before_sealing_is_sealed_on_first_start_and_keys_rotate
 
 #[tokio::test]
 async fn postgres_needs_a_named_key_and_holds_no_secret_in_any_table() {
-    let admin = std::env::var("MFA_TEST_POSTGRES_URL")
-        .expect("MFA_TEST_POSTGRES_URL is not set: run scripts/test.sh (this test does not skip)");
-    let name = format!("mfa_seal_{}", std::process::id());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let url = fresh_pg_database("seal").await;
     // No key named: refused, with the reason.
     let (ok, out) = run_to_exit(bare(&["serve", "--listen", "127.0.0.1:0", "--db", &url]));
     assert!(!ok && out.contains("--encryption-key-file"), "{out}");

@@ -331,3 +331,34 @@ pub async fn enrolled(http: &reqwest::Client, server: &Server) -> (String, Strin
     assert_eq!(status, 200, "{body}");
     (token, secret, recovery, t)
 }
+
+/// The PostgreSQL superuser URL of the test cluster (`scripts/test.sh`
+/// starts one and sets it); the PostgreSQL tests fail, never skip, without.
+pub fn pg_admin_url() -> String {
+    std::env::var("MFA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "MFA_TEST_POSTGRES_URL is not set. Run the suite with scripts/test.sh, which starts a \
+             throwaway PostgreSQL cluster, or skip these tests with `-- --skip postgres`."
+        )
+    })
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh database on the test cluster; returns its URL.
+pub async fn fresh_pg_database(tag: &str) -> String {
+    use sqlx::Connection as _;
+    let admin = pg_admin_url();
+    let name = format!(
+        "mfa_{tag}_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
