@@ -32,19 +32,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request};
 use base64::Engine as _;
+use common::inproc::{Answer, TestClock, call, request};
 use common::{CLIENT, CLIENT_SECRET, MFA_OTP, PASSWORD, USER, cli_env, db_path, temp_dir};
 use mfa_server::config::{ConfigValues, Settings};
 use mfa_server::credentials::{StoredClientSecret, hash_password};
 use mfa_server::db::{Db, LoginFailureRow};
 use mfa_server::http::client_ip::ClientAddress;
 use mfa_server::http::{App, router};
-use serde_json::{Value, json};
-use totp_engine::{Clock, Secret, Totp, TotpParams};
-use tower::ServiceExt as _;
+use serde_json::json;
+use totp_engine::{Secret, Totp, TotpParams};
 
 const T0: u64 = 2_000_000_010;
 const ISSUER_URL: &str = "https://auth.example.com/";
@@ -61,40 +59,11 @@ const BUSY: &str = "The server is busy. Try again.";
 const WRONG_CLIENT: &str =
     "Client authentication failed: unknown client or wrong client credentials.";
 
-struct TestClock(Arc<AtomicU64>);
-
-impl Clock for TestClock {
-    fn unix_time(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 struct Server {
     app: Arc<App>,
     router: Router,
     time: Arc<AtomicU64>,
     db_file: String,
-}
-
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    json: Value,
-}
-
-impl Answer {
-    fn error(&self) -> (u16, Option<&str>, Option<&str>) {
-        (
-            self.status,
-            self.json["error"].as_str(),
-            self.json["error_description"].as_str(),
-        )
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -156,30 +125,11 @@ impl Server {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut request = request.body(Body::from(body)).unwrap();
+        let mut request = request(method, path, headers, body);
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(from, 40_000)));
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"))
-        };
-        Answer {
-            status,
-            headers,
-            json,
-        }
+        call(&self.router, request).await
     }
 
     async fn form_from(&self, from: IpAddr, fields: &[(&str, &str)]) -> Answer {

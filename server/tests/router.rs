@@ -29,9 +29,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request};
 use base64::Engine as _;
+use common::inproc::{Answer, TestClock, call, request};
 use common::{CLIENT, CLIENT_SECRET, MFA_OTP, MFA_RECOVERY, PASSWORD, USER, db_path, temp_dir};
 use mfa_server::config::{ConfigValues, Settings};
 use mfa_server::credentials::{StoredClientSecret, hash_password};
@@ -39,10 +38,9 @@ use mfa_server::db::Db;
 use mfa_server::http::{App, router};
 use serde_json::{Value, json};
 use totp_engine::{
-    Attempts, AuthenticatorId, Clock, MfaStore, OtpProgress, RecoveryAuthenticator, Secret, Totp,
+    Attempts, AuthenticatorId, MfaStore, OtpProgress, RecoveryAuthenticator, Secret, Totp,
     TotpParams,
 };
-use tower::ServiceExt as _;
 
 /// The clock's start: a step boundary (30 s).
 const T0: u64 = 2_000_000_010;
@@ -55,15 +53,6 @@ const MFA_AUDIENCE: &str = "https://auth.example.com/mfa/";
 const ALL_MFA_SCOPES: &str = "openid profile enroll read:authenticators remove:authenticators";
 const OTHER_SECRET: &str = "another-long-client-secret";
 
-/// A clock the test sets.
-struct TestClock(Arc<AtomicU64>);
-
-impl Clock for TestClock {
-    fn unix_time(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// The router on a fresh database, with the seed's client and user, an
 /// `other-app`, a short-secret `short-app`, a `public-app`, and users
 /// `pat@example.com` and `bob` (same password as the seed user).
@@ -71,12 +60,6 @@ struct Server {
     app: Arc<App>,
     router: Router,
     time: Arc<AtomicU64>,
-}
-
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    json: Value,
 }
 
 impl Server {
@@ -140,31 +123,7 @@ impl Server {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"))
-        };
-        Answer {
-            status,
-            headers,
-            json,
-        }
+        call(&self.router, request(method, path, headers, body)).await
     }
 
     async fn form(&self, fields: &[(&str, &str)]) -> Answer {

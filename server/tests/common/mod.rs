@@ -14,6 +14,8 @@
     clippy::arithmetic_side_effects
 )]
 
+pub mod inproc;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
