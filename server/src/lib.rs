@@ -9,6 +9,8 @@
 //! - [`db`]: the pool, the server's tables and the engine's store.
 //! - [`tokens`]: the JWT signer and JWKS.
 //! - [`credentials`]: password and client-secret hashes, mfa_tokens.
+//! - [`jose`]: clients' public keys (Private Key JWT, DPoP) and JWS
+//!   verification.
 //! - [`hashing`]: the bounded pool every Argon2id verification runs in.
 
 #![forbid(unsafe_code)]
@@ -29,5 +31,6 @@ pub mod credentials;
 pub mod db;
 pub mod hashing;
 pub mod http;
+pub mod jose;
 pub mod keys;
 pub mod tokens;

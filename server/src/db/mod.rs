@@ -3,7 +3,7 @@
 //!
 //! Each table has one home for its SQL: [`clients`], [`users`],
 //! [`mfa_tokens`], [`signing_keys`], [`login_attempts`] (the login
-//! throttle's counters); the schema is in
+//! throttle's counters), [`jti`] (single-use JWT ids); the schema is in
 //! `server/migrations/{sqlite,postgres}/*.sql`, applied by the store
 //! crate's runner under its own history table (`mfa_server_migrations`).
 //! One set of statements serves SQLite and PostgreSQL through sqlx's `Any`
@@ -11,6 +11,7 @@
 //! string. Nothing here reads a clock: callers pass `now`.
 
 pub mod clients;
+pub mod jti;
 pub mod login_attempts;
 pub mod mfa_tokens;
 pub mod signing_keys;
@@ -22,6 +23,7 @@ use totp_engine_sqlx::{
 };
 
 pub use clients::ClientRow;
+pub use jti::JtiKind;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
 pub use signing_keys::SigningKeyRow;
@@ -59,6 +61,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "signing_alg",
         include_str!("../../migrations/sqlite/0004_signing_alg.sql"),
         include_str!("../../migrations/postgres/0004_signing_alg.sql"),
+    ),
+    Migration::new(
+        6,
+        "client_keys",
+        include_str!("../../migrations/sqlite/0006_client_keys.sql"),
+        include_str!("../../migrations/postgres/0006_client_keys.sql"),
     ),
 ];
 

@@ -28,6 +28,7 @@ use super::error::ApiError;
 use super::extract::Bearer;
 use super::request::{MFA_OTP, MFA_RECOVERY_CODE, PASSWORD_REALM};
 use crate::audience::{MFA_SCOPES, OIDC_SCOPES};
+use crate::jose::ALLOWED_ALGS;
 
 /// The claims a token or `/userinfo` may carry.
 const CLAIMS: [&str; 12] = [
@@ -59,8 +60,11 @@ pub(super) async fn discovery(State(app): State<Arc<App>>) -> Response {
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ],
+        "token_endpoint_auth_signing_alg_values_supported": ALLOWED_ALGS,
+        "dpop_signing_alg_values_supported": ALLOWED_ALGS,
         "id_token_signing_alg_values_supported": [app.signer().alg().as_str()],
         "scopes_supported": scopes,
         "response_types_supported": ["token"],
@@ -95,6 +99,7 @@ pub(super) async fn userinfo(
         Some(valid_from) if claims.iat >= valid_from => {}
         _ => return Err(ApiError::invalid_token()),
     }
+    super::dpop::check_resource(&app, bearer.dpop(), bearer.as_str(), &claims, now).await?;
     let username = app
         .db()
         .username(&claims.sub)

@@ -18,11 +18,11 @@ use super::client_ip::ClientAddress;
 use super::error::ApiError;
 use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
-use super::{App, no_store, session};
+use super::{App, dpop, no_store, session};
 use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
-use crate::tokens::Claims;
+use crate::tokens::{Claims, Confirmation};
 
 /// `POST /oauth/token`.
 pub(super) async fn token(
@@ -32,11 +32,14 @@ pub(super) async fn token(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     let client_id = request.client_id;
-    match request.grant {
+    let cnf = request.dpop.as_ref().map(dpop::Proof::confirmation);
+    let cnf = cnf.as_ref();
+    let answer = match request.grant {
         Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
-        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, now).await,
-        Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, now).await,
-    }
+        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, cnf, now).await,
+        Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, cnf, now).await,
+    };
+    dpop::with_nonce(&app, answer, now)
 }
 
 /// The first factor: answers 403 `mfa_required` with a fresh mfa_token
@@ -93,6 +96,7 @@ async fn mfa_otp(
     app: &App,
     client_id: &str,
     grant: MfaOtpGrant,
+    cnf: Option<&Confirmation>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
@@ -103,7 +107,7 @@ async fn mfa_otp(
         // after it failed.
         tracing::warn!("attempt bucket not reset after an accepted otp");
     }
-    issue_tokens(app, &row, &granted, "otp", None, now)
+    issue_tokens(app, &row, &granted, "otp", None, cnf, now)
 }
 
 /// The second factor by recovery code, which is consumed; its replacement
@@ -112,6 +116,7 @@ async fn mfa_recovery_code(
     app: &App,
     client_id: &str,
     grant: MfaRecoveryCodeGrant,
+    cnf: Option<&Confirmation>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
@@ -132,6 +137,7 @@ async fn mfa_recovery_code(
         &granted,
         "recovery-code",
         verified.new_code.as_ref(),
+        cnf,
         now,
     )
 }
@@ -173,13 +179,15 @@ async fn mfa_requirements(app: &App, user_id: &str) -> Result<Value, ApiError> {
 /// [`MFA_API_TOKEN_TTL`] for the MFA API, as on Auth0; the id token always
 /// gets the configured lifetime), an id token when
 /// `openid` was granted, and a new recovery code when one replaced the
-/// code just used.
+/// code just used. With `cnf` (a DPoP proof came with the request) the
+/// access token is bound to the proof's key and its type is `DPoP`.
 fn issue_tokens(
     app: &App,
     row: &MfaTokenRow,
     granted: &Granted,
     factor: &str,
     recovery_code: Option<&RecoveryCode>,
+    cnf: Option<&Confirmation>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let ttl = match granted.kind {
@@ -195,12 +203,13 @@ fn issue_tokens(
         scope: granted.scope.clone(),
         amr: vec!["pwd".to_owned(), factor.to_owned()],
         azp: Some(row.client_id.clone()),
+        cnf: cnf.cloned(),
     };
     let sign = |c: &Claims| app.signer.sign(c).map_err(|e| ApiError::unavailable(&e));
     let mut body = json!({
         "access_token": sign(&access)?,
         "expires_in": ttl,
-        "token_type": "Bearer",
+        "token_type": if cnf.is_some() { "DPoP" } else { "Bearer" },
     });
     if !granted.scope.is_empty() {
         body["scope"] = Value::String(granted.scope.clone());
@@ -211,6 +220,7 @@ fn issue_tokens(
             exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
+            cnf: None,
             ..access
         };
         body["id_token"] = Value::String(sign(&id)?);
