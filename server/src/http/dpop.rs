@@ -286,23 +286,21 @@ pub(crate) fn check(
     })
 }
 
-/// A fresh nonce, when nonces are on: the time sealed under the current
-/// encryption key, base64url.
+/// A fresh nonce, when nonces are on: the time (and 8 zero bytes) sealed
+/// under the current encryption key, base64url.
 pub(crate) fn new_nonce(app: &App, now: u64) -> Option<HeaderValue> {
     if app.settings().dpop_nonce_secs() == 0 {
         return None;
     }
+    // The time and 8 zero bytes: sealed values are at least 16 bytes.
+    let mut plain = [0u8; 16];
+    plain[..8].copy_from_slice(&now.to_be_bytes());
     let mut out = [0u8; 128];
     let len = app
         .db()
         .keyring()
         .current()
-        .seal_bytes_into(
-            &now.to_be_bytes(),
-            NONCE_BINDING,
-            &mut rand::rng(),
-            &mut out,
-        )
+        .seal_bytes_into(&plain, NONCE_BINDING, &mut rand::rng(), &mut out)
         .ok()?;
     HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(out.get(..len)?)).ok()
 }
@@ -313,17 +311,18 @@ fn nonce_is_current(app: &App, nonce: &str, now: u64) -> bool {
     let Ok(sealed) = URL_SAFE_NO_PAD.decode(nonce) else {
         return false;
     };
+
     let Ok(id) = totp_engine::sealed_key_id(&sealed) else {
         return false;
     };
     let Some(key) = app.db().keyring().get(id) else {
         return false;
     };
-    let mut plain = [0u8; 8];
+    let mut plain = [0u8; 16];
     let Ok(opened) = key.open_bytes_into(&sealed, NONCE_BINDING, &mut plain) else {
         return false;
     };
-    let Ok(issued) = <[u8; 8]>::try_from(opened) else {
+    let Some(Ok(issued)) = opened.get(..8).map(<[u8; 8]>::try_from) else {
         return false;
     };
     let issued = u64::from_be_bytes(issued);
