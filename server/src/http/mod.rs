@@ -33,6 +33,7 @@ mod oidc;
 pub mod request;
 pub mod serve;
 mod session;
+pub mod tls;
 mod token;
 
 use std::sync::Arc;
