@@ -30,6 +30,7 @@ pub mod extract;
 mod login;
 mod mfa;
 mod oidc;
+mod refresh;
 pub mod request;
 pub mod serve;
 mod session;
