@@ -344,6 +344,30 @@ impl Server {
         auths.otp.map(|o| (o.id, o.progress, o.attempts))
     }
 
+    /// The stored refresh tokens: (hash, used_at, dpop_jkt).
+    async fn refresh_rows(&self) -> Vec<(Vec<u8>, Option<i64>, Option<String>)> {
+        sqlx::query_as(
+            "SELECT token_hash, used_at, dpop_jkt FROM refresh_tokens ORDER BY token_hash",
+        )
+        .fetch_all(&self.app.db().pool)
+        .await
+        .unwrap()
+    }
+
+    /// The refresh_token grant of the public client, with `proof`.
+    async fn refresh(&self, token: &str, proof: Option<&str>) -> Answer {
+        let headers: Vec<(&str, &str)> = proof.map(|p| ("dpop", p)).into_iter().collect();
+        self.post(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", PUBLIC_CLIENT),
+                ("refresh_token", token),
+            ],
+            &headers,
+        )
+        .await
+    }
+
     async fn resource(&self, auth: &str, proof: Option<&str>) -> Answer {
         let mut headers = vec![("authorization", auth)];
         if let Some(p) = proof {
@@ -1177,4 +1201,141 @@ fn add_client_with_keys() {
         "",
     );
     assert!(!ok, "{out}");
+}
+
+/// A public client's refresh token issued with a DPoP proof is bound to
+/// its key: refused (changing nothing) without a proof or with another
+/// key's, accepted with a proof by the same key, and the rotated one stays
+/// bound. A confidential client's refresh token is not bound to the key.
+#[tokio::test]
+async fn dpop_binds_a_public_clients_refresh_tokens() {
+    let s = Server::start(ConfigValues::default()).await;
+    let secret = s.enroll().await;
+    let key = p256(None);
+    let now = s.now();
+    let a = s
+        .post(
+            &[
+                ("grant_type", "password"),
+                ("client_id", PUBLIC_CLIENT),
+                ("username", USER),
+                ("password", PASSWORD),
+                ("scope", "openid offline_access"),
+            ],
+            &[],
+        )
+        .await;
+    let mfa_token = a.json["mfa_token"].as_str().unwrap().to_owned();
+    let p = proof(&key, "POST", TOKEN_URL, now, json!({}));
+    let a = s
+        .post(
+            &[
+                ("grant_type", MFA_OTP),
+                ("client_id", PUBLIC_CLIENT),
+                ("mfa_token", &mfa_token),
+                ("otp", &code(&secret, now)),
+            ],
+            &[("dpop", &p)],
+        )
+        .await;
+    assert_eq!(
+        (a.status, &a.json["token_type"]),
+        (200, &json!("DPoP")),
+        "{}",
+        a.json
+    );
+    let refresh = a.json["refresh_token"].as_str().unwrap().to_owned();
+    let before = s.refresh_rows().await;
+    assert_eq!(before.len(), 1);
+    assert!(before[0].2.is_some(), "the family is bound");
+    let a = s.refresh(&refresh, None).await;
+    assert_eq!(
+        a.error(),
+        (
+            400,
+            Some("invalid_dpop_proof"),
+            Some("This refresh token is DPoP-bound: send a DPoP proof by its key")
+        )
+    );
+    let other = p256(None);
+    let a = s
+        .refresh(
+            &refresh,
+            Some(&proof(&other, "POST", TOKEN_URL, now, json!({}))),
+        )
+        .await;
+    assert_eq!(
+        a.error(),
+        (
+            400,
+            Some("invalid_dpop_proof"),
+            Some("DPoP proof key does not match the refresh token's binding")
+        )
+    );
+    assert_eq!(
+        s.refresh_rows().await,
+        before,
+        "a refused refresh changes nothing"
+    );
+    let a = s
+        .refresh(
+            &refresh,
+            Some(&proof(&key, "POST", TOKEN_URL, now, json!({}))),
+        )
+        .await;
+    assert_eq!(
+        (a.status, &a.json["token_type"]),
+        (200, &json!("DPoP")),
+        "{}",
+        a.json
+    );
+    let after = s.refresh_rows().await;
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|r| r.2 == before[0].2),
+        "the rotated token stays bound"
+    );
+    // A confidential client with a proof: the access token is bound, the
+    // refresh family is not.
+    s.time.fetch_add(30, Ordering::SeqCst);
+    let now = s.now();
+    let a = s
+        .post(
+            &[
+                ("grant_type", "password"),
+                ("client_id", CLIENT),
+                ("client_secret", CLIENT_SECRET),
+                ("username", USER),
+                ("password", PASSWORD),
+                ("scope", "openid offline_access"),
+            ],
+            &[],
+        )
+        .await;
+    let mfa_token = a.json["mfa_token"].as_str().unwrap().to_owned();
+    let p = proof(&key, "POST", TOKEN_URL, now, json!({}));
+    let a = s
+        .post(
+            &[
+                ("grant_type", MFA_OTP),
+                ("client_id", CLIENT),
+                ("client_secret", CLIENT_SECRET),
+                ("mfa_token", &mfa_token),
+                ("otp", &code(&secret, now)),
+            ],
+            &[("dpop", &p)],
+        )
+        .await;
+    assert_eq!(
+        (a.status, &a.json["token_type"]),
+        (200, &json!("DPoP")),
+        "{}",
+        a.json
+    );
+    let unbound: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE dpop_jkt IS NULL")
+            .fetch_one(&s.app.db().pool)
+            .await
+            .unwrap();
+    assert_eq!(unbound, 1);
 }

@@ -439,8 +439,12 @@ fn error_cases() -> Vec<Case> {
         password("Basic that is not base64", "grant_type=password&username=$USER&password=$PASSWORD")
             .header("authorization", "Basic !!!")
             .expect(401, "invalid_client", WRONG_CLIENT),
-        password("client_assertion", "grant_type=password&client_id=seed-app&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
-            .expect(400, "invalid_request", "client_assertion is not supported; use client_secret"),
+        password("client_assertion without its type", "grant_type=password&client_id=seed-app&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
+            .expect(401, "invalid_client", "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        password("client_assertion of a secret client", "grant_type=password&client_id=seed-app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJzZWVkLWFwcCIsInN1YiI6InNlZWQtYXBwIn0.c2ln&username=$USER&password=$PASSWORD")
+            .expect(401, "invalid_client", "client_assertion: unknown client, or a client that does not authenticate with private_key_jwt"),
+        password("client_assertion beside a secret", "grant_type=password&client_id=seed-app&client_secret=$SECRET&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
+            .expect(400, "invalid_request", "Use one client authentication method, not two"),
         password("unsupported grant type", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET")
             .expect(400, "unsupported_grant_type", "Grant type 'client_credentials' is not supported."),
         password("missing grant_type", "client_id=seed-app")
@@ -1040,7 +1044,10 @@ async fn password_grant_audience_must_be_known_and_scopes_are_filtered_f2() {
             "openid admin:all delete:users offline_access read:payments enroll admin:all",
         )
         .await;
-    assert_eq!(a.json["scope"], "openid admin:all read:payments");
+    assert_eq!(
+        a.json["scope"],
+        "openid admin:all offline_access read:payments"
+    );
     assert_eq!(a.json["expires_in"], 86_400);
     let access = claims(&server, a.json["access_token"].as_str().unwrap());
     assert_eq!(
@@ -1049,9 +1056,14 @@ async fn password_grant_audience_must_be_known_and_scopes_are_filtered_f2() {
             access.aud.as_str(),
             access.scope.as_str()
         ),
-        (ISSUER_URL, PAYMENTS, "openid admin:all read:payments")
+        (
+            ISSUER_URL,
+            PAYMENTS,
+            "openid admin:all offline_access read:payments"
+        )
     );
-    assert!(a.json.get("refresh_token").is_none());
+    // offline_access: a refresh token (tests/refresh.rs tests them).
+    assert!(a.json["refresh_token"].is_string(), "{}", a.json);
     let id = payload(a.json["id_token"].as_str().unwrap());
     assert_eq!(
         (&id["aud"], &id["iss"]),
@@ -1067,7 +1079,7 @@ async fn password_grant_audience_must_be_known_and_scopes_are_filtered_f2() {
             "openid profile email offline_access enroll read:authenticators read:payments",
         )
         .await;
-    assert_eq!(a.json["scope"], "openid profile email");
+    assert_eq!(a.json["scope"], "openid profile email offline_access");
     let access = claims(&server, a.json["access_token"].as_str().unwrap());
     assert_eq!(access.aud, format!("{ISSUER_URL}userinfo"));
 
@@ -1753,12 +1765,18 @@ async fn discovery_describes_the_issuer_its_endpoints_and_grants() {
             "password",
             "http://auth0.com/oauth/grant-type/password-realm",
             MFA_OTP,
-            MFA_RECOVERY
+            MFA_RECOVERY,
+            "refresh_token"
         ])
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     assert_eq!(d["subject_types_supported"], json!(["public"]));

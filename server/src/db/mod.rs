@@ -14,6 +14,7 @@ pub mod clients;
 pub mod jti;
 pub mod login_attempts;
 pub mod mfa_tokens;
+pub mod refresh_tokens;
 pub mod signing_keys;
 pub mod users;
 
@@ -26,6 +27,7 @@ pub use clients::ClientRow;
 pub use jti::JtiKind;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
+pub use refresh_tokens::{RefreshTokenRow, Rotation};
 pub use signing_keys::SigningKeyRow;
 pub use users::UserRow;
 
@@ -64,9 +66,15 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     Migration::new(
         6,
+        "refresh_tokens",
+        include_str!("../../migrations/sqlite/0006_refresh_tokens.sql"),
+        include_str!("../../migrations/postgres/0006_refresh_tokens.sql"),
+    ),
+    Migration::new(
+        7,
         "client_keys",
-        include_str!("../../migrations/sqlite/0006_client_keys.sql"),
-        include_str!("../../migrations/postgres/0006_client_keys.sql"),
+        include_str!("../../migrations/sqlite/0007_client_keys.sql"),
+        include_str!("../../migrations/postgres/0007_client_keys.sql"),
     ),
 ];
 

@@ -143,13 +143,6 @@ impl Proof {
             )))
         }
     }
-
-    /// The `cnf` claim binding a token to this proof's key.
-    pub(crate) fn confirmation(&self) -> Confirmation {
-        Confirmation {
-            jkt: self.jkt.clone(),
-        }
-    }
 }
 
 /// Why [`Proof::consume`] failed.
@@ -430,5 +423,63 @@ pub(crate) fn with_nonce(
             Ok(response)
         }
         Err(e) => Err(e.with_header(DPOP_NONCE, nonce)),
+    }
+}
+
+/// What a token request's DPoP proof binds: the access token always, the
+/// refresh token family of a public client too (RFC 9449 §5: a
+/// confidential client's refresh tokens are bound to its authentication).
+#[derive(Debug)]
+pub(crate) struct Binding {
+    jkt: String,
+    public_client: bool,
+}
+
+impl Binding {
+    /// The binding of a checked proof (if any) for a public or
+    /// confidential client.
+    pub(crate) fn of(proof: Option<&Proof>, public_client: bool) -> Option<Self> {
+        proof.map(|p| Self {
+            jkt: p.jkt.clone(),
+            public_client,
+        })
+    }
+
+    /// The access token's `cnf`.
+    pub(crate) fn confirmation(&self) -> Confirmation {
+        Confirmation {
+            jkt: self.jkt.clone(),
+        }
+    }
+
+    /// The key a new refresh token family is bound to: a public client's.
+    pub(crate) fn refresh_jkt(&self) -> Option<&str> {
+        self.public_client.then_some(self.jkt.as_str())
+    }
+}
+
+/// A refresh token bound to `bound` (a jkt) needs a proof by that key.
+///
+/// # Errors
+///
+/// 400 `invalid_dpop_proof` without a proof or with one by another key.
+pub(crate) fn check_refresh_binding(
+    app: &App,
+    bound: Option<&str>,
+    bind: Option<&Binding>,
+    now: u64,
+) -> Result<(), ApiError> {
+    let place = Place::TokenEndpoint;
+    match (bound, bind) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(invalid(
+            "This refresh token is DPoP-bound: send a DPoP proof by its key",
+        )
+        .into_api(app, place, now)),
+        (Some(jkt), Some(b)) if b.jkt == jkt => Ok(()),
+        (Some(_), Some(_)) => Err(invalid(
+            "DPoP proof key does not match the refresh token's binding",
+        )
+        .into_api(app, place, now)),
     }
 }

@@ -32,6 +32,9 @@ pub const MFA_RECOVERY_CODE: &str = "http://auth0.com/oauth/grant-type/mfa-recov
 /// names its connection (`realm`).
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
+/// The `grant_type` of the refresh-token grant (RFC 6749 §6).
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
 /// Writes a `Debug` that shows only the named fields.
 macro_rules! redacting_debug {
     ($type:ident { $($shown:ident),* }) => {
@@ -165,6 +168,9 @@ pub struct TokenRequest {
     /// The checked DPoP proof (its jti already recorded): the tokens are
     /// bound to its key.
     pub(crate) dpop: Option<dpop::Proof>,
+    /// A public client (no secret, no assertion): its refresh tokens are
+    /// bound to a DPoP key when a proof came.
+    pub(crate) public_client: bool,
 }
 
 /// The grants `/oauth/token` serves.
@@ -177,6 +183,8 @@ pub enum Grant {
     MfaOtp(MfaOtpGrant),
     /// `http://auth0.com/oauth/grant-type/mfa-recovery-code`.
     MfaRecoveryCode(MfaRecoveryCodeGrant),
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken(RefreshTokenGrant),
 }
 
 /// The password grant's parameters.
@@ -208,6 +216,15 @@ pub struct MfaRecoveryCodeGrant {
     pub recovery_code: Zeroizing<String>,
 }
 
+/// The refresh_token grant's parameters.
+pub struct RefreshTokenGrant {
+    /// The refresh token.
+    pub refresh_token: Zeroizing<String>,
+    /// `scope`: at most the login's; the login's when absent.
+    pub scope: Option<String>,
+}
+
+redacting_debug!(RefreshTokenGrant { scope });
 redacting_debug!(PasswordGrant {
     username,
     scope,
@@ -225,7 +242,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
         let grant_type = params.require("grant_type")?.to_owned();
         if !matches!(
             grant_type.as_str(),
-            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE
+            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE | REFRESH_TOKEN
         ) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -235,6 +252,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
         }
         let now = app.now();
         let auth = ClientAuth::read(&mut parts, &mut params).await?;
+        let public_client = matches!(&auth, ClientAuth::Secret(c) if c.secret.is_none());
         let authenticated = auth.check(app, false, "/oauth/token", now).await?;
         // The proof is checked before the assertion's jti is spent, and
         // both before the grant runs: nothing is consumed for a refusal.
@@ -272,6 +290,10 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 mfa_token: params.require_secret("mfa_token")?,
                 otp: params.require_secret("otp")?,
             }),
+            REFRESH_TOKEN => Grant::RefreshToken(RefreshTokenGrant {
+                refresh_token: params.require_secret("refresh_token")?,
+                scope: params.string("scope")?,
+            }),
             _ => Grant::MfaRecoveryCode(MfaRecoveryCodeGrant {
                 mfa_token: params.require_secret("mfa_token")?,
                 recovery_code: params.require_secret("recovery_code")?,
@@ -281,6 +303,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
             client_id,
             grant,
             dpop: proof,
+            public_client,
         })
     }
 }

@@ -18,11 +18,12 @@ use super::client_ip::ClientAddress;
 use super::error::ApiError;
 use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
-use super::{App, dpop, no_store, session};
+use super::{App, dpop, no_store, refresh, session};
 use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
 use crate::tokens::{Claims, Confirmation};
+use zeroize::Zeroizing;
 
 /// `POST /oauth/token`.
 pub(super) async fn token(
@@ -32,12 +33,17 @@ pub(super) async fn token(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     let client_id = request.client_id;
-    let cnf = request.dpop.as_ref().map(dpop::Proof::confirmation);
-    let cnf = cnf.as_ref();
+    let bind = dpop::Binding::of(request.dpop.as_ref(), request.public_client);
+    let bind = bind.as_ref();
     let answer = match request.grant {
         Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
-        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, cnf, now).await,
-        Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, cnf, now).await,
+        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, bind, now).await,
+        Grant::MfaRecoveryCode(grant) => {
+            mfa_recovery_code(&app, &client_id, grant, bind, now).await
+        }
+        Grant::RefreshToken(grant) => {
+            refresh::refresh_token(&app, &client_id, grant, bind, now).await
+        }
     };
     dpop::with_nonce(&app, answer, now)
 }
@@ -96,7 +102,7 @@ async fn mfa_otp(
     app: &App,
     client_id: &str,
     grant: MfaOtpGrant,
-    cnf: Option<&Confirmation>,
+    bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
@@ -107,7 +113,7 @@ async fn mfa_otp(
         // after it failed.
         tracing::warn!("attempt bucket not reset after an accepted otp");
     }
-    issue_tokens(app, &row, &granted, "otp", None, cnf, now)
+    second_factor_tokens(app, &row, &granted, "otp", None, bind, now).await
 }
 
 /// The second factor by recovery code, which is consumed; its replacement
@@ -116,7 +122,7 @@ async fn mfa_recovery_code(
     app: &App,
     client_id: &str,
     grant: MfaRecoveryCodeGrant,
-    cnf: Option<&Confirmation>,
+    bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
@@ -131,13 +137,59 @@ async fn mfa_recovery_code(
     if !verified.attempts_reset {
         tracing::warn!("attempt bucket not reset after an accepted recovery code");
     }
-    issue_tokens(
+    second_factor_tokens(
         app,
         &row,
         &granted,
         "recovery-code",
         verified.new_code.as_ref(),
-        cnf,
+        bind,
+        now,
+    )
+    .await
+}
+
+/// The answer of an MFA grant whose code was accepted: the tokens of the
+/// login `row`, with a new refresh token family if it asked for
+/// `offline_access`. With a DPoP proof (`bind`) the access token is bound
+/// to its key, and so is a public client's refresh token family.
+async fn second_factor_tokens(
+    app: &App,
+    row: &MfaTokenRow,
+    granted: &Granted,
+    factor: &str,
+    recovery_code: Option<&RecoveryCode>,
+    bind: Option<&dpop::Binding>,
+    now: u64,
+) -> Result<Response, ApiError> {
+    let amr = vec!["pwd".to_owned(), factor.to_owned()];
+    let refresh_jkt = bind.and_then(dpop::Binding::refresh_jkt);
+    let refresh_token = refresh::new_family(
+        app,
+        &row.user_id,
+        &row.client_id,
+        granted,
+        &amr,
+        refresh_jkt,
+        now,
+    )
+    .await;
+    let granted = match &refresh_token {
+        Some(_) => granted.clone(),
+        // Not issued (not asked for, or not stored): not granted either.
+        None => granted.without(refresh::OFFLINE_ACCESS),
+    };
+    issue_tokens(
+        app,
+        &Issue {
+            user_id: &row.user_id,
+            client_id: &row.client_id,
+            granted: &granted,
+            amr,
+            recovery_code,
+            refresh_token: refresh_token.as_ref(),
+            cnf: bind.map(dpop::Binding::confirmation),
+        },
         now,
     )
 }
@@ -150,7 +202,11 @@ async fn mfa_recovery_code(
 /// again on what the mfa_token recorded, before the code is checked, so
 /// that a configuration changed in between refuses the login while the
 /// code is still unspent.
-fn grant_audience(app: &App, audience: Option<&str>, scope: &str) -> Result<Granted, ApiError> {
+pub(super) fn grant_audience(
+    app: &App,
+    audience: Option<&str>,
+    scope: &str,
+) -> Result<Granted, ApiError> {
     app.settings
         .audiences()
         .grant(audience, scope)
@@ -174,49 +230,59 @@ async fn mfa_requirements(app: &App, user_id: &str) -> Result<Value, ApiError> {
     })
 }
 
-/// The token response: an access token issued at `now` for `granted`'s
+/// What a token response is for.
+pub(super) struct Issue<'a> {
+    /// The user (`sub`).
+    pub(super) user_id: &'a str,
+    /// The client (`azp`, and the id token's `aud`).
+    pub(super) client_id: &'a str,
+    /// The audience and scopes.
+    pub(super) granted: &'a Granted,
+    /// The login's authentication methods.
+    pub(super) amr: Vec<String>,
+    /// A new recovery code that replaced the one just used.
+    pub(super) recovery_code: Option<&'a RecoveryCode>,
+    /// A refresh token to hand out.
+    pub(super) refresh_token: Option<&'a Zeroizing<String>>,
+    /// The DPoP key the access token is bound to (then its type is
+    /// `DPoP`).
+    pub(super) cnf: Option<Confirmation>,
+}
+
+/// The token response: an access token issued at `now` for the granted
 /// audience and scopes (for the configured lifetime; at most
 /// [`MFA_API_TOKEN_TTL`] for the MFA API, as on Auth0; the id token always
-/// gets the configured lifetime), an id token when
-/// `openid` was granted, and a new recovery code when one replaced the
-/// code just used. With `cnf` (a DPoP proof came with the request) the
-/// access token is bound to the proof's key and its type is `DPoP`.
-fn issue_tokens(
-    app: &App,
-    row: &MfaTokenRow,
-    granted: &Granted,
-    factor: &str,
-    recovery_code: Option<&RecoveryCode>,
-    cnf: Option<&Confirmation>,
-    now: u64,
-) -> Result<Response, ApiError> {
+/// gets the configured lifetime), an id token when `openid` was granted,
+/// the refresh token and the new recovery code if there are any.
+pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Response, ApiError> {
+    let granted = issue.granted;
     let ttl = match granted.kind {
         AudienceKind::Mfa => app.settings.access_token_ttl().min(MFA_API_TOKEN_TTL),
         AudienceKind::Api | AudienceKind::Userinfo => app.settings.access_token_ttl(),
     };
     let access = Claims {
         iss: app.signer.issuer().to_owned(),
-        sub: row.user_id.clone(),
+        sub: issue.user_id.to_owned(),
         aud: granted.audience.clone(),
         iat: now,
         exp: now.saturating_add(ttl),
         scope: granted.scope.clone(),
-        amr: vec!["pwd".to_owned(), factor.to_owned()],
-        azp: Some(row.client_id.clone()),
-        cnf: cnf.cloned(),
+        amr: issue.amr.clone(),
+        azp: Some(issue.client_id.to_owned()),
+        cnf: issue.cnf.clone(),
     };
     let sign = |c: &Claims| app.signer.sign(c).map_err(|e| ApiError::unavailable(&e));
     let mut body = json!({
         "access_token": sign(&access)?,
         "expires_in": ttl,
-        "token_type": if cnf.is_some() { "DPoP" } else { "Bearer" },
+        "token_type": if issue.cnf.is_some() { "DPoP" } else { "Bearer" },
     });
     if !granted.scope.is_empty() {
         body["scope"] = Value::String(granted.scope.clone());
     }
     if granted.has_scope("openid") {
         let id = Claims {
-            aud: row.client_id.clone(),
+            aud: issue.client_id.to_owned(),
             exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
@@ -225,7 +291,10 @@ fn issue_tokens(
         };
         body["id_token"] = Value::String(sign(&id)?);
     }
-    if let Some(code) = recovery_code {
+    if let Some(token) = issue.refresh_token {
+        body["refresh_token"] = Value::String(token.as_str().to_owned());
+    }
+    if let Some(code) = issue.recovery_code {
         body["recovery_code"] = Value::String(code.as_str().to_owned());
     }
     Ok(no_store((StatusCode::OK, axum::Json(body)).into_response()))
