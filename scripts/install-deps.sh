@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # What to check, in order, and the Debian packages that provide it.
-DEPS=(cc python3 oathtool curl jq postgresql)
+DEPS=(cc python3 oathtool curl jq postgresql node npm pip)
 declare -A PACKAGES=(
   [cc]="gcc libc6-dev" # rustc links with cc; ring and SQLite are compiled from C
   [python3]="python3"  # scripts/test.sh picks a free port with it; scripts/bench-ratios.py
@@ -23,6 +23,9 @@ declare -A PACKAGES=(
   [curl]="curl"        # examples/seed-walkthrough.sh
   [jq]="jq"            # examples/seed-walkthrough.sh
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
+  [node]="nodejs"      # scripts/pkjwt-test.sh: openid-client
+  [npm]="npm"          # scripts/pkjwt-test.sh installs openid-client (pinned)
+  [pip]="python3-pip"  # scripts/pkjwt-test.sh installs joserfc (pinned)
 )
 
 fail() {
@@ -39,6 +42,7 @@ present() {
       done
       return 1
       ;;
+    pip) python3 -m pip --version >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -23,3 +23,5 @@ url=$(scripts/pg-cluster.sh start "$dir" "$port")
 echo "PostgreSQL test cluster: $url (data in $dir)"
 export MFA_TEST_POSTGRES_URL="$url"
 cargo test --workspace --all-features "$@"
+# Private Key JWT and DPoP with openid-client and joserfc against the binary.
+scripts/pkjwt-test.sh
