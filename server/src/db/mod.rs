@@ -72,9 +72,15 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     Migration::new(
         7,
+        "signing_key_rotation",
+        include_str!("../../migrations/sqlite/0007_signing_key_rotation.sql"),
+        include_str!("../../migrations/postgres/0007_signing_key_rotation.sql"),
+    ),
+    Migration::new(
+        8,
         "client_keys",
-        include_str!("../../migrations/sqlite/0007_client_keys.sql"),
-        include_str!("../../migrations/postgres/0007_client_keys.sql"),
+        include_str!("../../migrations/sqlite/0008_client_keys.sql"),
+        include_str!("../../migrations/postgres/0008_client_keys.sql"),
     ),
 ];
 

@@ -1,4 +1,4 @@
--- mfa-server, version 7 (PostgreSQL): Private Key JWT clients and single-use JWT ids.
+-- mfa-server, version 8 (PostgreSQL): Private Key JWT clients and single-use JWT ids.
 -- A client with public_keys authenticates with private_key_jwt (RFC 7523):
 -- its JWK Set (JSON) or one PEM public key; its secret columns are NULL.
 ALTER TABLE clients ADD COLUMN public_keys TEXT;
