@@ -97,7 +97,9 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "hash_queue",
             "max_connections",
             "header_read_timeout_secs",
-            "request_timeout_secs"
+            "request_timeout_secs",
+            "dpop_proof_window_secs",
+            "dpop_nonce_secs"
         ]
     );
     for arg in serve.get_arguments().filter(|a| a.get_id() != "help") {
