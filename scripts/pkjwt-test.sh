@@ -18,6 +18,10 @@ cd "$(dirname "$0")/.."
 root=$PWD
 scripts/install-deps.sh python3 oathtool node npm pip
 here=server/tests/pkjwt
+# openid-client 6 needs Node.js 20 or newer (global WebCrypto, Ed25519).
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] \
+  || { echo "pkjwt-test: error: Node.js $(node --version) is too old: openid-client 6 needs 20 or newer" >&2; exit 1; }
 cache=$root/target/pkjwt-cache
 mkdir -p "$cache/node" "$cache/py"
 
