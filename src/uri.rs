@@ -481,14 +481,13 @@ impl<'a> ParsedKeyUri<'a> {
         let digits = match digits_raw {
             None => Digits::SIX,
             Some(raw) => parse_number(raw)
-                .and_then(|n| u32::try_from(n).ok())
-                .and_then(|n| Digits::new(n).ok())
+                .and_then(|n| Digits::try_from(n).ok())
                 .ok_or(UriError::InvalidDigits)?,
         };
         let period = match period_raw {
             None => Period::THIRTY_SECONDS,
             Some(raw) => parse_number(raw)
-                .and_then(|n| Period::new(n).ok())
+                .and_then(|n| Period::try_from(n).ok())
                 .ok_or(UriError::InvalidPeriod)?,
         };
         let counter = match (kind, counter_raw) {

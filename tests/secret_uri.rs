@@ -453,8 +453,8 @@ proptest! {
         counter in proptest::option::of(any::<u64>()),
     ) {
         let secret = Secret::from_bytes(&key).unwrap();
-        let digits = Digits::new(digits).unwrap();
-        let totp_params = TotpParams::default().with_algorithm(alg).with_digits(digits).with_period(Period::new(period).unwrap());
+        let digits = Digits::try_from(digits).unwrap();
+        let totp_params = TotpParams::default().with_algorithm(alg).with_digits(digits).with_period(Period::try_from(period).unwrap());
         let hotp_params = HotpParams::default().with_algorithm(alg).with_digits(digits);
         let mut uri = match counter {
             None => KeyUri::totp(&secret, &totp_params, &account).unwrap(),
