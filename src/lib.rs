@@ -27,6 +27,10 @@ mod uri;
 // Policy: `core` only.
 mod clock;
 mod policy;
+#[cfg(feature = "serde")]
+mod serde_impls;
+#[cfg(feature = "serde")]
+pub use serde_impls::WithSecret;
 
 // Flow: `alloc`.
 #[cfg(feature = "conformance")]
