@@ -16,6 +16,7 @@ mod mac;
 mod params;
 #[cfg(feature = "sha2")]
 mod recovery;
+mod scan;
 #[cfg(feature = "seal")]
 mod seal;
 mod secret;
