@@ -50,7 +50,8 @@ trap stop EXIT
 # Its MFA_SERVER_* environment is its own.
 for v in $(env | grep -o '^MFA_SERVER_[A-Z_]*' || true); do unset "$v"; done
 "$bin" serve --demo --db "$work/mfa.db" --listen 127.0.0.1:0 \
-  --throttle-attempts 3 >"$work/stdout" 2>"$work/stderr" &
+  --throttle-attempts 3 --login-max-failures 3 --login-block-secs 7200 \
+  >"$work/stdout" 2>"$work/stderr" &
 server_pid=$!
 for _ in $(seq 1 300); do
   grep -q '^mfa-server listening on ' "$work/stdout" 2>/dev/null && break

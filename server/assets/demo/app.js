@@ -32,15 +32,23 @@
   const error = (text) => { say('message', text); if (text) say('notice', ''); };
   const notice = (text) => say('notice', text);
 
+  // "6 minutes", "30 days" for a number of seconds.
+  function duration(secs) {
+    if (secs < 90) return `${secs} seconds`;
+    const mins = Math.ceil(secs / 60);
+    if (mins < 90) return `${mins} minutes`;
+    const hours = Math.ceil(mins / 60);
+    if (hours < 48) return `${hours} hours`;
+    return `${Math.ceil(hours / 24)} days`;
+  }
+
   // "in 6 minutes, at 14:03:10" from a Retry-After in seconds.
   function when(retryAfter) {
     const secs = Number.parseInt(retryAfter || '', 10);
     if (!Number.isFinite(secs) || secs < 0) return 'later';
-    const at = new Date(Date.now() + secs * 1000).toLocaleTimeString();
-    if (secs < 90) return `in ${secs} seconds, at ${at}`;
-    const mins = Math.ceil(secs / 60);
-    if (mins < 90) return `in ${mins} minutes, at ${at}`;
-    return `in ${Math.ceil(mins / 60)} hours, at ${at}`;
+    const at = new Date(Date.now() + secs * 1000);
+    const time = secs < 86400 ? at.toLocaleTimeString() : at.toLocaleString();
+    return `in ${duration(secs)}, at ${time}`;
   }
 
   // The sentence for a refused answer: the table from /demo/config.json,
@@ -58,7 +66,8 @@
     const sentence = found ? found.sentence
       : (config ? config.generic : 'The server refused this: {description}')
         .replace('{description}', description || `HTTP ${answer.status}`);
-    return sentence.replace('{retry}', when(answer.retryAfter));
+    const block = config && Number.isFinite(config.login_block_secs) ? duration(config.login_block_secs) : 'some time';
+    return sentence.replace('{retry}', when(answer.retryAfter)).replace('{block}', block);
   }
 
   // --- the API ---------------------------------------------------------

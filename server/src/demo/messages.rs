@@ -9,7 +9,9 @@
 //! Descriptions are taken from the engine's [`MfaError`] and the server's
 //! [`ApiError`] themselves, so the table cannot drift from what the API
 //! sends. `{retry}` in a sentence is replaced by the page with when to try
-//! again, from the answer's `Retry-After` ("in 6 minutes, at 14:03").
+//! again, from the answer's `Retry-After` ("in 6 minutes, at 14:03"), and
+//! `{block}` by how long a login block lasts (`--login-block-secs`, "30
+//! days"), which that answer has no header for.
 
 use std::convert::Infallible;
 
@@ -88,7 +90,7 @@ pub fn messages() -> Vec<Message> {
         ),
         exact(
             server(&ApiError::login_blocked()),
-            "This account is blocked after too many failed sign-ins from here. An administrator can lift the block (mfa-server users unblock), and so does a new password.",
+            "This account is blocked here after too many failed sign-ins. The block ends {block} after the last failed attempt, or sooner if an administrator lifts it (mfa-server users unblock) or the password is changed.",
         ),
         exact(
             server(&ApiError::suspicious_address(1)),
@@ -288,6 +290,7 @@ mod tests {
         assert!(code.contains("{retry}"));
         assert!(lock(ApiError::suspicious_address(1).description()).contains("{retry}"));
         assert_ne!(code, lock(ApiError::login_blocked().description()));
+        assert!(lock(ApiError::login_blocked().description()).contains("{block}"));
         // An unknown answer falls back to the generic sentence.
         assert!(sentence_for(&table, "invalid_request", "connection not found").is_none());
     }

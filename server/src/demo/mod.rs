@@ -8,8 +8,9 @@
 //!   three are embedded in the binary (`server/assets/demo/`).
 //! - `GET /demo/config.json`: what the page needs to call the API: its
 //!   client ([`PAGE_CLIENT_ID`], a public client created by `--demo`), the
-//!   MFA API's audience and the scopes it asks for ([`PAGE_SCOPE`]), and
-//!   the sentences for every error ([`messages`]).
+//!   MFA API's audience and the scopes it asks for ([`PAGE_SCOPE`]), how
+//!   long a login block lasts, and the sentences for every error
+//!   ([`messages`]).
 //! - `POST /demo/qr` with `barcode_uri`: the QR code of an otpauth URI as
 //!   SVG, drawn here by the `qrcode` crate ([`qr`]); the page sends the
 //!   `barcode_uri` that `/mfa/associate` just gave it. The URI holds the
@@ -112,6 +113,7 @@ async fn config(State(app): State<Arc<App>>) -> Response {
         "client_id": PAGE_CLIENT_ID,
         "audience": app.settings().audiences().mfa(),
         "scope": PAGE_SCOPE,
+        "login_block_secs": app.settings().login_policy().block_secs,
         "messages": messages::messages(),
         "generic": messages::GENERIC,
     }))

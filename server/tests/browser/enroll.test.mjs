@@ -1,7 +1,8 @@
 // The demo page of `mfa-server serve --demo` in a real browser: Debian's
 // headless Chromium driven by playwright-core, against the real binary that
 // scripts/browser-test.sh started (on a free loopback port, its own
-// temporary database, `--throttle-attempts 3`).
+// temporary database, `--throttle-attempts 3 --login-max-failures 3
+// --login-block-secs 7200`).
 //
 // The whole path a person takes: a wrong password; the first sign-in's
 // enrollment, with the QR code decoded back from the page's screenshot by
@@ -11,7 +12,8 @@
 // code, then the next one; "use a recovery code" with a wrong one, the right
 // one and its replacement shown once; the remove button; a sign-in with only
 // the recovery code left (the used one refused) and setting up an app again;
-// a lockout that says when to retry. Throughout: no request leaves the
+// a lockout that says when to retry; a blocked login that says how long
+// the block lasts. Throughout: no request leaves the
 // server's origin, and no Content-Security-Policy violation or script error.
 //
 // Also `mfa-server qr`: the terminal drawing of the same URI, decoded back.
@@ -331,6 +333,22 @@ test('a person signs in, enrolls a phone, recovers and manages authenticators in
       assert.match(said, new RegExp(`^Too many wrong codes\\. .*try again in ${amount}, at .+\\.$`));
       await visible('step-enroll');
       await shot('08-lockout.png');
+      await page.click('#step-enroll [data-action=sign-out]');
+    });
+
+    await t.test('a blocked login says how long the block lasts', async () => {
+      // --login-max-failures 3 --login-block-secs 7200: three wrong passwords
+      // block this user from this address, for two hours after the last one.
+      for (let i = 0; i < 3; i += 1) {
+        await signIn(env('SECOND_USER'), 'a wrong password');
+        await message('password is wrong');
+      }
+      await signIn(env('SECOND_USER'), env('SECOND_PASSWORD'));
+      assert.equal(await message('blocked'),
+        'This account is blocked here after too many failed sign-ins. The block ends 2 hours after the last '
+        + 'failed attempt, or sooner if an administrator lifts it (mfa-server users unblock) or the password is changed.');
+      assert.equal(tokenAnswers[tokenAnswers.length - 1].status, 429);
+      await visible('step-sign-in');
     });
 
     await t.test('`mfa-server qr` prints the same URI as a QR code a decoder reads back', async () => {
