@@ -419,7 +419,7 @@ pub struct AuthenticatorInfo {
 ///
 /// // The user's app computes a code; the first one confirms the enrollment.
 /// let uri = totp_engine::ParsedKeyUri::parse(&association.barcode_uri)?;
-/// let code = Totp::new(uri.secret(), uri.totp_params()?).generate(now)?;
+/// let code = Totp::new(uri.secret(), uri.totp_params()).generate(now)?;
 /// let ok = mfa.verify_otp("user-1", code.as_str(), now).await?;
 /// assert!(ok.confirmed_enrollment);
 ///

@@ -3,22 +3,27 @@
 //! drift. Each is a small newtype whose constructor is the only way in, so an
 //! invalid configuration cannot be represented once built.
 
+use core::fmt;
+
 use crate::error::ParamError;
 
 /// The HMAC hash function (RFC 6238 §1.2 allows SHA-1, SHA-256 and SHA-512).
 ///
-/// All variants always exist, whatever the features; without the `sha2`
-/// feature [`Algorithm::enabled`] refuses SHA-256 and SHA-512, and so do the
-/// constructors that take an algorithm.
+/// The SHA-2 variants exist only with the `sha2` feature: firmware built
+/// without it cannot name them, so no code path can fall back from one to
+/// SHA-1. Parsed from and shown as its otpauth name (`SHA1`, `SHA256`,
+/// `SHA512`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Algorithm {
     /// HMAC-SHA-1: the RFC 4226 default and what every authenticator app supports.
     #[default]
     Sha1,
-    /// HMAC-SHA-256.
+    /// HMAC-SHA-256 (feature `sha2`).
+    #[cfg(feature = "sha2")]
     Sha256,
-    /// HMAC-SHA-512.
+    /// HMAC-SHA-512 (feature `sha2`).
+    #[cfg(feature = "sha2")]
     Sha512,
 }
 
@@ -28,13 +33,16 @@ impl Algorithm {
     pub const fn uri_name(self) -> &'static str {
         match self {
             Self::Sha1 => "SHA1",
+            #[cfg(feature = "sha2")]
             Self::Sha256 => "SHA256",
+            #[cfg(feature = "sha2")]
             Self::Sha512 => "SHA512",
         }
     }
 
     /// Parses a URI name case-insensitively (`sha1`, `SHA256`, `Sha512`).
-    /// `SHA-256` style names with a dash are accepted too.
+    /// `SHA-256` style names with a dash are accepted too. The SHA-2 names
+    /// are unknown without the `sha2` feature.
     #[must_use]
     pub fn from_uri_name(name: &str) -> Option<Self> {
         let mut buf = [0u8; 6];
@@ -45,28 +53,11 @@ impl Algorithm {
         }
         match buf.get(..n)? {
             b"SHA1" => Some(Self::Sha1),
+            #[cfg(feature = "sha2")]
             b"SHA256" => Some(Self::Sha256),
+            #[cfg(feature = "sha2")]
             b"SHA512" => Some(Self::Sha512),
             _ => None,
-        }
-    }
-
-    /// Checks that this algorithm was compiled in.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] for SHA-256 or SHA-512 when the
-    /// `sha2` feature is disabled.
-    pub const fn enabled(self) -> Result<Self, ParamError> {
-        match self {
-            Self::Sha1 => Ok(self),
-            Self::Sha256 | Self::Sha512 => {
-                if cfg!(feature = "sha2") {
-                    Ok(self)
-                } else {
-                    Err(ParamError::AlgorithmNotEnabled)
-                }
-            }
         }
     }
 
@@ -76,9 +67,27 @@ impl Algorithm {
     pub const fn recommended_secret_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
+            #[cfg(feature = "sha2")]
             Self::Sha256 => 32,
+            #[cfg(feature = "sha2")]
             Self::Sha512 => 64,
         }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    /// The otpauth name: `SHA1`, `SHA256` or `SHA512`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.uri_name())
+    }
+}
+
+impl core::str::FromStr for Algorithm {
+    type Err = ParamError;
+
+    /// As [`Algorithm::from_uri_name`].
+    fn from_str(s: &str) -> Result<Self, ParamError> {
+        Self::from_uri_name(s).ok_or(ParamError::UnknownAlgorithm)
     }
 }
 

@@ -26,7 +26,7 @@ use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::demo;
 use mfa_server::http::{self, App, SharedClock};
-use mfa_server::keys;
+use mfa_server::{config, keys, tokens};
 use totp_engine::MfaStore;
 
 /// One line of standard input, without its line ending.
@@ -167,6 +167,12 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     .await?;
     let listen = settings.listen();
     let demo = settings.demo();
+    // Read before anything is served: a bad certificate stops the start.
+    let tls = match settings.tls() {
+        Some((cert, key)) => Some(http::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let app = App::new(db.clone(), settings, clock.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -185,7 +191,7 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
             "Demo client: client_id=demo-client client_secret={}\n\
              Demo user:   username=demo password={}\n\
              First step (password grant; answers 403 mfa_required with an mfa_token):\n\n  \
-             curl --request POST --url 'http://{local}/oauth/token' \\\n    \
+             curl --request POST --url '{scheme}://{local}/oauth/token' \\\n    \
              --header 'content-type: application/x-www-form-urlencoded' \\\n    \
              --data grant_type=password --data client_id=demo-client \\\n    \
              --data 'client_secret={}' --data username=demo --data 'password={}'\n",
@@ -197,14 +203,16 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     }
     if demo {
         println!(
-            "Demo page: open http://{local}/ in a browser, sign in as demo and enroll a phone."
+            "Demo page: open {scheme}://{local}/ in a browser, sign in as demo and enroll a phone."
         );
     }
-    println!("mfa-server listening on http://{local}");
+    println!("mfa-server listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
     let limits = app.settings().serve_limits();
-    http::serve::serve(listener, http::router(Arc::new(app)), limits, shutdown()).await;
+    let app = Arc::new(app);
+    http::watch_signing_keys(&app, std::time::Duration::from_secs(1));
+    http::serve::serve(listener, http::router(app), limits, tls, shutdown()).await;
     Ok(())
 }
 
@@ -325,6 +333,31 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 code.terminal(!light_background)
                     .map_err(|e| e.to_string())?
             );
+            Ok(())
+        }
+        Command::RotateSigningKey {
+            db,
+            encryption_key_file,
+            signing_alg,
+        } => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            let new = tokens::new_signing_key(signing_alg).map_err(|e| e.to_string())?;
+            let now = clock.unix_time();
+            // Keys retired longer ago than any token can live are deleted.
+            let retired = db
+                .rotate_signing_key(&new, now, now.saturating_sub(config::MAX_TTL))
+                .await
+                .map_err(|e| e.to_string())?;
+            match retired {
+                Some(old) => println!(
+                    "{signing_alg} signing key rotated: {} signs from now on (every instance within a second); {old} stays in the JWKS until its tokens expire",
+                    new.kid
+                ),
+                None => println!(
+                    "{signing_alg} signing key created: {} (there was none)",
+                    new.kid
+                ),
+            }
             Ok(())
         }
         Command::RotateEncryptionKey {

@@ -257,6 +257,7 @@ async fn page_and_assets_are_served_with_a_strict_csp() {
     assert_eq!(config["client_id"], PAGE_CLIENT_ID);
     assert_eq!(config["audience"], MFA_AUDIENCE);
     assert_eq!(config["scope"], PAGE_SCOPE);
+    assert_eq!(config["login_block_secs"], 30 * 86_400);
     let messages = config["messages"].as_array().unwrap();
     assert!(messages.iter().any(|m| m["error"] == "invalid_grant"
         && m["description"] == "Invalid otp_code."
@@ -298,7 +299,7 @@ async fn qr_of_the_barcode_uri_is_an_svg_and_the_page_client_completes_the_flow(
     // The page then confirms with the first code, and its access token
     // lists and removes authenticators (the page's remove button).
     let app = ParsedKeyUri::parse(uri).unwrap();
-    let totp = Totp::new(app.secret(), app.totp_params().unwrap());
+    let totp = Totp::new(app.secret(), app.totp_params());
     let otp = totp.generate(T0).unwrap();
     let tokens = form(
         &router,
@@ -395,7 +396,7 @@ async fn qr_refuses_bad_input_with_a_typed_error() {
             (
                 400,
                 "invalid_request",
-                "barcode_uri is not a usable otpauth URI: otpauth URI has no secret parameter",
+                "barcode_uri is not a usable otpauth URI: otpauth URI has no secret (or an empty one)",
             ),
         ),
         (

@@ -118,7 +118,6 @@ pub(crate) fn otp_from_row(
         .ok_or_else(|| corrupt("period"))?;
     let params = TotpParams::default()
         .with_algorithm(algorithm)
-        .map_err(|_| corrupt("algorithm"))?
         .with_digits(digits)
         .with_period(period)
         .with_t0(unbits(row.try_get("otp_t0")?));
