@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-scripts/install-deps.sh oathtool chromium zbarimg node
+scripts/install-deps.sh oathtool chromium zbarimg node npm
 
 cache="$root/target/browser-test"
 modules="$cache/node"
