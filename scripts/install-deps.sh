@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # What to check, in order, and the Debian packages that provide it.
-DEPS=(cc python3 oathtool curl jq postgresql)
+DEPS=(cc python3 oathtool curl jq postgresql chromium zbarimg node npm)
 declare -A PACKAGES=(
   [cc]="gcc libc6-dev" # rustc links with cc; ring and SQLite are compiled from C
   [python3]="python3"  # scripts/test.sh picks a free port with it; scripts/bench-ratios.py
@@ -23,6 +23,10 @@ declare -A PACKAGES=(
   [curl]="curl"        # examples/seed-walkthrough.sh
   [jq]="jq"            # examples/seed-walkthrough.sh
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
+  [chromium]="chromium chromium-driver" # scripts/browser-test.sh: the demo page in a real browser
+  [zbarimg]="zbar-tools" # scripts/browser-test.sh: decodes the page's QR code from a screenshot
+  [node]="nodejs"      # scripts/browser-test.sh: playwright-core under node's test runner (Node.js 20 or later)
+  [npm]="npm"          # scripts/browser-test.sh: installs the pinned playwright-core
 )
 
 fail() {
