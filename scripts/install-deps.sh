@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # What to check, in order, and the Debian packages that provide it.
-DEPS=(cc python3 oathtool curl jq postgresql)
+DEPS=(cc python3 oathtool curl jq postgresql node npm venv openssl chromium)
 declare -A PACKAGES=(
   [cc]="gcc libc6-dev" # rustc links with cc; ring and SQLite are compiled from C
   [python3]="python3"  # scripts/test.sh picks a free port with it; scripts/bench-ratios.py
@@ -23,6 +23,11 @@ declare -A PACKAGES=(
   [curl]="curl"        # examples/seed-walkthrough.sh
   [jq]="jq"            # examples/seed-walkthrough.sh
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
+  [node]="nodejs"      # scripts/sdk-test.sh: the Node SDKs (server/tests/sdk/node)
+  [npm]="npm"          # scripts/sdk-test.sh: npm ci of the pinned SDKs
+  [venv]="python3-venv" # scripts/sdk-test.sh: a venv for the pinned Python SDKs
+  [openssl]="openssl"  # scripts/sdk-test.sh: the throwaway CA and server certificate
+  [chromium]="chromium" # scripts/sdk-test.sh: @auth0/auth0-spa-js in headless Chromium
 )
 
 fail() {
@@ -39,6 +44,7 @@ present() {
       done
       return 1
       ;;
+    venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -5,6 +5,9 @@
 #   scripts/test.sh                 # = cargo test --workspace --all-features
 #   scripts/test.sh -- --nocapture  # extra arguments go to cargo test
 #
+# Then scripts/sdk-test.sh: Auth0's client SDKs from npm and PyPI (pinned,
+# cached under target/sdk-cache/) walk the MFA flow against the binary.
+#
 # First installs what the tests need and is missing (oathtool, curl, jq,
 # python3, a C compiler, PostgreSQL: scripts/install-deps.sh, as root or with
 # `sudo -n`), and stops with an error if it cannot: no test is skipped.
@@ -23,3 +26,5 @@ url=$(scripts/pg-cluster.sh start "$dir" "$port")
 echo "PostgreSQL test cluster: $url (data in $dir)"
 export MFA_TEST_POSTGRES_URL="$url"
 cargo test --workspace --all-features "$@"
+# Auth0's own SDKs (npm, PyPI; pinned) against the binary: server/tests/sdk/.
+scripts/sdk-test.sh
