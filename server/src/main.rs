@@ -166,6 +166,12 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     .await?;
     let listen = settings.listen();
     let demo = settings.demo();
+    // Read before anything is served: a bad certificate stops the start.
+    let tls = match settings.tls() {
+        Some((cert, key)) => Some(http::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let app = App::new(db.clone(), settings, clock.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -182,7 +188,7 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
             "Demo client: client_id=demo-client client_secret={}\n\
              Demo user:   username=demo password={}\n\
              First step (password grant; answers 403 mfa_required with an mfa_token):\n\n  \
-             curl --request POST --url 'http://{local}/oauth/token' \\\n    \
+             curl --request POST --url '{scheme}://{local}/oauth/token' \\\n    \
              --header 'content-type: application/x-www-form-urlencoded' \\\n    \
              --data grant_type=password --data client_id=demo-client \\\n    \
              --data 'client_secret={}' --data username=demo --data 'password={}'\n",
@@ -192,11 +198,18 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
             password.as_str(),
         );
     }
-    println!("mfa-server listening on http://{local}");
+    println!("mfa-server listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
     let limits = app.settings().serve_limits();
-    http::serve::serve(listener, http::router(Arc::new(app)), limits, shutdown()).await;
+    http::serve::serve(
+        listener,
+        http::router(Arc::new(app)),
+        limits,
+        tls,
+        shutdown(),
+    )
+    .await;
     Ok(())
 }
 

@@ -217,6 +217,23 @@ impl ApiError {
         )
     }
 
+    /// 403 `invalid_grant` "Unknown or invalid refresh token." (Auth0's
+    /// answer): an unknown, expired, revoked, reused or another client's
+    /// refresh token, all alike.
+    pub(crate) fn invalid_refresh_token() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_grant",
+            "Unknown or invalid refresh token.",
+        )
+    }
+
+    /// 400 `invalid_scope` (RFC 6749 §5.2): a refresh asked for more than
+    /// the login was granted.
+    pub(crate) fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
     /// 404 `not_found`.
     pub(crate) fn not_found(description: &'static str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)

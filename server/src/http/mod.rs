@@ -30,9 +30,11 @@ pub mod extract;
 mod login;
 mod mfa;
 mod oidc;
+mod refresh;
 pub mod request;
 pub mod serve;
 mod session;
+pub mod tls;
 mod token;
 
 use std::sync::Arc;
