@@ -151,6 +151,7 @@ export SDK_CHROMIUM=${SDK_CHROMIUM:-/usr/bin/chromium}
 # no certificate check is turned off.
 export NODE_EXTRA_CA_CERTS="$work/ca.pem"
 export SSL_CERT_FILE="$work/ca.pem" REQUESTS_CA_BUNDLE="$work/ca.pem"
+export PYTHONDONTWRITEBYTECODE=1
 : >"$SDK_RESULTS"
 
 # The two runtimes at once: each SDK has its own users, so they do not meet.

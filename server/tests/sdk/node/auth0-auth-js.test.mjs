@@ -145,7 +145,7 @@ step(SDK, V, "delete authenticator (mfa.deleteAuthenticator, token with remove:a
   assert.ok(!list.some((a) => a.id === s.otpId), JSON.stringify(list));
 });
 
-step(SDK, V, "refresh (getTokenByRefreshToken): rotation, reuse revokes the family", async () => {
+step(SDK, V, "refresh: rotation; the used token refused, its family revoked", async () => {
   const first = s.tokens.refreshToken;
   assert.ok(first, "offline_access gave no refresh token");
   const next = await auth.getTokenByRefreshToken({ refreshToken: first });

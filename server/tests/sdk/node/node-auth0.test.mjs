@@ -67,7 +67,7 @@ step(SDK, V, "userinfo (getUserInfo)", async () => {
   assert.equal(info.data.name, who.main);
 });
 
-step(SDK, V, "refresh (getTokenByRefreshToken): rotation, reuse revokes the family", async () => {
+step(SDK, V, "refresh: rotation; the used token refused, its family revoked", async () => {
   const first = s.tokens.refresh_token;
   assert.ok(first, "offline_access gave no refresh token");
   // refreshTokenGrant validates the answer's id token (RS256 on the JWKS, iss, aud, exp).

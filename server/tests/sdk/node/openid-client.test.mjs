@@ -147,7 +147,7 @@ step(SDK, V, "delete authenticator (mfa.deleteAuthenticator, token with remove:a
   assert.ok(!body.some((a) => a.id === s.otpId));
 }, "generic");
 
-step(SDK, V, "refresh (getTokenByRefreshToken): rotation, reuse revokes the family", async () => {
+step(SDK, V, "refresh: rotation; the used token refused, its family revoked", async () => {
   const first = s.tokens.refresh_token;
   assert.ok(first, "offline_access gave no refresh token");
   const next = await oidc.refreshTokenGrant(s.config, first);

@@ -11,11 +11,12 @@ from auth0.authentication.exceptions import Auth0Error
 from auth0.authentication.rest import RestClient
 from auth0.authentication.token_verifier import AsymmetricSignatureVerifier, TokenVerifier
 
-from common import (short_server, CLIENT_ID, CLIENT_SECRET, CONNECTION, DOMAIN, ISSUER, MFA_AUDIENCE, MFA_TOKEN_TTL,
+from common import (not_available, short_server, CLIENT_ID, CLIENT_SECRET, CONNECTION, DOMAIN, ISSUER, MFA_AUDIENCE, MFA_TOKEN_TTL,
                     PASSWORD, SCOPE, Authenticator, step, users, version)
 
 SDK = "auth0-python"
 V = version("auth0-python")
+not_available(SDK, V, "discovery (getServerMetadata)", "no discovery: the SDK builds https://DOMAIN/ URLs itself")
 WHO = users(SDK)
 SHORT_DOMAIN, SHORT_MFA_AUDIENCE = short_server(SDK)
 S = {}
@@ -163,7 +164,7 @@ def test_delete():
     assert all(e["id"] != S["otp_id"] for e in entries), entries
 
 
-@step(SDK, V, "refresh (getTokenByRefreshToken): rotation, reuse revokes the family")
+@step(SDK, V, "refresh: rotation; the used token refused, its family revoked")
 def test_refresh():
     first = S["tokens"].get("refresh_token")
     assert first, "offline_access gave no refresh_token"

@@ -125,7 +125,7 @@ def test_recovery():
     assert S["tokens"].recovery_code
 
 
-@step(SDK, V, "refresh (getTokenByRefreshToken): rotation, reuse revokes the family")
+@step(SDK, V, "refresh: rotation; the used token refused, its family revoked")
 def test_refresh():
     client = ServerClient(domain=DOMAIN, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, secret=SECRET)
     first = S["tokens"].refresh_token
