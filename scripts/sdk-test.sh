@@ -22,6 +22,10 @@ fail() {
 }
 
 scripts/install-deps.sh node npm venv openssl chromium
+# The pinned SDKs need Node 20.19 or later (auth0@6 and @auth0/auth0-auth-js
+# say so in "engines"); Debian 12's own nodejs is 18.
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || fail "Node $(node --version) is too old for the pinned SDKs: install Node 20.19 or later"
 
 if [ -z "${MFA_SERVER_BIN:-}" ]; then
   cargo build -p mfa-server

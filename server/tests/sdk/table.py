@@ -10,6 +10,16 @@ ORDER = [
     "auth0-python", "auth0-server-python",
 ]
 
+CALLS = [
+    "discovery", "password grant → mfa_required", "password-realm (realm) → mfa_required",
+    "enroll (/mfa/associate otp)", "confirm with a TOTP code → tokens", "tokens verified by the SDK's verifier",
+    "userinfo", "later login → mfa_required challenge otp", "list authenticators", "challenge otp",
+    "verify a fresh code → tokens", "replayed code → invalid_grant", "wrong code → invalid_grant",
+    "recovery code → tokens + replacement (old one refused)", "delete authenticator (remove:authenticators token)",
+    "expired mfa_token → expired_token", "lockout → too_many_attempts, a right code refused too",
+    "refresh: rotation; the used token refused, its family revoked",
+]
+
 rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 calls, sdks, cell, notes = [], {}, {}, []
 for row in rows:
@@ -20,6 +30,7 @@ for row in rows:
     cell[(row["sdk"], row["call"])] = mark
     if row["status"] not in ("pass", "generic"):
         notes.append(f"- {row['sdk']} / {row['call']}: {row['status']}: {row.get('detail', '')}")
+calls.sort(key=lambda c: CALLS.index(c) if c in CALLS else len(CALLS))
 columns = sorted(sdks, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
 print("| call | " + " | ".join(f"{s} {sdks[s]}" for s in columns) + " |")
 print("| --- |" + " --- |" * len(columns))

@@ -35,7 +35,7 @@ async function verifyFails(options, expected) {
 const jwks = createRemoteJWKSet(new URL(`${env.issuer}.well-known/jwks.json`));
 const s = {};
 
-step(SDK, V, "discovery (getServerMetadata)", async () => {
+step(SDK, V, "discovery", async () => {
   const metadata = await auth.getServerMetadata();
   assert.equal(metadata.issuer, env.issuer);
   assert.equal(metadata.token_endpoint, `${env.issuer}oauth/token`);
@@ -43,19 +43,19 @@ step(SDK, V, "discovery (getServerMetadata)", async () => {
   s.jwks = createRemoteJWKSet(new URL(metadata.jwks_uri));
 });
 
-step(SDK, V, "password grant → mfa_required (the SDK's error, with mfa_token)", async () => {
+step(SDK, V, "password grant → mfa_required", async () => {
   const cause = await mfaRequired(who.main);
   assert.equal(typeof cause.mfa_token, "string");
   assert.deepEqual(cause.mfa_requirements, { enroll: [{ type: "otp" }] });
 });
 
-step(SDK, V, "password-realm (getTokenByPassword with realm) → mfa_required", async () => {
+step(SDK, V, "password-realm (realm) → mfa_required", async () => {
   // auth-js sends grant_type=password with realm (not the password-realm grant URI).
   const cause = await mfaRequired(who.main, { realm: "Username-Password-Authentication" });
   s.mfaToken = cause.mfa_token;
 });
 
-step(SDK, V, "enroll (mfa.enrollAuthenticator otp)", async () => {
+step(SDK, V, "enroll (/mfa/associate otp)", async () => {
   const enrollment = await auth.mfa.enrollAuthenticator({ authenticatorTypes: ["otp"], mfaToken: s.mfaToken });
   assert.equal(enrollment.authenticatorType, "otp");
   assert.match(enrollment.barcodeUri, /^otpauth:\/\/totp\//);
@@ -64,14 +64,14 @@ step(SDK, V, "enroll (mfa.enrollAuthenticator otp)", async () => {
   s.recoveryCode = enrollment.recoveryCodes[0];
 });
 
-step(SDK, V, "confirm (mfa.verify otp) → tokens", async () => {
+step(SDK, V, "confirm with a TOTP code → tokens", async () => {
   const tokens = await auth.mfa.verify({ factorType: "otp", mfaToken: s.mfaToken, otp: await s.app.fresh() });
   assert.ok(tokens.accessToken && tokens.idToken, "access and id token");
   assert.equal(tokens.tokenType.toLowerCase(), "bearer");
   s.tokens = tokens;
 });
 
-step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signature on the JWKS", async () => {
+step(SDK, V, "tokens verified by the SDK's verifier", async () => {
   // openid-client (inside auth-js) validated iss/aud/exp of the id token; claims are its result.
   assert.equal(s.tokens.claims.iss, env.issuer);
   assert.equal(s.tokens.claims.aud, env.clientId);
@@ -81,19 +81,19 @@ step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signatu
   assert.deepEqual(payload.amr, ["pwd", "otp"]);
 });
 
-step(SDK, V, "userinfo (getUserInfo)", async () => {
+step(SDK, V, "userinfo", async () => {
   const info = await auth.getUserInfo({ accessToken: s.tokens.accessToken, expectedSubject: s.tokens.claims.sub });
   assert.equal(info.sub, s.tokens.claims.sub);
   assert.equal(info.name, who.main);
 });
 
-step(SDK, V, "later login: mfa_required challenge otp", async () => {
+step(SDK, V, "later login → mfa_required challenge otp", async () => {
   const cause = await mfaRequired(who.main);
   assert.deepEqual(cause.mfa_requirements, { challenge: [{ type: "otp" }] });
   s.mfaToken = cause.mfa_token;
 });
 
-step(SDK, V, "list authenticators (mfa.listAuthenticators)", async () => {
+step(SDK, V, "list authenticators", async () => {
   const list = await auth.mfa.listAuthenticators({ mfaToken: s.mfaToken });
   const otp = list.find((a) => a.authenticatorType === "otp");
   assert.ok(otp, JSON.stringify(list));
@@ -103,29 +103,29 @@ step(SDK, V, "list authenticators (mfa.listAuthenticators)", async () => {
   s.otpId = otp.id;
 });
 
-step(SDK, V, "challenge (mfa.challengeAuthenticator otp)", async () => {
+step(SDK, V, "challenge otp", async () => {
   const challenge = await auth.mfa.challengeAuthenticator({ challengeType: "otp", mfaToken: s.mfaToken, authenticatorId: s.otpId });
   assert.equal(challenge.challengeType, "otp");
 });
 
-step(SDK, V, "verify a fresh code (mfa.verify otp)", async () => {
+step(SDK, V, "verify a fresh code → tokens", async () => {
   s.code = await s.app.fresh();
   const tokens = await auth.mfa.verify({ factorType: "otp", mfaToken: s.mfaToken, otp: s.code });
   assert.ok(tokens.accessToken && tokens.idToken);
   s.tokens = tokens;
 });
 
-step(SDK, V, "replayed code → MfaVerifyError invalid_grant", async () => {
+step(SDK, V, "replayed code → invalid_grant", async () => {
   const login = await mfaRequired(who.main);
   await verifyFails({ factorType: "otp", mfaToken: login.mfa_token, otp: s.code }, { error: "invalid_grant", description: "Invalid otp_code." });
   s.mfaToken = login.mfa_token;
 });
 
-step(SDK, V, "wrong code → MfaVerifyError invalid_grant", async () => {
+step(SDK, V, "wrong code → invalid_grant", async () => {
   await verifyFails({ factorType: "otp", mfaToken: s.mfaToken, otp: s.app.wrong() }, { error: "invalid_grant", description: "Invalid otp_code." });
 });
 
-step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)", async () => {
+step(SDK, V, "recovery code → tokens + replacement (old one refused)", async () => {
   const tokens = await auth.mfa.verify({ factorType: "recovery-code", mfaToken: s.mfaToken, recoveryCode: s.recoveryCode });
   assert.ok(tokens.accessToken);
   assert.equal(typeof tokens.recoveryCode, "string");
@@ -137,7 +137,7 @@ step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)"
   s.tokens = again;
 });
 
-step(SDK, V, "delete authenticator (mfa.deleteAuthenticator, token with remove:authenticators)", async () => {
+step(SDK, V, "delete authenticator (remove:authenticators token)", async () => {
   // auth-js names the Bearer `mfaToken`; Auth0 (and mfa-server) require an MFA API
   // access token with remove:authenticators for DELETE.
   await auth.mfa.deleteAuthenticator({ authenticatorId: s.otpId, mfaToken: s.tokens.accessToken });
@@ -159,7 +159,7 @@ step(SDK, V, "refresh: rotation; the used token refused, its family revoked", as
   assert.equal(family.cause.error, "invalid_grant");
 });
 
-step(SDK, V, "expired mfa_token → MfaVerifyError expired_token", async () => {
+step(SDK, V, "expired mfa_token → expired_token", async () => {
   const server = shortServer(SDK);
   const short = client(server.domain);
   const cause = await mfaRequired(users(SDK).expiry, { audience: server.mfaAudience }, short);

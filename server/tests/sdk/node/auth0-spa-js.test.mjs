@@ -111,15 +111,15 @@ after(async () => {
 });
 
 for (const [call, reason] of [
-  ["discovery (getServerMetadata)", "no discovery: spa-js builds https://DOMAIN/ URLs itself"],
-  ["password grant → mfa_required (the SDK's error, with mfa_token)", "no password login; MfaRequiredError comes only from getTokenSilently"],
-  ["password-realm (getTokenByPassword with realm) → mfa_required", "no password login"],
-  ["userinfo (getUserInfo)", "no /userinfo call: getUser() answers the verified id token's claims (checked in the id token step)"],
-  ["delete authenticator (mfa.deleteAuthenticator, token with remove:authenticators)", "Auth0Client.mfa has no delete"],
+  ["discovery", "no discovery: spa-js builds https://DOMAIN/ URLs itself"],
+  ["password grant → mfa_required", "no password login; MfaRequiredError comes only from getTokenSilently"],
+  ["password-realm (realm) → mfa_required", "no password login"],
+  ["userinfo", "no /userinfo call: getUser() answers the verified id token's claims (checked in the id token step)"],
+  ["delete authenticator (remove:authenticators token)", "Auth0Client.mfa has no delete"],
   ["refresh: rotation; the used token refused, its family revoked", "spa-js keeps only the newest refresh token and never shows or re-sends a used one (its rotation is in the next row)"],
 ]) notAvailable(SDK, V, call, reason);
 
-step(SDK, V, "enroll (mfa.enrollAuthenticator otp)", async () => {
+step(SDK, V, "enroll (/mfa/associate otp)", async () => {
   const body = await login(s.page, who.main);
   assert.deepEqual(body.mfa_requirements, { enroll: [{ type: "otp" }] });
   s.mfaToken = body.mfa_token;
@@ -131,13 +131,13 @@ step(SDK, V, "enroll (mfa.enrollAuthenticator otp)", async () => {
   s.recoveryCode = enrolled.ok.recoveryCodes[0];
 });
 
-step(SDK, V, "confirm (mfa.verify otp) → tokens", async () => {
+step(SDK, V, "confirm with a TOTP code → tokens", async () => {
   const result = await call(s.page, (c, t, otp) => c.mfa.verify({ mfaToken: t, otp }), s.mfaToken, await s.app.fresh());
   assert.ok(result.ok?.access_token && result.ok?.id_token, JSON.stringify(result));
   s.accessToken = result.ok.access_token;
 });
 
-step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signature on the JWKS", async () => {
+step(SDK, V, "tokens verified by the SDK's verifier", async () => {
   // spa-js verified the id token (RS256 header, iss https://DOMAIN/, aud, exp) before caching it.
   const claims = await call(s.page, (c) => c.getIdTokenClaims());
   assert.equal(claims.ok.iss, env.issuer);
@@ -148,13 +148,13 @@ step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signatu
   assert.equal(cached.ok, s.accessToken);
 });
 
-step(SDK, V, "later login: mfa_required challenge otp", async () => {
+step(SDK, V, "later login → mfa_required challenge otp", async () => {
   const body = await login(s.page, who.main);
   assert.deepEqual(body.mfa_requirements, { challenge: [{ type: "otp" }] });
   s.mfaToken = body.mfa_token;
 });
 
-step(SDK, V, "list authenticators (mfa.listAuthenticators)", async () => {
+step(SDK, V, "list authenticators", async () => {
   // spa-js keeps only the entries whose `type` is among mfa_requirements' challenge types.
   const result = await call(s.page, (c, t) => c.mfa.getAuthenticators(t), s.mfaToken);
   assert.equal(result.ok?.length, 1, JSON.stringify(result));
@@ -163,30 +163,30 @@ step(SDK, V, "list authenticators (mfa.listAuthenticators)", async () => {
   s.otpId = result.ok[0].id;
 });
 
-step(SDK, V, "challenge (mfa.challengeAuthenticator otp)", async () => {
+step(SDK, V, "challenge otp", async () => {
   const result = await call(s.page, (c, t, id) => c.mfa.challenge({ mfaToken: t, challengeType: "otp", authenticatorId: id }), s.mfaToken, s.otpId);
   assert.equal(result.ok?.challengeType, "otp", JSON.stringify(result));
 });
 
-step(SDK, V, "verify a fresh code (mfa.verify otp)", async () => {
+step(SDK, V, "verify a fresh code → tokens", async () => {
   s.code = await s.app.fresh();
   const result = await call(s.page, (c, t, otp) => c.mfa.verify({ mfaToken: t, otp }), s.mfaToken, s.code);
   assert.ok(result.ok?.access_token, JSON.stringify(result));
   s.accessToken = result.ok.access_token;
 });
 
-step(SDK, V, "replayed code → MfaVerifyError invalid_grant", async () => {
+step(SDK, V, "replayed code → invalid_grant", async () => {
   s.mfaToken = (await login(s.page, who.main)).mfa_token;
   const result = await call(s.page, (c, t, otp) => c.mfa.verify({ mfaToken: t, otp }), s.mfaToken, s.code);
   fails(result, VERIFY_ERROR, "invalid_grant", "Invalid otp_code.");
 });
 
-step(SDK, V, "wrong code → MfaVerifyError invalid_grant", async () => {
+step(SDK, V, "wrong code → invalid_grant", async () => {
   const result = await call(s.page, (c, t, otp) => c.mfa.verify({ mfaToken: t, otp }), s.mfaToken, s.app.wrong());
   fails(result, VERIFY_ERROR, "invalid_grant", "Invalid otp_code.");
 });
 
-step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)", async () => {
+step(SDK, V, "recovery code → tokens + replacement (old one refused)", async () => {
   const first = await call(s.page, (c, t, recoveryCode) => c.mfa.verify({ mfaToken: t, recoveryCode }), s.mfaToken, s.recoveryCode);
   assert.ok(first.ok?.access_token, JSON.stringify(first));
   const replacement = first.ok.recovery_code;
@@ -213,7 +213,7 @@ step(SDK, V, "refresh through the SDK's cache (getTokenSilently, cacheMode off),
   assert.ok(claims(twice.ok).iat > claims(refreshed.ok.access_token).iat);
 });
 
-step(SDK, V, "expired mfa_token → MfaVerifyError expired_token", async () => {
+step(SDK, V, "expired mfa_token → expired_token", async () => {
   const server = shortServer(SDK);
   const page = await openPage(server.domain);
   await init(page, server.domain, server.mfaAudience);

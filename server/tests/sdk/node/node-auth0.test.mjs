@@ -27,28 +27,28 @@ async function mfaRequired(params) {
 }
 
 for (const [call, reason] of [
-  ["discovery (getServerMetadata)", "no discovery: the SDK builds https://DOMAIN/ URLs itself"],
-  ["enroll (mfa.enrollAuthenticator otp)", "no MFA API calls"],
-  ["confirm (mfa.verify otp) → tokens", "no mfa-otp grant"],
-  ["id token claims checked by the SDK (iss, aud, sub) + RS256 signature on the JWKS", "its validator runs on id tokens of passwordGrant/refreshTokenGrant: covered by the refresh step"],
-  ["later login: mfa_required challenge otp", "covered by the password grant step's AuthApiError"],
-  ["list authenticators (mfa.listAuthenticators)", "no MFA API calls"],
-  ["challenge (mfa.challengeAuthenticator otp)", "no MFA API calls"],
-  ["verify a fresh code (mfa.verify otp)", "no mfa-otp grant"],
-  ["replayed code → MfaVerifyError invalid_grant", "no mfa-otp grant"],
-  ["wrong code → MfaVerifyError invalid_grant", "no mfa-otp grant"],
-  ["recovery code → tokens + replacement (mfa.verify recovery-code)", "no mfa-recovery-code grant"],
-  ["delete authenticator (mfa.deleteAuthenticator, token with remove:authenticators)", "no MFA API calls"],
-  ["expired mfa_token → MfaVerifyError expired_token", "no call takes an mfa_token"],
+  ["discovery", "no discovery: the SDK builds https://DOMAIN/ URLs itself"],
+  ["enroll (/mfa/associate otp)", "no MFA API calls"],
+  ["confirm with a TOTP code → tokens", "no mfa-otp grant"],
+  ["tokens verified by the SDK's verifier", "its validator runs on id tokens of passwordGrant/refreshTokenGrant: covered by the refresh step"],
+  ["later login → mfa_required challenge otp", "covered by the password grant step's AuthApiError"],
+  ["list authenticators", "no MFA API calls"],
+  ["challenge otp", "no MFA API calls"],
+  ["verify a fresh code → tokens", "no mfa-otp grant"],
+  ["replayed code → invalid_grant", "no mfa-otp grant"],
+  ["wrong code → invalid_grant", "no mfa-otp grant"],
+  ["recovery code → tokens + replacement (old one refused)", "no mfa-recovery-code grant"],
+  ["delete authenticator (remove:authenticators token)", "no MFA API calls"],
+  ["expired mfa_token → expired_token", "no call takes an mfa_token"],
   ["lockout → too_many_attempts, a right code refused too", "no mfa-otp grant"],
 ]) notAvailable(SDK, V, call, reason);
 
-step(SDK, V, "password grant → mfa_required (the SDK's error, with mfa_token)", async () => {
+step(SDK, V, "password grant → mfa_required", async () => {
   const body = await mfaRequired({});
   assert.deepEqual(body.mfa_requirements, { enroll: [{ type: "otp" }] });
 });
 
-step(SDK, V, "password-realm (getTokenByPassword with realm) → mfa_required", async () => {
+step(SDK, V, "password-realm (realm) → mfa_required", async () => {
   s.mfaToken = (await mfaRequired({ realm: "Username-Password-Authentication" })).mfa_token;
   const unknown = await auth.oauth.passwordGrant({ username: who.main, password: env.password, realm: "Other-Connection" }).then(() => assert.fail("accepted"), (e) => e);
   assert.ok(unknown instanceof AuthApiError);
@@ -62,7 +62,7 @@ step(SDK, V, "password-realm (getTokenByPassword with realm) → mfa_required", 
   s.tokens = tokens.body;
 });
 
-step(SDK, V, "userinfo (getUserInfo)", async () => {
+step(SDK, V, "userinfo", async () => {
   const info = await new UserInfoClient({ domain: env.domain }).getUserInfo(s.tokens.access_token);
   assert.equal(info.data.name, who.main);
 });

@@ -47,7 +47,7 @@ async function api(token, method, path, json, config = s.config) {
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-step(SDK, V, "discovery (getServerMetadata)", async () => {
+step(SDK, V, "discovery", async () => {
   s.config = await configuration();
   const metadata = s.config.serverMetadata();
   assert.equal(metadata.issuer, env.issuer);
@@ -55,7 +55,7 @@ step(SDK, V, "discovery (getServerMetadata)", async () => {
   assert.ok(metadata.jwks_uri && metadata.userinfo_endpoint);
 });
 
-step(SDK, V, "password grant → mfa_required (the SDK's error, with mfa_token)", async () => {
+step(SDK, V, "password grant → mfa_required", async () => {
   const error = await refused(oidc.genericGrantRequest(s.config, "password", {
     username: who.main, password: env.password, audience: env.mfaAudience, scope: env.scope,
   }));
@@ -63,25 +63,25 @@ step(SDK, V, "password grant → mfa_required (the SDK's error, with mfa_token)"
   assert.deepEqual(error.cause.mfa_requirements, { enroll: [{ type: "otp" }] });
 });
 
-step(SDK, V, "password-realm (getTokenByPassword with realm) → mfa_required", async () => {
+step(SDK, V, "password-realm (realm) → mfa_required", async () => {
   s.mfaToken = (await mfaRequired(who.main)).mfa_token;
   const error = await refused(oidc.genericGrantRequest(s.config, GRANT("password-realm"), { username: who.main, password: env.password, realm: "Other-Connection" }));
   assert.equal(error.error, "invalid_request");
 });
 
-step(SDK, V, "enroll (mfa.enrollAuthenticator otp)", async () => {
+step(SDK, V, "enroll (/mfa/associate otp)", async () => {
   const { status, body } = await api(s.mfaToken, "POST", "mfa/associate", { authenticator_types: ["otp"] });
   assert.equal(status, 200, JSON.stringify(body));
   s.app = new Authenticator(body.secret, body.barcode_uri);
   s.recoveryCode = body.recovery_codes[0];
 }, "generic");
 
-step(SDK, V, "confirm (mfa.verify otp) → tokens", async () => {
+step(SDK, V, "confirm with a TOTP code → tokens", async () => {
   s.tokens = await verify(s.mfaToken, await s.app.fresh());
   assert.ok(s.tokens.access_token && s.tokens.id_token);
 });
 
-step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signature on the JWKS", async () => {
+step(SDK, V, "tokens verified by the SDK's verifier", async () => {
   // genericGrantRequest validated the id token's iss, aud, exp and iat; claims() is its result.
   const claims = s.tokens.claims();
   assert.equal(claims.iss, env.issuer);
@@ -89,19 +89,19 @@ step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signatu
   s.sub = claims.sub;
 });
 
-step(SDK, V, "userinfo (getUserInfo)", async () => {
+step(SDK, V, "userinfo", async () => {
   const info = await oidc.fetchUserInfo(s.config, s.tokens.access_token, s.sub);
   assert.equal(info.name, who.main);
   await assert.rejects(oidc.fetchUserInfo(s.config, s.tokens.access_token, "someone-else"));
 });
 
-step(SDK, V, "later login: mfa_required challenge otp", async () => {
+step(SDK, V, "later login → mfa_required challenge otp", async () => {
   const cause = await mfaRequired(who.main);
   assert.deepEqual(cause.mfa_requirements, { challenge: [{ type: "otp" }] });
   s.mfaToken = cause.mfa_token;
 });
 
-step(SDK, V, "list authenticators (mfa.listAuthenticators)", async () => {
+step(SDK, V, "list authenticators", async () => {
   const { status, body } = await api(s.mfaToken, "GET", "mfa/authenticators");
   assert.equal(status, 200);
   const otp = body.filter((a) => a.authenticator_type === "otp");
@@ -110,28 +110,28 @@ step(SDK, V, "list authenticators (mfa.listAuthenticators)", async () => {
   s.otpId = otp[0].id;
 }, "generic");
 
-step(SDK, V, "challenge (mfa.challengeAuthenticator otp)", async () => {
+step(SDK, V, "challenge otp", async () => {
   const { status, body } = await api(s.mfaToken, "POST", "mfa/challenge", { client_id: env.clientId, client_secret: env.clientSecret, mfa_token: s.mfaToken, challenge_type: "otp" });
   assert.equal(status, 200, JSON.stringify(body));
   assert.deepEqual(body, { challenge_type: "otp" });
 }, "generic");
 
-step(SDK, V, "verify a fresh code (mfa.verify otp)", async () => {
+step(SDK, V, "verify a fresh code → tokens", async () => {
   s.code = await s.app.fresh();
   s.tokens = await verify(s.mfaToken, s.code);
   assert.ok(s.tokens.access_token && s.tokens.id_token);
 });
 
-step(SDK, V, "replayed code → MfaVerifyError invalid_grant", async () => {
+step(SDK, V, "replayed code → invalid_grant", async () => {
   s.mfaToken = (await mfaRequired(who.main)).mfa_token;
   await verifyFails(s.mfaToken, { otp: s.code }, "invalid_grant", "Invalid otp_code.");
 });
 
-step(SDK, V, "wrong code → MfaVerifyError invalid_grant", async () => {
+step(SDK, V, "wrong code → invalid_grant", async () => {
   await verifyFails(s.mfaToken, { otp: s.app.wrong() }, "invalid_grant", "Invalid otp_code.");
 });
 
-step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)", async () => {
+step(SDK, V, "recovery code → tokens + replacement (old one refused)", async () => {
   const tokens = await oidc.genericGrantRequest(s.config, GRANT("mfa-recovery-code"), { mfa_token: s.mfaToken, recovery_code: s.recoveryCode });
   assert.ok(tokens.recovery_code && tokens.recovery_code !== s.recoveryCode);
   const mfaToken = (await mfaRequired(who.main)).mfa_token;
@@ -140,7 +140,7 @@ step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)"
   assert.ok(s.tokens.recovery_code);
 });
 
-step(SDK, V, "delete authenticator (mfa.deleteAuthenticator, token with remove:authenticators)", async () => {
+step(SDK, V, "delete authenticator (remove:authenticators token)", async () => {
   const deleted = await api(s.tokens.access_token, "DELETE", `mfa/authenticators/${encodeURIComponent(s.otpId)}`);
   assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
   const { body } = await api(s.tokens.access_token, "GET", "mfa/authenticators");
@@ -159,7 +159,7 @@ step(SDK, V, "refresh: rotation; the used token refused, its family revoked", as
   }
 });
 
-step(SDK, V, "expired mfa_token → MfaVerifyError expired_token", async () => {
+step(SDK, V, "expired mfa_token → expired_token", async () => {
   const server = shortServer(SDK);
   const short = await configuration(server.issuer);
   const cause = await mfaRequired(who.expiry, short, server.mfaAudience);

@@ -16,7 +16,7 @@ from common import (not_available, short_server, CLIENT_ID, CLIENT_SECRET, CONNE
 
 SDK = "auth0-python"
 V = version("auth0-python")
-not_available(SDK, V, "discovery (getServerMetadata)", "no discovery: the SDK builds https://DOMAIN/ URLs itself")
+not_available(SDK, V, "discovery", "no discovery: the SDK builds https://DOMAIN/ URLs itself")
 WHO = users(SDK)
 SHORT_DOMAIN, SHORT_MFA_AUDIENCE = short_server(SDK)
 S = {}
@@ -52,7 +52,7 @@ def enroll(token_client, mfa_token):
         f"https://{token_client.domain}/mfa/associate", data={"authenticator_types": ["otp"]})
 
 
-@step(SDK, V, "password grant → mfa_required (the SDK's error, with mfa_token)")
+@step(SDK, V, "password grant → mfa_required")
 def test_password():
     # GetToken.login is the password-realm grant by default; grant_type="password" is its other form.
     with pytest.raises(Auth0Error) as raised:
@@ -61,7 +61,7 @@ def test_password():
     assert raised.value.content["mfa_requirements"] == {"enroll": [{"type": "otp"}]}
 
 
-@step(SDK, V, "password-realm (getTokenByPassword with realm) → mfa_required")
+@step(SDK, V, "password-realm (realm) → mfa_required")
 def test_password_realm():
     S["mfa_token"] = mfa_required(WHO["main"])["mfa_token"]
     with pytest.raises(Auth0Error) as raised:
@@ -69,7 +69,7 @@ def test_password_realm():
     assert raised.value.error_code == "invalid_request", raised.value
 
 
-@step(SDK, V, "enroll (mfa.enrollAuthenticator otp)", generic=True)
+@step(SDK, V, "enroll (/mfa/associate otp)", generic=True)
 def test_enroll():
     enrollment = enroll(gt, S["mfa_token"])
     assert enrollment["authenticator_type"] == "otp"
@@ -77,7 +77,7 @@ def test_enroll():
     S["recovery_code"] = enrollment["recovery_codes"][0]
 
 
-@step(SDK, V, "confirm (mfa.verify otp) → tokens", generic=True)
+@step(SDK, V, "confirm with a TOTP code → tokens", generic=True)
 def test_confirm():
     tokens = verify(gt, S["mfa_token"], otp=S["app"].fresh())
     assert tokens["token_type"] == "Bearer"
@@ -85,7 +85,7 @@ def test_confirm():
     S["tokens"] = tokens
 
 
-@step(SDK, V, "id token claims checked by the SDK (iss, aud, sub) + RS256 signature on the JWKS")
+@step(SDK, V, "tokens verified by the SDK's verifier")
 def test_token_verifier():
     verifier = TokenVerifier(
         signature_verifier=AsymmetricSignatureVerifier(f"{ISSUER}.well-known/jwks.json"),
@@ -99,20 +99,20 @@ def test_token_verifier():
                       issuer=ISSUER, audience="another-client").verify(S["tokens"]["id_token"])
 
 
-@step(SDK, V, "userinfo (getUserInfo)")
+@step(SDK, V, "userinfo")
 def test_userinfo():
     info = Users(DOMAIN).userinfo(S["tokens"]["access_token"])
     assert info["sub"] == S["sub"] and info["name"] == WHO["main"], info
 
 
-@step(SDK, V, "later login: mfa_required challenge otp")
+@step(SDK, V, "later login → mfa_required challenge otp")
 def test_later_login():
     content = mfa_required(WHO["main"])
     assert content["mfa_requirements"] == {"challenge": [{"type": "otp"}]}
     S["mfa_token"] = content["mfa_token"]
 
 
-@step(SDK, V, "list authenticators (mfa.listAuthenticators)", generic=True)
+@step(SDK, V, "list authenticators", generic=True)
 def test_list():
     entries = RestClient(S["mfa_token"], telemetry=False).get(f"https://{DOMAIN}/mfa/authenticators")
     otp = [e for e in entries if e["authenticator_type"] == "otp"]
@@ -120,32 +120,32 @@ def test_list():
     S["otp_id"] = otp[0]["id"]
 
 
-@step(SDK, V, "challenge (mfa.challengeAuthenticator otp)", generic=True)
+@step(SDK, V, "challenge otp", generic=True)
 def test_challenge():
     answer = gt.authenticated_post(f"https://{DOMAIN}/mfa/challenge", data={
         "client_id": CLIENT_ID, "mfa_token": S["mfa_token"], "challenge_type": "otp"})
     assert answer == {"challenge_type": "otp"}, answer
 
 
-@step(SDK, V, "verify a fresh code (mfa.verify otp)", generic=True)
+@step(SDK, V, "verify a fresh code → tokens", generic=True)
 def test_verify():
     S["code"] = S["app"].fresh()
     S["tokens"] = verify(gt, S["mfa_token"], otp=S["code"])
     assert S["tokens"]["access_token"] and S["tokens"]["id_token"]
 
 
-@step(SDK, V, "replayed code → MfaVerifyError invalid_grant", generic=True)
+@step(SDK, V, "replayed code → invalid_grant", generic=True)
 def test_replay():
     S["mfa_token"] = mfa_required(WHO["main"])["mfa_token"]
     verify_fails(S["mfa_token"], "invalid_grant", "Invalid otp_code.", otp=S["code"])
 
 
-@step(SDK, V, "wrong code → MfaVerifyError invalid_grant", generic=True)
+@step(SDK, V, "wrong code → invalid_grant", generic=True)
 def test_wrong():
     verify_fails(S["mfa_token"], "invalid_grant", "Invalid otp_code.", otp=S["app"].wrong())
 
 
-@step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)", generic=True)
+@step(SDK, V, "recovery code → tokens + replacement (old one refused)", generic=True)
 def test_recovery():
     tokens = verify(gt, S["mfa_token"], recovery_code=S["recovery_code"])
     replacement = tokens["recovery_code"]
@@ -156,7 +156,7 @@ def test_recovery():
     assert S["tokens"]["recovery_code"]
 
 
-@step(SDK, V, "delete authenticator (mfa.deleteAuthenticator, token with remove:authenticators)", generic=True)
+@step(SDK, V, "delete authenticator (remove:authenticators token)", generic=True)
 def test_delete():
     api = RestClient(S["tokens"]["access_token"], telemetry=False)
     api.delete(f"https://{DOMAIN}/mfa/authenticators/{S['otp_id']}")
@@ -177,7 +177,7 @@ def test_refresh():
             403, "invalid_grant", "Unknown or invalid refresh token."), raised.value
 
 
-@step(SDK, V, "expired mfa_token → MfaVerifyError expired_token", generic=True)
+@step(SDK, V, "expired mfa_token → expired_token", generic=True)
 def test_expired():
     mfa_token = mfa_required(WHO["expiry"], short_gt, SHORT_MFA_AUDIENCE)["mfa_token"]
     time.sleep(MFA_TOKEN_TTL + 1)

@@ -50,17 +50,17 @@ def verify_fails(mfa_token, error, description, **credential):
 
 
 for call, reason in [
-    ("discovery (getServerMetadata)", "used inside get_token_by_refresh_token (see refresh), no call of its own"),
-    ("password grant → mfa_required (the SDK's error, with mfa_token)", "no password login; mfa_required is raised only from get_access_token (refresh) and passkey grants"),
-    ("password-realm (getTokenByPassword with realm) → mfa_required", "no password login"),
-    ("id token claims checked by the SDK (iss, aud, sub) + RS256 signature on the JWKS", "its verifier runs only inside complete_interactive_login (/authorize)"),
-    ("userinfo (getUserInfo)", "no userinfo call (get_user reads the session)"),
-    ("delete authenticator (mfa.deleteAuthenticator, token with remove:authenticators)", "MfaClient has no delete"),
+    ("discovery", "used inside get_token_by_refresh_token (see refresh), no call of its own"),
+    ("password grant → mfa_required", "no password login; mfa_required is raised only from get_access_token (refresh) and passkey grants"),
+    ("password-realm (realm) → mfa_required", "no password login"),
+    ("tokens verified by the SDK's verifier", "its verifier runs only inside complete_interactive_login (/authorize)"),
+    ("userinfo", "no userinfo call (get_user reads the session)"),
+    ("delete authenticator (remove:authenticators token)", "MfaClient has no delete"),
 ]:
     not_available(SDK, V, call, reason)
 
 
-@step(SDK, V, "enroll (mfa.enrollAuthenticator otp)")
+@step(SDK, V, "enroll (/mfa/associate otp)")
 def test_enroll():
     S["mfa_token"], body = login(WHO["main"])
     assert body["mfa_requirements"] == {"enroll": [{"type": "otp"}]}
@@ -70,7 +70,7 @@ def test_enroll():
     S["recovery_code"] = enrollment.recovery_codes[0]
 
 
-@step(SDK, V, "confirm (mfa.verify otp) → tokens")
+@step(SDK, V, "confirm with a TOTP code → tokens")
 def test_confirm():
     tokens = run(mfa().verify({"mfa_token": S["mfa_token"], "otp": S["app"].fresh()}))
     assert tokens.access_token and tokens.id_token, tokens
@@ -78,44 +78,44 @@ def test_confirm():
     S["tokens"] = tokens
 
 
-@step(SDK, V, "later login: mfa_required challenge otp")
+@step(SDK, V, "later login → mfa_required challenge otp")
 def test_later_login():
     S["mfa_token"], body = login(WHO["main"])
     assert body["mfa_requirements"] == {"challenge": [{"type": "otp"}]}
 
 
-@step(SDK, V, "list authenticators (mfa.listAuthenticators)")
+@step(SDK, V, "list authenticators")
 def test_list():
     entries = run(mfa().list_authenticators({"mfa_token": S["mfa_token"]}))
     otp = [e for e in entries if e.authenticator_type == "otp"]
     assert len(otp) == 1 and otp[0].active and otp[0].type == "otp", entries
 
 
-@step(SDK, V, "challenge (mfa.challengeAuthenticator otp)")
+@step(SDK, V, "challenge otp")
 def test_challenge():
     answer = run(mfa().challenge_authenticator({"mfa_token": S["mfa_token"], "factor_type": "otp"}))
     assert answer.challenge_type == "otp"
 
 
-@step(SDK, V, "verify a fresh code (mfa.verify otp)")
+@step(SDK, V, "verify a fresh code → tokens")
 def test_verify():
     S["code"] = S["app"].fresh()
     S["tokens"] = run(mfa().verify({"mfa_token": S["mfa_token"], "otp": S["code"]}))
     assert S["tokens"].access_token and S["tokens"].id_token
 
 
-@step(SDK, V, "replayed code → MfaVerifyError invalid_grant")
+@step(SDK, V, "replayed code → invalid_grant")
 def test_replay():
     S["mfa_token"], _ = login(WHO["main"])
     verify_fails(S["mfa_token"], "invalid_grant", "Invalid otp_code.", otp=S["code"])
 
 
-@step(SDK, V, "wrong code → MfaVerifyError invalid_grant")
+@step(SDK, V, "wrong code → invalid_grant")
 def test_wrong():
     verify_fails(S["mfa_token"], "invalid_grant", "Invalid otp_code.", otp=S["app"].wrong())
 
 
-@step(SDK, V, "recovery code → tokens + replacement (mfa.verify recovery-code)")
+@step(SDK, V, "recovery code → tokens + replacement (old one refused)")
 def test_recovery():
     tokens = run(mfa().verify({"mfa_token": S["mfa_token"], "recovery_code": S["recovery_code"]}))
     assert tokens.recovery_code and tokens.recovery_code != S["recovery_code"], tokens
@@ -138,7 +138,7 @@ def test_refresh():
         assert (raised.value.code, str(raised.value)) == ("invalid_grant", "Unknown or invalid refresh token.")
 
 
-@step(SDK, V, "expired mfa_token → MfaVerifyError expired_token")
+@step(SDK, V, "expired mfa_token → expired_token")
 def test_expired():
     mfa_token, _ = login(WHO["expiry"], SHORT_DOMAIN, SHORT_MFA_AUDIENCE)
     time.sleep(MFA_TOKEN_TTL + 1)
