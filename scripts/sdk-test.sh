@@ -144,6 +144,13 @@ for sdk in "${sdks[@]}"; do
   short_domains+=("$sdk=127.0.0.1:$port")
 done
 
+# A server of auth0-python's own for signing-key rotation (the test runs
+# `mfa-server rotate-signing-key` on its database mid-flow).
+rotate_port=$(free_port)
+start rotate "$rotate_port"
+provision rotate auth0-python
+export SDK_ROTATE_DOMAIN="127.0.0.1:$rotate_port" SDK_ROTATE_DB="$work/rotate.db" SDK_BIN="$bin"
+
 export SDK_DOMAIN="127.0.0.1:$main_port"
 export SDK_SHORT_DOMAINS="${short_domains[*]}"
 export SDK_CLIENT_ID=sdk-client SDK_CLIENT_SECRET="$client_secret" SDK_PUBLIC_CLIENT_ID=sdk-spa

@@ -18,6 +18,7 @@ CALLS = [
     "recovery code → tokens + replacement (old one refused)", "delete authenticator (remove:authenticators token)",
     "expired mfa_token → expired_token", "lockout → too_many_attempts, a right code refused too",
     "refresh: rotation; the used token refused, its family revoked",
+    "refresh through the SDK's cache (getTokenSilently, cacheMode off), twice",
 ]
 
 rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]

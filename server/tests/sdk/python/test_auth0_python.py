@@ -3,6 +3,10 @@ AsymmetricSignatureVerifier on the server's JWKS, Users.userinfo,
 GetToken.refresh_token. The package has no MFA API methods: the MFA calls go
 through its generic clients (AuthenticationBase.authenticated_post, RestClient
 with the token as `jwt`), which is what the table marks "pass (generic)"."""
+import base64
+import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -198,3 +202,27 @@ def test_lockout():
     with pytest.raises(Auth0Error) as raised:
         verify(gt, mfa_token, otp=app.fresh())
     assert raised.value.error_code == "too_many_attempts", raised.value
+
+
+@step(SDK, V, "signing-key rotation: TokenVerifier refetches the JWKS for the new kid, the old key still verifies")
+def test_signing_key_rotation():
+    domain, db = os.environ["SDK_ROTATE_DOMAIN"], os.environ["SDK_ROTATE_DB"]
+    issuer = f"https://{domain}/"
+    rotate_gt = GetToken(domain, CLIENT_ID, client_secret=CLIENT_SECRET)
+    verifier = TokenVerifier(signature_verifier=AsymmetricSignatureVerifier(f"{issuer}.well-known/jwks.json"),
+                             issuer=issuer, audience=CLIENT_ID)
+    mfa_token = mfa_required(WHO["main"], rotate_gt, f"{issuer}mfa/")["mfa_token"]
+    enrollment = enroll(rotate_gt, mfa_token)
+    app = Authenticator(enrollment["secret"], enrollment["barcode_uri"])
+    before = verify(rotate_gt, mfa_token, otp=app.fresh())["id_token"]
+    verifier.verify(before)  # fetches and caches the JWKS
+    rotated = subprocess.run([os.environ["SDK_BIN"], "rotate-signing-key", "--db", db],
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert rotated.returncode == 0, f"mfa-server rotate-signing-key failed: {rotated.stderr.strip()}"
+    time.sleep(1.5)  # "the new key signs within about a second on every instance"
+    mfa_token = mfa_required(WHO["main"], rotate_gt, f"{issuer}mfa/")["mfa_token"]
+    after = verify(rotate_gt, mfa_token, otp=app.fresh())["id_token"]
+    kid = lambda token: json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
+    assert kid(after) != kid(before), "the rotated key does not sign"
+    assert verifier.verify(after)["iss"] == issuer  # a kid miss makes it refetch the JWKS
+    assert verifier.verify(before)["iss"] == issuer  # the old key stays published
