@@ -130,7 +130,7 @@ provision() {
 
 sdks=(auth0-auth-js auth0-spa-js node-auth0 openid-client auth0-python auth0-server-python)
 main_port=$(free_port)
-mfa_token_ttl=2
+mfa_token_ttl=3
 start main "$main_port"
 provision main "${sdks[@]}"
 # One short-lived-mfa_token server per SDK: a login on a server drops the

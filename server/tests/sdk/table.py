@@ -16,7 +16,8 @@ CALLS = [
     "userinfo", "later login → mfa_required challenge otp", "list authenticators", "challenge otp",
     "verify a fresh code → tokens", "replayed code → invalid_grant", "wrong code → invalid_grant",
     "recovery code → tokens + replacement (old one refused)", "delete authenticator (remove:authenticators token)",
-    "expired mfa_token → expired_token", "lockout → too_many_attempts, a right code refused too",
+    "expired mfa_token → expired_token",
+    "expired mfa_token → expired_token, and the code it carried is not spent", "lockout → too_many_attempts, a right code refused too",
     "refresh: rotation; the used token refused, its family revoked",
     "refresh through the SDK's cache (getTokenSilently, cacheMode off), twice",
 ]

@@ -166,6 +166,28 @@ step(SDK, V, "expired mfa_token → expired_token", async () => {
   await sleep((env.mfaTokenTtl + 1) * 1000);
   const error = await short.mfa.enrollAuthenticator({ authenticatorTypes: ["otp"], mfaToken: cause.mfa_token }).then(() => assert.fail("expired token accepted"), (e) => e);
   assert.equal(error.cause.error, "expired_token", JSON.stringify(error.cause));
+  assert.equal(error.cause.error_description, "mfa_token is expired");
+});
+
+step(SDK, V, "expired mfa_token → expired_token, and the code it carried is not spent", async () => {
+  // An enrolled user on the short-lived-token server: enroll and confirm within the lifetime.
+  const server = shortServer(SDK);
+  const short = client(server.domain);
+  await short.getServerMetadata();
+  const first = await mfaRequired(users(SDK).lock, { audience: server.mfaAudience }, short);
+  const enrollment = await short.mfa.enrollAuthenticator({ authenticatorTypes: ["otp"], mfaToken: first.mfa_token });
+  const app = new Authenticator(enrollment.secret, enrollment.barcodeUri);
+  await short.mfa.verify({ factorType: "otp", mfaToken: first.mfa_token, otp: await app.fresh() });
+  const stale = await mfaRequired(users(SDK).lock, { audience: server.mfaAudience }, short);
+  await sleep((env.mfaTokenTtl + 1) * 1000);
+  const code = await app.fresh();
+  const error = await short.mfa.verify({ factorType: "otp", mfaToken: stale.mfa_token, otp: code }).then(() => assert.fail("expired token accepted"), (e) => e);
+  assert.ok(error instanceof MfaVerifyError);
+  assert.equal(error.cause.error, "expired_token", JSON.stringify(error.cause));
+  // The same code still signs the user in: the expired token was refused before the code was checked.
+  const fresh = await mfaRequired(users(SDK).lock, { audience: server.mfaAudience }, short);
+  const tokens = await short.mfa.verify({ factorType: "otp", mfaToken: fresh.mfa_token, otp: code });
+  assert.ok(tokens.accessToken);
 });
 
 step(SDK, V, "lockout → too_many_attempts, a right code refused too", async () => {

@@ -18,7 +18,7 @@ function need(name) {
 export const env = {
   /** The main server: `host:port` (SDKs build `https://${domain}`). */
   domain: need("SDK_DOMAIN"),
-  /** Each SDK's server with a 2-second mfa_token lifetime: `sdk=host:port …`. */
+  /** Each SDK's server with a 3-second mfa_token lifetime: `sdk=host:port …`. */
   shortDomains: Object.fromEntries(need("SDK_SHORT_DOMAINS").split(" ").map((pair) => pair.split("="))),
   clientId: need("SDK_CLIENT_ID"),
   clientSecret: need("SDK_CLIENT_SECRET"),

@@ -40,7 +40,7 @@ CONNECTION = "Username-Password-Authentication"
 
 
 def short_server(sdk):
-    """(domain, MFA API audience) of the SDK's server with a 2-second mfa_token lifetime."""
+    """(domain, MFA API audience) of the SDK's server with a 3-second mfa_token lifetime."""
     domain = SHORT_DOMAINS[sdk]
     return domain, f"https://{domain}/mfa/"
 
