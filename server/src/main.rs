@@ -25,7 +25,7 @@ use mfa_server::config::{Cli, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::http::{self, App, SharedClock};
-use mfa_server::keys;
+use mfa_server::{config, keys, tokens};
 use totp_engine::MfaStore;
 
 /// One line of standard input, without its line ending.
@@ -202,14 +202,9 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
     let limits = app.settings().serve_limits();
-    http::serve::serve(
-        listener,
-        http::router(Arc::new(app)),
-        limits,
-        tls,
-        shutdown(),
-    )
-    .await;
+    let app = Arc::new(app);
+    http::watch_signing_keys(&app, std::time::Duration::from_secs(1));
+    http::serve::serve(listener, http::router(app), limits, tls, shutdown()).await;
     Ok(())
 }
 
@@ -313,6 +308,31 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("user {username} deleted, with their authenticators and tokens");
+            Ok(())
+        }
+        Command::RotateSigningKey {
+            db,
+            encryption_key_file,
+            signing_alg,
+        } => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            let new = tokens::new_signing_key(signing_alg).map_err(|e| e.to_string())?;
+            let now = clock.unix_time();
+            // Keys retired longer ago than any token can live are deleted.
+            let retired = db
+                .rotate_signing_key(&new, now, now.saturating_sub(config::MAX_TTL))
+                .await
+                .map_err(|e| e.to_string())?;
+            match retired {
+                Some(old) => println!(
+                    "{signing_alg} signing key rotated: {} signs from now on (every instance within a second); {old} stays in the JWKS until its tokens expire",
+                    new.kid
+                ),
+                None => println!(
+                    "{signing_alg} signing key created: {} (there was none)",
+                    new.kid
+                ),
+            }
             Ok(())
         }
         Command::RotateEncryptionKey {

@@ -469,3 +469,48 @@ async fn postgres_one_refresh_token_raced_over_three_instances_rotates_once() {
         .unwrap();
     assert_eq!(rows, 0, "the family is revoked");
 }
+
+#[tokio::test]
+async fn postgres_rotate_signing_key_reaches_three_running_instances() {
+    let (url, s) = three_instances("rotate").await;
+    let http = client();
+    let jwks = |i: usize| {
+        let http = http.clone();
+        let url = s[i].url("/.well-known/jwks.json");
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let old = jwks(0).await;
+    assert_eq!(old.len(), 1);
+    let (ok, out) = cli(&["rotate-signing-key", "--db", &url], "");
+    assert!(ok, "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for i in 0..3 {
+        loop {
+            let kids = jwks(i).await;
+            if kids.len() == 2 {
+                assert_eq!(kids[1], old[0], "the old key is published after the new one");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "instance {i}: {kids:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // A second rotation right after: the first new key retires too.
+    let (ok, out) = cli(&["rotate-signing-key", "--db", &url], "");
+    assert!(ok, "{out}");
+    let db = Db::connect(&url, test_keyring()).await.unwrap();
+    let current: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(current, 1);
+}

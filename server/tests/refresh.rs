@@ -19,22 +19,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
-use base64::Engine as _;
-use common::inproc::{Answer, TestClock, call, request};
-use common::{CLIENT, CLIENT_SECRET, MFA_OTP, MFA_RECOVERY, PASSWORD, USER, db_path, temp_dir};
-use mfa_server::config::{ConfigValues, Settings};
-use mfa_server::credentials::{StoredClientSecret, hash_password};
-use mfa_server::db::Db;
-use mfa_server::http::{App, router};
+use common::inproc::{Answer, OTHER_CLIENT, OTHER_SECRET, TestServer, call, claims, request};
+use common::{CLIENT, CLIENT_SECRET, MFA_RECOVERY, USER};
+use mfa_server::config::ConfigValues;
 use serde_json::{Value, json};
-use totp_engine::{Secret, Totp, TotpParams};
 
-const T0: u64 = 2_000_000_010;
-const OTHER_CLIENT: &str = "other-app";
-const OTHER_SECRET: &str = "another-long-client-secret";
 const INVALID: (u16, Option<&str>, Option<&str>) = (
     403,
     Some("invalid_grant"),
@@ -44,132 +34,14 @@ const INVALID: (u16, Option<&str>, Option<&str>) = (
 const TTL: u64 = 1000;
 const IDLE: u64 = 300;
 
-struct Server {
-    app: Arc<App>,
-    router: Router,
-    time: Arc<AtomicU64>,
+/// What the refresh tests add to the fixture.
+trait Refresh {
+    async fn refresh_as(&self, client: (&str, &str), token: &str, scope: Option<&str>) -> Answer;
+    async fn refresh(&self, token: &str) -> Answer;
+    async fn rows(&self) -> i64;
 }
 
-impl Server {
-    async fn start() -> Self {
-        let dir = temp_dir("refresh");
-        let db = Db::connect(&db_path(&dir), common::test_keyring())
-            .await
-            .unwrap();
-        for (id, secret) in [(CLIENT, CLIENT_SECRET), (OTHER_CLIENT, OTHER_SECRET)] {
-            db.upsert_client(id, &StoredClientSecret::new(secret).unwrap(), T0)
-                .await
-                .unwrap();
-        }
-        db.upsert_user(USER, &hash_password(PASSWORD).unwrap(), T0)
-            .await
-            .unwrap();
-        let time = Arc::new(AtomicU64::new(T0));
-        let settings = Settings::from_values(&ConfigValues {
-            issuer: Some("ACME".to_owned()),
-            issuer_url: Some("https://auth.example.com/".parse().unwrap()),
-            refresh_token_ttl: Some(TTL),
-            refresh_token_idle_ttl: Some(IDLE),
-            ..ConfigValues::default()
-        })
-        .unwrap();
-        let app = Arc::new(
-            App::new(db, settings, Arc::new(TestClock(time.clone())))
-                .await
-                .unwrap(),
-        );
-        Self {
-            router: router(app.clone()),
-            app,
-            time,
-        }
-    }
-
-    fn advance(&self, secs: u64) {
-        self.time.fetch_add(secs, Ordering::SeqCst);
-    }
-
-    fn now(&self) -> u64 {
-        self.time.load(Ordering::SeqCst)
-    }
-
-    async fn form(&self, fields: &[(&str, &str)]) -> Answer {
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        call(
-            &self.router,
-            request(
-                "POST",
-                "/oauth/token",
-                &[("content-type", "application/x-www-form-urlencoded")],
-                body.into_bytes(),
-            ),
-        )
-        .await
-    }
-
-    async fn login(&self, scope: &str) -> String {
-        let a = self
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", CLIENT),
-                ("client_secret", CLIENT_SECRET),
-                ("username", USER),
-                ("password", PASSWORD),
-                ("scope", scope),
-            ])
-            .await;
-        assert_eq!(a.json["error"], "mfa_required", "{}", a.json);
-        a.json["mfa_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn otp(&self, mfa_token: &str, otp: &str) -> Answer {
-        self.form(&[
-            ("grant_type", MFA_OTP),
-            ("client_id", CLIENT),
-            ("client_secret", CLIENT_SECRET),
-            ("mfa_token", mfa_token),
-            ("otp", otp),
-        ])
-        .await
-    }
-
-    /// Enrolls the user; returns (secret, recovery code).
-    async fn enroll(&self) -> (String, String) {
-        let mfa_token = self.login("openid").await;
-        let a = call(
-            &self.router,
-            request(
-                "POST",
-                "/mfa/associate",
-                &[
-                    ("authorization", &format!("Bearer {mfa_token}")),
-                    ("content-type", "application/json"),
-                ],
-                json!({ "authenticator_types": ["otp"] })
-                    .to_string()
-                    .into_bytes(),
-            ),
-        )
-        .await;
-        assert_eq!(a.status, 200, "{}", a.json);
-        let secret = a.json["secret"].as_str().unwrap().to_owned();
-        let confirmed = self.otp(&mfa_token, &code(&secret, self.now())).await;
-        assert_eq!(confirmed.status, 200, "{}", confirmed.json);
-        (
-            secret,
-            a.json["recovery_codes"][0].as_str().unwrap().to_owned(),
-        )
-    }
-
-    /// A login with `scope` and a fresh code, 30 s later.
-    async fn tokens(&self, secret: &str, scope: &str) -> Value {
-        self.advance(30);
-        let mfa_token = self.login(scope).await;
-        let a = self.otp(&mfa_token, &code(secret, self.now())).await;
-        assert_eq!(a.status, 200, "{}", a.json);
-        a.json
-    }
-
+impl Refresh for TestServer {
     async fn refresh_as(&self, client: (&str, &str), token: &str, scope: Option<&str>) -> Answer {
         let mut fields = vec![
             ("grant_type", "refresh_token"),
@@ -195,24 +67,13 @@ impl Server {
     }
 }
 
-fn code(secret: &str, t: u64) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    Totp::new(&secret, TotpParams::new())
-        .generate(t)
-        .unwrap()
-        .as_str()
-        .to_owned()
-}
-
-/// The claims of a JWT, unverified (the server's own tests verify).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+async fn start() -> TestServer {
+    TestServer::start(ConfigValues {
+        refresh_token_ttl: Some(TTL),
+        refresh_token_idle_ttl: Some(IDLE),
+        ..ConfigValues::default()
+    })
+    .await
 }
 
 fn refresh_token(answer: &Value) -> String {
@@ -224,7 +85,7 @@ fn refresh_token(answer: &Value) -> String {
 
 #[tokio::test]
 async fn offline_access_yields_a_refresh_token_that_rotates_and_keeps_the_login() {
-    let s = Server::start().await;
+    let s = start().await;
     let (secret, _) = s.enroll().await;
     // Without offline_access: no refresh token, and none stored.
     let plain = s.tokens(&secret, "openid").await;
@@ -277,7 +138,7 @@ async fn offline_access_yields_a_refresh_token_that_rotates_and_keeps_the_login(
 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_its_whole_family() {
-    let s = Server::start().await;
+    let s = start().await;
     let (secret, _) = s.enroll().await;
     let first = refresh_token(&s.tokens(&secret, "offline_access").await);
     // Another family of the same user, untouched by the reuse below.
@@ -295,7 +156,7 @@ async fn a_reused_refresh_token_revokes_its_whole_family() {
 
 #[tokio::test]
 async fn refusals_before_the_rotation_leave_the_token_usable() {
-    let s = Server::start().await;
+    let s = start().await;
     let (secret, _) = s.enroll().await;
     let token = refresh_token(&s.tokens(&secret, "openid offline_access").await);
     let rows = s.rows().await;
@@ -345,7 +206,7 @@ async fn refusals_before_the_rotation_leave_the_token_usable() {
 
 #[tokio::test]
 async fn idle_and_absolute_lifetimes_are_enforced() {
-    let s = Server::start().await;
+    let s = start().await;
     let (secret, _) = s.enroll().await;
     // Idle: refused from exactly IDLE seconds after issue.
     let token = refresh_token(&s.tokens(&secret, "offline_access").await);
@@ -371,7 +232,7 @@ async fn idle_and_absolute_lifetimes_are_enforced() {
 
 #[tokio::test]
 async fn revoking_the_user_kills_their_refresh_tokens() {
-    let s = Server::start().await;
+    let s = start().await;
     let (secret, _) = s.enroll().await;
     let token = refresh_token(&s.tokens(&secret, "offline_access").await);
     s.advance(5);
@@ -383,7 +244,7 @@ async fn revoking_the_user_kills_their_refresh_tokens() {
 
 #[tokio::test]
 async fn a_recovery_login_keeps_its_amr_through_refreshes() {
-    let s = Server::start().await;
+    let s = start().await;
     let (_, recovery) = s.enroll().await;
     s.advance(30);
     let mfa_token = s.login("offline_access").await;
@@ -406,7 +267,7 @@ async fn a_recovery_login_keeps_its_amr_through_refreshes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_token_raced_against_itself_succeeds_at_most_once() {
-    let s = Arc::new(Server::start().await);
+    let s = Arc::new(start().await);
     let (secret, _) = s.enroll().await;
     let token = refresh_token(&s.tokens(&secret, "offline_access").await);
     let answers = futures::future::join_all((0..20).map(|_| {

@@ -81,6 +81,20 @@ pub enum Command {
     /// Manage users (`users unblock USER`).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Replace the signing key: a new key signs on every instance within a
+    /// second (no restart); the old one stays in the JWKS, and keeps
+    /// verifying, until the tokens it signed have expired.
+    RotateSigningKey {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// The algorithm whose key to replace: the servers' --signing-alg.
+        #[arg(long, env = "MFA_SERVER_SIGNING_ALG", default_value = "RS256")]
+        signing_alg: crate::tokens::SigningAlg,
+    },
     /// Re-seal every secret (TOTP secrets and the signing key) under a new
     /// encryption key, online: instances keep serving if each already has
     /// the new key (see server/README.md, "Rotating the encryption key").

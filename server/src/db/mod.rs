@@ -68,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/sqlite/0006_refresh_tokens.sql"),
         include_str!("../../migrations/postgres/0006_refresh_tokens.sql"),
     ),
+    Migration::new(
+        7,
+        "signing_key_rotation",
+        include_str!("../../migrations/sqlite/0007_signing_key_rotation.sql"),
+        include_str!("../../migrations/postgres/0007_signing_key_rotation.sql"),
+    ),
 ];
 
 /// A connected, migrated database.

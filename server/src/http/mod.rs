@@ -81,6 +81,25 @@ pub struct App {
     hashes: HashPool,
 }
 
+/// Polls for signing-key rotations every `period` (see
+/// [`App::refresh_signing_keys`]) for as long as `app` is alive: a key
+/// rotated by `mfa-server rotate-signing-key` signs on every instance
+/// within one period, without a restart.
+pub fn watch_signing_keys(app: &Arc<App>, period: std::time::Duration) {
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            if let Err(e) = app.refresh_signing_keys().await {
+                tracing::warn!(error = %e, "signing keys not refreshed; the keys in use are kept");
+            }
+        }
+    });
+}
+
 /// Why [`App::new`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -111,6 +130,7 @@ impl App {
             &db,
             settings.signing_alg(),
             settings.issuer_url(),
+            settings.access_token_ttl(),
             clock.unix_time(),
         )
         .await?;
@@ -132,6 +152,18 @@ impl App {
             dummy_client_secret,
             hashes,
         })
+    }
+
+    /// Picks up a signing-key rotation made by any process (see
+    /// [`Signer::refresh`]); whether the keys changed. The binary calls it
+    /// every second ([`watch_signing_keys`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError`] if the database fails or a new key is unusable (the
+    /// keys in use are kept).
+    pub async fn refresh_signing_keys(&self) -> Result<bool, TokenError> {
+        self.signer.refresh(&self.db, self.now()).await
     }
 
     /// The pool every Argon2id verification runs in.
