@@ -150,6 +150,11 @@ rotate_port=$(free_port)
 start rotate "$rotate_port"
 provision rotate auth0-python
 export SDK_ROTATE_DOMAIN="127.0.0.1:$rotate_port" SDK_ROTATE_DB="$work/rotate.db" SDK_BIN="$bin"
+# And one of node-auth0's own.
+rotate_port=$(free_port)
+start rotate-node "$rotate_port"
+provision rotate-node node-auth0
+export SDK_NODE_ROTATE_DOMAIN="127.0.0.1:$rotate_port" SDK_NODE_ROTATE_DB="$work/rotate-node.db"
 
 export SDK_DOMAIN="127.0.0.1:$main_port"
 export SDK_SHORT_DOMAINS="${short_domains[*]}"

@@ -20,6 +20,7 @@ CALLS = [
     "expired mfa_token → expired_token, and the code it carried is not spent", "lockout → too_many_attempts, a right code refused too",
     "refresh: rotation; the used token refused, its family revoked",
     "refresh through the SDK's cache (getTokenSilently, cacheMode off), twice",
+    "signing-key rotation: the SDK's verifier takes the new kid",
 ]
 
 rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]

@@ -26,6 +26,7 @@ const who = users(SDK);
 const VERIFY_ERROR = "GenericError";
 const bundle = readFileSync(process.env.SDK_SPA_BUNDLE, "utf8");
 const s = {};
+notAvailable(SDK, V, "signing-key rotation: the SDK's verifier takes the new kid", "it checks id token claims and the RS256 header, not signatures");
 let browser;
 let profile;
 

@@ -6,8 +6,9 @@
 // by plain HTTP (bridge*) only to reach the refresh token, and records those
 // steps n/a.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { AuthenticationClient, AuthApiError, UserInfoClient } from "auth0";
-import { env, users, version, step, notAvailable, Authenticator, bridgeToken, bridgeMfa } from "./common.mjs";
+import { env, users, version, step, notAvailable, Authenticator, bridgeToken, bridgeMfa, sleep } from "./common.mjs";
 
 const SDK = "node-auth0";
 const V = version("auth0");
@@ -79,4 +80,41 @@ step(SDK, V, "refresh: rotation; the used token refused, its family revoked", as
     assert.equal(error.error, "invalid_grant");
     assert.equal(error.error_description, "Unknown or invalid refresh token.");
   }
+});
+
+step(SDK, V, "signing-key rotation: the SDK's verifier takes the new kid", async () => {
+  const domain = process.env.SDK_NODE_ROTATE_DOMAIN;
+  const client = new AuthenticationClient({ domain, clientId: env.clientId, clientSecret: env.clientSecret });
+  const login = await client.oauth
+    .passwordGrant({ username: who.main, password: env.password, audience: `https://${domain}/mfa/`, scope: env.scope, realm: "Username-Password-Authentication" })
+    .then(() => assert.fail("no mfa_required"), (e) => JSON.parse(e.body));
+  const enrolled = await bridgeMfa(domain, "POST", "/mfa/associate", login.mfa_token, { authenticator_types: ["otp"] });
+  const app = new Authenticator(enrolled.body.secret, enrolled.body.barcode_uri);
+  const tokens = await bridgeToken(domain, { grant_type: "http://auth0.com/oauth/grant-type/mfa-otp", mfa_token: login.mfa_token, otp: await app.fresh() });
+  assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+  // The validator fetches the JWKS here (one key).
+  const { data: first } = await client.oauth.refreshTokenGrant({ refresh_token: tokens.body.refresh_token });
+  const kid = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[0], "base64url")).kid;
+  const rotated = spawnSync(process.env.SDK_BIN, ["rotate-signing-key", "--db", process.env.SDK_NODE_ROTATE_DB], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  assert.equal(rotated.status, 0, `mfa-server rotate-signing-key failed: ${rotated.stderr}`);
+  await sleep(1500);
+  // Within 30 s of its last JWKS fetch jose does not refetch for an unknown kid:
+  // the answer's id token is refused, and the refresh token it presented is spent.
+  const refused = await client.oauth.refreshTokenGrant({ refresh_token: first.refresh_token }).then(() => null, (e) => e);
+  if (refused) {
+    assert.equal(refused.code, "ERR_JWKS_NO_MATCHING_KEY", String(refused));
+    const retry = await client.oauth.refreshTokenGrant({ refresh_token: first.refresh_token }).then(() => assert.fail("a spent refresh token worked"), (e) => e);
+    assert.equal(retry.error, "invalid_grant");
+    // After the cooldown a new login's id token verifies with the new kid.
+    await sleep(30_000);
+  } else {
+    assert.fail("the new kid verified within jose's cooldown: the server must publish keys ahead of use; update this test and the README");
+  }
+  const again = await client.oauth
+    .passwordGrant({ username: who.main, password: env.password, audience: `https://${domain}/mfa/`, scope: env.scope, realm: "Username-Password-Authentication" })
+    .then(() => assert.fail("no mfa_required"), (e) => JSON.parse(e.body));
+  const next = await bridgeToken(domain, { grant_type: "http://auth0.com/oauth/grant-type/mfa-otp", mfa_token: again.mfa_token, otp: await app.fresh() });
+  assert.equal(next.status, 200, JSON.stringify(next.body));
+  const { data } = await client.oauth.refreshTokenGrant({ refresh_token: next.body.refresh_token });
+  assert.notEqual(kid(data.id_token), kid(first.id_token), "the rotated key does not sign");
 });

@@ -56,6 +56,7 @@ for call, reason in [
     ("tokens verified by the SDK's verifier", "its verifier runs only inside complete_interactive_login (/authorize)"),
     ("userinfo", "no userinfo call (get_user reads the session)"),
     ("delete authenticator (remove:authenticators token)", "MfaClient has no delete"),
+    ("signing-key rotation: the SDK's verifier takes the new kid", "its verifier runs only inside complete_interactive_login (/authorize)"),
 ]:
     not_available(SDK, V, call, reason)
 
