@@ -10,9 +10,7 @@
 // mfa.setMFAAuthDetails(mfa_token, scope, audience, mfa_requirements). The page
 // does the password grant with fetch and makes that same call.
 import assert from "node:assert/strict";
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { env, users, version, step, notAvailable, Authenticator, sleep, shortServer, claims } from "./common.mjs";
@@ -28,7 +26,6 @@ const bundle = readFileSync(process.env.SDK_SPA_BUNDLE, "utf8");
 const s = {};
 notAvailable(SDK, V, "signing-key rotation: the SDK's verifier takes the new kid", "it checks id token claims and the RS256 header, not signatures");
 let browser;
-let profile;
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>spa-js</title><script src="/__sdk_test/spa.js"></script>
 <script>
@@ -96,7 +93,7 @@ function fails(result, name, error, description) {
 }
 
 before(async () => {
-  profile = mkdtempSync(join(tmpdir(), "mfa-sdk-chromium-"));
+  // launch() gives Chromium a fresh temporary --user-data-dir, removed at close.
   browser = await chromium.launch({
     executablePath: process.env.SDK_CHROMIUM,
     headless: true,
@@ -108,7 +105,6 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 for (const [call, reason] of [
