@@ -6,8 +6,8 @@
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::code::{Code, SubmittedCode};
-use crate::error::{ParamError, Refusal};
-use crate::mac::{AnyKeyed, BATCH, Keyed};
+use crate::error::Refusal;
+use crate::mac::{AnyKeyed, BATCH};
 use crate::params::{Algorithm, Digits, LookAhead};
 use crate::secret::Secret;
 
@@ -17,7 +17,7 @@ use crate::secret::Secret;
 /// use totp_engine::{Algorithm, Digits, HotpParams, LookAhead};
 ///
 /// let params = HotpParams::default()
-///     .with_algorithm(Algorithm::Sha1)?
+///     .with_algorithm(Algorithm::Sha1)
 ///     .with_digits(Digits::EIGHT)
 ///     .with_look_ahead(LookAhead::new(5)?);
 /// assert_eq!(params.digits(), Digits::EIGHT);
@@ -38,13 +38,10 @@ impl HotpParams {
     }
 
     /// Sets the algorithm.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] for SHA-2 without the `sha2` feature.
-    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Result<Self, ParamError> {
-        self.algorithm = algorithm.enabled()?;
-        Ok(self)
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
     }
 
     /// Sets the number of digits.
@@ -202,17 +199,9 @@ impl core::fmt::Debug for Hotp {
     }
 }
 
-/// Keys the HMAC for `algorithm`. The algorithm was checked by the params
-/// builder; a disabled SHA-2 variant cannot reach here.
+/// Keys the HMAC for `algorithm` with `secret`.
 pub(crate) fn key_for(algorithm: Algorithm, secret: &Secret) -> AnyKeyed {
-    let key = secret.expose_bytes();
-    match algorithm {
-        #[cfg(feature = "sha2")]
-        Algorithm::Sha256 => AnyKeyed::Sha256(Keyed::new(key)),
-        #[cfg(feature = "sha2")]
-        Algorithm::Sha512 => AnyKeyed::Sha512(Keyed::new(key)),
-        _ => AnyKeyed::Sha1(Keyed::new(key)),
-    }
+    AnyKeyed::new(algorithm, secret.expose_bytes())
 }
 
 pub(crate) fn check_digits(code: &SubmittedCode, digits: Digits) -> Result<(), Refusal> {

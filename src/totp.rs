@@ -4,7 +4,7 @@
 //! Time is always an argument, in Unix seconds; nothing here reads a clock.
 
 use crate::code::{Code, SubmittedCode};
-use crate::error::{BeforeT0, ParamError, Refusal};
+use crate::error::{BeforeT0, Refusal};
 use crate::hotp::{Preference, Scan, check_digits, key_for};
 use crate::mac::AnyKeyed;
 use crate::params::{Algorithm, Digits, Drift, Period, Window};
@@ -19,7 +19,7 @@ use crate::secret::Secret;
 /// use totp_engine::{Algorithm, Digits, Period, TotpParams, Window};
 ///
 /// let params = TotpParams::default()
-///     .with_algorithm(Algorithm::Sha256)?
+///     .with_algorithm(Algorithm::Sha256)
 ///     .with_digits(Digits::EIGHT)
 ///     .with_period(Period::new(60)?)
 ///     .with_window(Window::new(2, 1)?);
@@ -43,13 +43,10 @@ impl TotpParams {
     }
 
     /// Sets the algorithm.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] for SHA-2 without the `sha2` feature.
-    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Result<Self, ParamError> {
-        self.algorithm = algorithm.enabled()?;
-        Ok(self)
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
     }
 
     /// Sets the number of digits.

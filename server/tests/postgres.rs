@@ -496,10 +496,16 @@ async fn postgres_rotate_signing_key_reaches_three_running_instances() {
         loop {
             let kids = jwks(i).await;
             if kids.len() == 2 {
-                assert_eq!(kids[1], old[0], "the old key is published after the new one");
+                assert_eq!(
+                    kids[1], old[0],
+                    "the old key is published after the new one"
+                );
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "instance {i}: {kids:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instance {i}: {kids:?}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }

@@ -118,13 +118,10 @@ async fn mfa_recovery_code(
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = {
-        // The generator is not `Send`: draw from it before awaiting.
-        let fut =
-            app.mfa
-                .verify_recovery_code(&row.user_id, &grant.recovery_code, &mut rand::rng(), now);
-        fut.await?
-    };
+    let verified = app
+        .mfa
+        .verify_recovery_code(&row.user_id, &grant.recovery_code, rand::rng(), now)
+        .await?;
     if !verified.attempts_reset {
         tracing::warn!("attempt bucket not reset after an accepted recovery code");
     }
