@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use totp_engine::{Clock as _, OtpKind, ParsedKeyUri, SystemClock, Totp};
+use totp_engine::{Clock as _, ParsedKeyUri, SystemClock, Totp};
 
 const EXAMPLE: &str =
     "otpauth://totp/ACME:jane%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=ACME";
@@ -39,8 +39,8 @@ fn main() -> ExitCode {
         "secret:    {} bytes ({uri:?} shows no key)",
         uri.secret().len()
     );
-    if uri.kind() == OtpKind::Totp {
-        println!("period:    {} s", uri.period().secs());
+    if let Some(period) = uri.period() {
+        println!("period:    {} s", period.secs());
         let now = SystemClock.unix_time();
         match Totp::new(uri.secret(), uri.totp_params()).generate(now) {
             Ok(code) => println!("code now:  {code}"),

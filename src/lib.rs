@@ -16,6 +16,7 @@ mod mac;
 mod params;
 #[cfg(feature = "sha2")]
 mod recovery;
+mod scan;
 #[cfg(feature = "seal")]
 mod seal;
 mod secret;
@@ -27,6 +28,10 @@ mod uri;
 // Policy: `core` only.
 mod clock;
 mod policy;
+#[cfg(feature = "serde")]
+mod serde_impls;
+#[cfg(feature = "serde")]
+pub use serde_impls::WithSecret;
 
 // Flow: `alloc`.
 #[cfg(feature = "conformance")]

@@ -5,9 +5,9 @@
 
 use crate::code::{Code, SubmittedCode};
 use crate::error::{BeforeT0, Refusal};
-use crate::hotp::{Preference, Scan, check_digits, key_for};
 use crate::mac::AnyKeyed;
 use crate::params::{Algorithm, Digits, Drift, Period, Window};
+use crate::scan::{Preference, Scan, check_digits};
 use crate::secret::Secret;
 
 /// TOTP parameters: algorithm, digits, period, T0 and the verification window.
@@ -177,7 +177,7 @@ impl Totp {
     #[must_use]
     pub fn new(secret: &Secret, params: TotpParams) -> Self {
         Self {
-            key: key_for(params.algorithm, secret),
+            key: AnyKeyed::new(params.algorithm, secret.expose_bytes()),
             params,
         }
     }

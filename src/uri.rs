@@ -100,7 +100,8 @@ impl<'a> KeyUri<'a> {
         })
     }
 
-    /// An HOTP URI whose `counter` is the next counter the app should use.
+    /// An HOTP URI whose `counter` is the next counter the app should use
+    /// (the arguments in [`KeyUri::totp`]'s order, then the counter).
     ///
     /// # Errors
     ///
@@ -108,8 +109,8 @@ impl<'a> KeyUri<'a> {
     pub fn hotp(
         secret: &'a Secret,
         params: &HotpParams,
-        counter: u64,
         account: &'a str,
+        counter: u64,
     ) -> Result<Self, UriError> {
         check_label_part(account, "account")?;
         Ok(Self {
@@ -481,14 +482,13 @@ impl<'a> ParsedKeyUri<'a> {
         let digits = match digits_raw {
             None => Digits::SIX,
             Some(raw) => parse_number(raw)
-                .and_then(|n| u32::try_from(n).ok())
-                .and_then(|n| Digits::new(n).ok())
+                .and_then(|n| Digits::try_from(n).ok())
                 .ok_or(UriError::InvalidDigits)?,
         };
         let period = match period_raw {
             None => Period::THIRTY_SECONDS,
             Some(raw) => parse_number(raw)
-                .and_then(|n| Period::new(n).ok())
+                .and_then(|n| Period::try_from(n).ok())
                 .ok_or(UriError::InvalidPeriod)?,
         };
         let counter = match (kind, counter_raw) {
@@ -557,10 +557,11 @@ impl<'a> ParsedKeyUri<'a> {
         self.digits
     }
 
-    /// The period (30 s when absent; meaningless for HOTP).
+    /// The TOTP period (30 s when absent); `None` for an HOTP URI, which
+    /// has none.
     #[must_use]
-    pub fn period(&self) -> Period {
-        self.period
+    pub fn period(&self) -> Option<Period> {
+        (self.kind == OtpKind::Totp).then_some(self.period)
     }
 
     /// The counter (always present for HOTP).

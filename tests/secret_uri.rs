@@ -227,7 +227,7 @@ fn totp_uri_is_written_with_percent_encoding() {
 #[test]
 fn hotp_uri_carries_the_counter() {
     let secret = rfc_secret();
-    let uri = KeyUri::hotp(&secret, &HotpParams::default(), 42, "dev")
+    let uri = KeyUri::hotp(&secret, &HotpParams::default(), "dev", 42)
         .unwrap()
         .with_issuer("Büro")
         .unwrap()
@@ -237,6 +237,7 @@ fn hotp_uri_carries_the_counter() {
     let parsed = ParsedKeyUri::parse(&uri).unwrap();
     assert_eq!(parsed.kind(), OtpKind::Hotp);
     assert_eq!(parsed.counter(), Some(42));
+    assert_eq!(parsed.period(), None, "an HOTP URI has no period");
     assert_eq!(parsed.issuer().unwrap().to_string(), "Büro");
 }
 
@@ -252,7 +253,7 @@ fn uris_from_the_wild_are_understood() {
     assert_eq!(g.account().to_string(), "alice@google.com");
     assert_eq!(
         (g.digits(), g.period(), g.algorithm()),
-        (Digits::SIX, Period::THIRTY_SECONDS, Algorithm::Sha1)
+        (Digits::SIX, Some(Period::THIRTY_SECONDS), Algorithm::Sha1)
     );
 
     // %3A separator, spaces before the account, issuer only in the label.
@@ -276,8 +277,8 @@ fn uris_from_the_wild_are_understood() {
     assert!(b.label_issuer().is_none());
     assert_eq!(b.issuer().unwrap().to_string(), "Big Corp");
     assert_eq!(
-        (b.digits(), b.period().secs(), b.algorithm()),
-        (Digits::EIGHT, 60, Algorithm::Sha512)
+        (b.digits(), b.period().map(Period::secs), b.algorithm()),
+        (Digits::EIGHT, Some(60), Algorithm::Sha512)
     );
 
     // Microsoft: the label issuer differs from the parameter; both are kept.
@@ -453,12 +454,12 @@ proptest! {
         counter in proptest::option::of(any::<u64>()),
     ) {
         let secret = Secret::from_bytes(&key).unwrap();
-        let digits = Digits::new(digits).unwrap();
-        let totp_params = TotpParams::default().with_algorithm(alg).with_digits(digits).with_period(Period::new(period).unwrap());
+        let digits = Digits::try_from(digits).unwrap();
+        let totp_params = TotpParams::default().with_algorithm(alg).with_digits(digits).with_period(Period::try_from(period).unwrap());
         let hotp_params = HotpParams::default().with_algorithm(alg).with_digits(digits);
         let mut uri = match counter {
             None => KeyUri::totp(&secret, &totp_params, &account).unwrap(),
-            Some(c) => KeyUri::hotp(&secret, &hotp_params, c, &account).unwrap(),
+            Some(c) => KeyUri::hotp(&secret, &hotp_params, &account, c).unwrap(),
         };
         if let Some(issuer) = &issuer {
             uri = uri.with_issuer(issuer).unwrap();

@@ -381,7 +381,7 @@ proptest! {
         let offset = (mac[19] & 0x0f) as usize;
         let bin = u32::from_be_bytes([mac[offset] & 0x7f, mac[offset + 1], mac[offset + 2], mac[offset + 3]]);
         let expected = format!("{:0width$}", bin % 10u32.pow(digits), width = digits as usize);
-        let params = HotpParams::default().with_digits(Digits::new(digits).unwrap());
+        let params = HotpParams::default().with_digits(Digits::try_from(digits).unwrap());
         let hotp = Hotp::new(&Secret::from_bytes(&key).unwrap(), params);
         let code = hotp.generate(counter);
         prop_assert_eq!(code.as_str(), expected.as_str());

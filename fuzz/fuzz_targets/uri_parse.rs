@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let hotp = uri.hotp_params();
     let built = match uri.kind() {
         OtpKind::Totp => KeyUri::totp(uri.secret(), &totp, &account),
-        OtpKind::Hotp => KeyUri::hotp(uri.secret(), &hotp, uri.counter().unwrap_or(0), &account),
+        OtpKind::Hotp => KeyUri::hotp(uri.secret(), &hotp, &account, uri.counter().unwrap_or(0)),
     };
     // Labels with ':' or a leading space cannot be written back (the format forbids them).
     let Ok(mut built) = built else { return };

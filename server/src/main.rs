@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 use mfa_server::config::{Cli, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
+use mfa_server::demo;
 use mfa_server::http::{self, App, SharedClock};
 use mfa_server::jose::ClientKeys;
 use mfa_server::{config, keys, tokens};
@@ -190,6 +191,8 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
         let password = Zeroizing::new(credentials::random_secret(16));
         add_client(&db, "demo-client", Some(&secret), clock.unix_time()).await?;
         add_user(&db, "demo", password.clone(), clock.unix_time()).await?;
+        // The demo page's client: public, since a page cannot keep a secret.
+        add_client(&db, demo::PAGE_CLIENT_ID, None, clock.unix_time()).await?;
         println!(
             "Demo client: client_id=demo-client client_secret={}\n\
              Demo user:   username=demo password={}\n\
@@ -202,6 +205,11 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
             password.as_str(),
             secret.as_str(),
             password.as_str(),
+        );
+    }
+    if demo {
+        println!(
+            "Demo page: open {scheme}://{local}/ in a browser, sign in as demo and enroll a phone."
         );
     }
     println!("mfa-server listening on {scheme}://{local}");
@@ -346,6 +354,23 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("user {username} deleted, with their authenticators and tokens");
+            Ok(())
+        }
+        Command::Qr {
+            uri,
+            light_background,
+        } => {
+            let uri = if uri.0.as_str() == "-" {
+                read_line()?
+            } else {
+                uri.0
+            };
+            let code = demo::qr::BarcodeUri::new(uri).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                code.terminal(!light_background)
+                    .map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::RotateSigningKey {

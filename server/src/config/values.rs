@@ -148,7 +148,8 @@ pub struct ConfigValues {
     )]
     pub connection: Option<String>,
     /// Create (or reset) a demo client and user at start and print how to
-    /// use them; `--demo=false` overrides the file. Default: false.
+    /// use them, and serve the demo page at / (sign in and enroll a phone
+    /// in a browser); `--demo=false` overrides the file. Default: false.
     #[arg(
         long,
         env = "MFA_SERVER_DEMO",

@@ -107,6 +107,16 @@ impl ApiError {
         }
     }
 
+    /// 403 `invalid_grant` "Wrong email or password.": an unknown user or a
+    /// wrong password (one answer for both, as on Auth0).
+    pub(crate) fn wrong_password() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_grant",
+            "Wrong email or password.",
+        )
+    }
+
     /// 429 `too_many_attempts`: this user is blocked from this address
     /// after consecutive failed logins (Auth0's brute-force protection).
     pub(crate) fn login_blocked() -> Self {

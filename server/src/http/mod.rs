@@ -3,9 +3,9 @@
 //! This module holds the [`router`], the shared state [`App`] (database,
 //! engine, signer, settings and the clock) and the middleware: one log line
 //! per request, a panic turned into a 500 JSON answer, JSON answers for
-//! unknown routes (404) and wrong methods (405). Every response is JSON,
-//! errors included (`{"error", "error_description"}`); client mistakes
-//! never produce a 500.
+//! unknown routes (404) and wrong methods (405). Every response of the API
+//! is JSON, errors included (`{"error", "error_description"}`); client
+//! mistakes never produce a 500.
 //!
 //! The rest is split by concern: [`error`] (the one error type and its
 //! mappings), [`extract`] (body parameters and `Authorization` headers),
@@ -19,6 +19,8 @@
 //! The password check and its brute-force protection are in `login.rs`,
 //! the client address it counts by in [`client_ip`], and the accept loop
 //! with the connection limit and timeouts in [`serve`].
+//!
+//! With `--demo`, the demo web app's routes ([`crate::demo`]) join them.
 //!
 //! Every response but the JWKS is sent with `Cache-Control: no-store`
 //! (tokens, secrets, authenticator lists and errors alike).
@@ -232,6 +234,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/.well-known/jwks.json", get(token::jwks))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .merge(crate::demo::routes(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
