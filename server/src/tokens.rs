@@ -265,6 +265,10 @@ pub struct Claims {
     /// The client the access token was issued to (absent from id tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// Profile claims of an id token (`name`, `nickname`, `email`,
+    /// `email_verified`, for the scopes granted); empty in access tokens.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why a token could not be signed or the signing key loaded.
@@ -376,6 +380,7 @@ impl Signer {
             scope: String::new(),
             amr: Vec::new(),
             azp: Some("mfa-server-self-check".to_owned()),
+            profile: serde_json::Map::new(),
         };
         let token = self.sign_with(set, &probe)?;
         match self.verify_with(set, &token, now) {
