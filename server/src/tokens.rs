@@ -269,6 +269,10 @@ pub struct Claims {
     /// thumbprint of the DPoP proof key); absent from Bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// Profile claims of an id token (`name`, `nickname`, `email`,
+    /// `email_verified`, for the scopes granted); empty in access tokens.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The `cnf` claim of a DPoP-bound token (RFC 7800, RFC 9449 §6.1).
@@ -388,6 +392,7 @@ impl Signer {
             amr: Vec::new(),
             azp: Some("mfa-server-self-check".to_owned()),
             cnf: None,
+            profile: serde_json::Map::new(),
         };
         let token = self.sign_with(set, &probe)?;
         match self.verify_with(set, &token, now) {

@@ -782,6 +782,23 @@ async fn mfa_token_expires_at_exactly_its_ttl() {
     let fresh = server.password_grant(USER).await;
     let a = server.otp_grant(&fresh, &code(&secret, T0 + 60)).await;
     assert_eq!(a.status, 200, "{}", a.json);
+    // That login pruned nothing recent: the old token is still "expired",
+    // not unknown ("Malformed"), for a day after its expiry.
+    expired(
+        server
+            .bearer("GET", "/mfa/authenticators", &token, None)
+            .await,
+    );
+    server.set_time(T0 + 60 + 86_400 + 1);
+    let _ = server.password_grant(USER).await;
+    assert_error(
+        &server
+            .bearer("GET", "/mfa/authenticators", &token, None)
+            .await,
+        401,
+        "invalid_grant",
+        "Malformed mfa_token",
+    );
 }
 
 #[tokio::test]

@@ -112,16 +112,23 @@ pub(super) async fn userinfo(
         .await?
         .ok_or_else(ApiError::invalid_token)?;
     let mut body = json!({ "sub": claims.sub });
-    if has("profile") {
-        let nickname = username
-            .split_once('@')
-            .map_or(username.as_str(), |(n, _)| n);
-        body["name"] = Value::String(username.clone());
+    add_profile_claims(&mut body, &username, has("profile"), has("email"));
+    Ok(axum::Json(body).into_response())
+}
+
+/// The profile claims this server knows of a user, all from the username:
+/// with `profile`, `name` (the username) and `nickname` (its part before
+/// `@`); with `email`, `email` and `email_verified: false` when the
+/// username is an address. `/userinfo` answers them, and id tokens carry
+/// them (as Auth0's do for the scopes granted).
+pub(super) fn add_profile_claims(body: &mut Value, username: &str, profile: bool, email: bool) {
+    if profile {
+        let nickname = username.split_once('@').map_or(username, |(n, _)| n);
+        body["name"] = Value::String(username.to_owned());
         body["nickname"] = Value::String(nickname.to_owned());
     }
-    if has("email") && username.contains('@') {
-        body["email"] = Value::String(username.clone());
+    if email && username.contains('@') {
+        body["email"] = Value::String(username.to_owned());
         body["email_verified"] = Value::Bool(false);
     }
-    Ok(axum::Json(body).into_response())
 }

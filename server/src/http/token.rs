@@ -267,6 +267,7 @@ pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Res
         amr: issue.amr.clone(),
         azp: Some(issue.client_id.to_owned()),
         cnf: issue.cnf.clone(),
+        profile: serde_json::Map::new(),
     };
     let sign = |c: &Claims| app.signer.sign(c).map_err(|e| ApiError::unavailable(&e));
     let mut body = json!({
@@ -278,12 +279,27 @@ pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Res
         body["scope"] = Value::String(granted.scope.clone());
     }
     if granted.has_scope("openid") {
+        // The username is all this server knows of a user (ids are
+        // `auth0|USERNAME`): the claims /userinfo answers.
+        let mut profile = Value::Object(serde_json::Map::new());
+        if let Some(username) = issue.user_id.strip_prefix("auth0|") {
+            super::oidc::add_profile_claims(
+                &mut profile,
+                username,
+                granted.has_scope("profile"),
+                granted.has_scope("email"),
+            );
+        }
         let id = Claims {
             aud: issue.client_id.to_owned(),
             exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
             cnf: None,
+            profile: match profile {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
             ..access
         };
         body["id_token"] = Value::String(sign(&id)?);
