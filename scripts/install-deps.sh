@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # What to check, in order, and the Debian packages that provide it.
-DEPS=(cc python3 oathtool curl jq postgresql)
+DEPS=(cc python3 oathtool curl jq postgresql script)
 declare -A PACKAGES=(
   [cc]="gcc libc6-dev" # rustc links with cc; ring and SQLite are compiled from C
   [python3]="python3"  # scripts/test.sh picks a free port with it; scripts/bench-ratios.py
@@ -23,6 +23,7 @@ declare -A PACKAGES=(
   [curl]="curl"        # examples/seed-walkthrough.sh
   [jq]="jq"            # examples/seed-walkthrough.sh
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
+  [script]="bsdutils" # server/tests/admin.rs: a pseudo-terminal for the no-echo prompts
 )
 
 fail() {

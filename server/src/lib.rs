@@ -10,6 +10,10 @@
 //! - [`tokens`]: the JWT signer and JWKS.
 //! - [`credentials`]: password and client-secret hashes, mfa_tokens.
 //! - [`hashing`]: the bounded pool every Argon2id verification runs in.
+//! - [`logging`], [`metrics`]: the log format and request log line, the
+//!   Prometheus metrics and their listener.
+//! - [`lifecycle`]: serving until a signal, and the graceful shutdown.
+//! - [`admin`]: the administrator's `users …` and `clients …` commands.
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -23,6 +27,7 @@
     clippy::missing_panics_doc
 )]
 
+pub mod admin;
 pub mod audience;
 pub mod config;
 pub mod credentials;
@@ -30,4 +35,7 @@ pub mod db;
 pub mod hashing;
 pub mod http;
 pub mod keys;
+pub mod lifecycle;
+pub mod logging;
+pub mod metrics;
 pub mod tokens;

@@ -508,6 +508,9 @@ fn serve_help_documents_every_knob() {
         "max_connections",
         "header_read_timeout_secs",
         "request_timeout_secs",
+        "log_format",
+        "shutdown_timeout_secs",
+        "metrics_listen",
     ];
     for key in keys {
         let flag = format!("--{}", key.replace('_', "-"));

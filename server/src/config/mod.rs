@@ -53,7 +53,8 @@ pub enum Command {
     /// beside it, or as a snake_case key in the --config file; a flag beats
     /// the environment, which beats the file, which beats the default.
     Serve(ServeArgs),
-    /// Create or update a client; reads its secret from standard input (one line).
+    /// Create or update a client; reads its secret from standard input (one
+    /// line; from a terminal it is prompted for and not echoed).
     AddClient {
         /// The client id: 1 to 128 printable characters.
         client_id: String,
@@ -67,7 +68,8 @@ pub enum Command {
         #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
         encryption_key_file: Option<PathBuf>,
     },
-    /// Create or update a user; reads the password from standard input (one line).
+    /// Create or update a user; reads the password from standard input (one
+    /// line; from a terminal it is prompted for and not echoed).
     AddUser {
         /// The username: 1 to 256 printable characters, no ':'.
         username: String,
@@ -78,9 +80,13 @@ pub enum Command {
         #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
         encryption_key_file: Option<PathBuf>,
     },
-    /// Manage users (`users unblock USER`).
+    /// Manage users: list, show, reset-mfa, regenerate-recovery-code,
+    /// unblock, delete.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage clients: list, remove.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Re-seal every secret (TOTP secrets and the signing key) under a new
     /// encryption key, online: instances keep serving if each already has
     /// the new key (see server/README.md, "Rotating the encryption key").
@@ -97,9 +103,75 @@ pub enum Command {
     },
 }
 
+/// How `users list` and `users show` decide who is blocked: the same
+/// threshold and period as `serve` (and its environment variables).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BlockArgs {
+    /// Consecutive failed logins that block a (user, address) pair, as
+    /// for `serve`.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOGIN_MAX_FAILURES",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub login_max_failures: u32,
+    /// Seconds a block lasts after the last failure, as for `serve`.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOGIN_BLOCK_SECS",
+        value_name = "SECS",
+        default_value_t = 2_592_000
+    )]
+    pub login_block_secs: u64,
+}
+
 /// The `users` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
+    /// List every user: username, user id, MFA state (none, pending, otp),
+    /// recovery code (none, pending, active) and how many client addresses
+    /// they are blocked from; tab-separated.
+    List {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// Who counts as blocked.
+        #[command(flatten)]
+        block: BlockArgs,
+    },
+    /// Show one user: their authenticators (ids, kinds, states, failed
+    /// attempts; never a secret) and their failed logins by client address,
+    /// with which are blocked.
+    Show {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// Who counts as blocked.
+        #[command(flatten)]
+        block: BlockArgs,
+    },
+    /// Replace a user's recovery code with a new one and print it, once:
+    /// the old one stops working; their sessions and OTP authenticator are
+    /// kept.
+    RegenerateRecoveryCode {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
     /// Lift a user's login blocks from every client address (blocks after
     /// consecutive failed logins) and clear their failure counts.
     Unblock {
@@ -128,6 +200,33 @@ pub enum UsersCommand {
     Delete {
         /// The username.
         username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+}
+
+/// The `clients` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// List every client: id, kind (public, secret, short-secret) and
+    /// creation time; tab-separated. No secret or hash is shown.
+    List {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+    /// Remove a client and its outstanding mfa_tokens; its logins stop at
+    /// once (access tokens already issued expire as usual).
+    Remove {
+        /// The client id.
+        client_id: String,
         /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
         #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
         db: DbUrl,

@@ -21,11 +21,11 @@ use totp_engine_sqlx::{
     Backend, Keyring, Migration, SqlxStore, StoreError, StoreOptions, connect_pool, run_migrations,
 };
 
-pub use clients::ClientRow;
+pub use clients::{ClientListing, ClientRow};
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
 pub use signing_keys::SigningKeyRow;
-pub use users::UserRow;
+pub use users::{UserListing, UserRow};
 
 /// The server's migrations (its own tables; the store crate migrates the
 /// authenticator tables).
@@ -61,6 +61,10 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/postgres/0004_signing_alg.sql"),
     ),
 ];
+
+/// The history table of the server's migrations (the store's is
+/// `totp_engine_migrations`).
+pub const MIGRATION_HISTORY: &str = "mfa_server_migrations";
 
 /// A connected, migrated database.
 #[derive(Debug, Clone)]
@@ -121,7 +125,7 @@ impl Db {
         run_migrations(
             &pool,
             &StoreOptions::default(),
-            "mfa_server_migrations",
+            MIGRATION_HISTORY,
             MIGRATIONS,
         )
         .await?;

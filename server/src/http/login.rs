@@ -37,6 +37,7 @@ use zeroize::Zeroizing;
 use super::App;
 use super::client_ip::ClientAddress;
 use super::error::ApiError;
+use super::outcome::{self, Outcome};
 use crate::db::{AddressCharge, PairCharge};
 
 /// Checks `username`'s `password` for a login from `address` at `now`;
@@ -62,6 +63,7 @@ pub(crate) async fn check_password(
         .charge_login_address(address.key(), &policy, now)
         .await?
     {
+        outcome::record(Outcome::PasswordThrottled);
         return Err(ApiError::suspicious_address(retry_after));
     }
     let pair = app
@@ -73,6 +75,7 @@ pub(crate) async fn check_password(
         if let Err(e) = app.db.refund_login_address(address.key(), &policy).await {
             tracing::warn!(error = %e, "login throttle: address charge not refunded");
         }
+        outcome::record(Outcome::PasswordBlocked);
         return Err(ApiError::login_blocked());
     }
     let (user_id, phc) = match app.db.user(username).await? {
@@ -81,12 +84,14 @@ pub(crate) async fn check_password(
     };
     let verified = admission.verify(password, phc).await;
     let Some(user_id) = user_id.filter(|_| verified) else {
+        outcome::record(Outcome::PasswordWrong);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "invalid_grant",
             "Wrong email or password.",
         ));
     };
+    outcome::record(Outcome::PasswordOk);
     // The password is right: the login stands even if this bookkeeping
     // fails (the counts then stay as charged).
     if let Err(e) = app.db.clear_login_failures(username).await {

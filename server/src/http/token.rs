@@ -16,9 +16,9 @@ use totp_engine::{AuthenticatorKind, RecoveryCode};
 
 use super::client_ip::ClientAddress;
 use super::error::ApiError;
-use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
 use super::{App, no_store, session};
+use super::{login, outcome};
 use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
@@ -97,7 +97,7 @@ async fn mfa_otp(
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = app.mfa.verify_otp(&row.user_id, &grant.otp, now).await?;
+    let verified = outcome::verify_otp(app, &row.user_id, &grant.otp, now).await?;
     if !verified.attempts_reset {
         // The code is consumed and the grant stands; only the bookkeeping
         // after it failed.
@@ -116,13 +116,8 @@ async fn mfa_recovery_code(
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = {
-        // The generator is not `Send`: draw from it before awaiting.
-        let fut =
-            app.mfa
-                .verify_recovery_code(&row.user_id, &grant.recovery_code, &mut rand::rng(), now);
-        fut.await?
-    };
+    let verified =
+        outcome::verify_recovery_code(app, &row.user_id, &grant.recovery_code, now).await?;
     if !verified.attempts_reset {
         tracing::warn!("attempt bucket not reset after an accepted recovery code");
     }
