@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # What to check, in order, and the Debian packages that provide it.
-DEPS=(cc python3 oathtool curl jq postgresql script)
+DEPS=(cc python3 pip oathtool curl jq postgresql script node npm)
 declare -A PACKAGES=(
   [cc]="gcc libc6-dev" # rustc links with cc; ring and SQLite are compiled from C
   [python3]="python3"  # scripts/test.sh picks a free port with it; scripts/bench-ratios.py
@@ -24,6 +24,9 @@ declare -A PACKAGES=(
   [jq]="jq"            # examples/seed-walkthrough.sh
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
   [script]="bsdutils" # server/tests/admin.rs: a pseudo-terminal for the no-echo prompts
+  [pip]="python3-pip" # scripts/management-test.sh installs auth0-python (pinned) with it
+  [node]="nodejs"      # scripts/management-test.sh: node-auth0's ManagementClient
+  [npm]="npm"          # scripts/management-test.sh installs node-auth0 (pinned) with it
 )
 
 fail() {
@@ -40,6 +43,7 @@ present() {
       done
       return 1
       ;;
+    pip) python3 -m pip --version >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -23,3 +23,6 @@ url=$(scripts/pg-cluster.sh start "$dir" "$port")
 echo "PostgreSQL test cluster: $url (data in $dir)"
 export MFA_TEST_POSTGRES_URL="$url"
 cargo test --workspace --all-features "$@"
+# Auth0's own management clients (auth0-python, node-auth0) against the binary.
+cargo build -q -p mfa-server --bin mfa-server
+scripts/management-test.sh

@@ -25,7 +25,7 @@ use mfa_server::admin::{self, BlockRule};
 use mfa_server::config::{BlockArgs, Cli, ClientsCommand, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
-use mfa_server::http::{App, SharedClock};
+use mfa_server::http::{App, SharedClock, management};
 use mfa_server::keys;
 use mfa_server::lifecycle;
 use mfa_server::logging::{self, LogFormat};
@@ -242,8 +242,17 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             client_id,
             db,
             public,
+            management_scopes,
             encryption_key_file,
         } => {
+            let management_scopes = match management_scopes.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(None),
+                Some(_) if public => {
+                    return Err("a public client cannot be granted Management API scopes".into());
+                }
+                Some(scopes) => Some(Some(management::parse_scopes(scopes)?)),
+            };
             let secret = if public {
                 None
             } else {
@@ -257,6 +266,26 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 clock.unix_time(),
             )
             .await?;
+            match management_scopes {
+                None => {}
+                Some(None) => {
+                    db.remove_client_grant(&client_id, management::GRANT_KEY)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("client {client_id}: Management API grant withdrawn");
+                }
+                Some(Some(scopes)) => {
+                    db.set_client_grant(
+                        &client_id,
+                        management::GRANT_KEY,
+                        &scopes,
+                        clock.unix_time(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    println!("client {client_id}: Management API scopes {scopes}");
+                }
+            }
             println!("client {client_id} saved");
             Ok(())
         }

@@ -202,6 +202,67 @@ async fn admin_commands(db: &str) {
         assert_eq!(out, "mfa-server: no user ghost\n");
     }
 
+    // Management API grants: validated, refused for a public client.
+    let (ok, out) = cli(
+        &[
+            "add-client",
+            "ops",
+            "--db",
+            db,
+            "--management-scopes",
+            "read:users delete:users",
+        ],
+        "an-ops-secret-of-enough-length\n",
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("unknown management scope \"delete:users\"; known: read:users update:users"),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &[
+            "add-client",
+            "spa",
+            "--public",
+            "--db",
+            db,
+            "--management-scopes",
+            "read:users",
+        ],
+        "",
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("a public client cannot be granted Management API scopes"),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &[
+            "add-client",
+            "ops",
+            "--db",
+            db,
+            "--management-scopes",
+            " read:users  read:users update:users ",
+        ],
+        "an-ops-secret-of-enough-length\n",
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("client ops: Management API scopes read:users update:users\n"),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &["add-client", "ops", "--db", db, "--management-scopes", ""],
+        "an-ops-secret-of-enough-length\n",
+    );
+    assert!(
+        ok && out.contains("client ops: Management API grant withdrawn\n"),
+        "{out}"
+    );
+    let (ok, out) = admin(db, &["clients", "remove", "ops"]);
+    assert!(ok, "{out}");
+
     // Clients.
     let (ok, out) = admin(db, &["clients", "list"]);
     assert!(ok, "{out}");

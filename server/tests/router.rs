@@ -441,8 +441,18 @@ fn error_cases() -> Vec<Case> {
             .expect(401, "invalid_client", WRONG_CLIENT),
         password("client_assertion", "grant_type=password&client_id=seed-app&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
             .expect(400, "invalid_request", "client_assertion is not supported; use client_secret"),
-        password("unsupported grant type", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET")
-            .expect(400, "unsupported_grant_type", "Grant type 'client_credentials' is not supported."),
+        password("unsupported grant type", "grant_type=authorization_code&client_id=seed-app&client_secret=$SECRET")
+            .expect(400, "unsupported_grant_type", "Grant type 'authorization_code' is not supported."),
+        password("client_credentials without an audience", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET")
+            .expect(403, "access_denied", "No audience parameter was provided, and no default audience has been configured"),
+        password("client_credentials for an unknown audience", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET&audience=https://nope.example/")
+            .expect(403, "access_denied", "Service not found: https://nope.example/"),
+        password("client_credentials without a client grant", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET&audience=https://auth.example.com/api/v2/")
+            .expect(403, "access_denied", "Client is not authorized to access \"https://auth.example.com/api/v2/\". You need to create a \"client-grant\" associated to this API."),
+        password("client_credentials for the MFA API", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET&audience=https://auth.example.com/mfa/")
+            .expect(403, "access_denied", "Client is not authorized to access \"https://auth.example.com/mfa/\". You need to create a \"client-grant\" associated to this API."),
+        password("client_credentials with a wrong secret", "grant_type=client_credentials&client_id=seed-app&client_secret=wrong-secret-wrong-secret&audience=https://auth.example.com/api/v2/")
+            .expect(401, "invalid_client", WRONG_CLIENT),
         password("missing grant_type", "client_id=seed-app")
             .expect(400, "invalid_request", "Missing required parameter: grant_type"),
         password("mfa-otp without mfa_token", "grant_type=$MFA_OTP&client_id=seed-app&client_secret=$SECRET&otp=123456")

@@ -64,6 +64,14 @@ pub enum Command {
         /// A public client: no secret is read or required.
         #[arg(long)]
         public: bool,
+        /// Let this (confidential) client get Management API tokens with
+        /// the client_credentials grant, with these space-separated scopes
+        /// (of read:users update:users read:authentication_methods
+        /// delete:authentication_methods delete:guardian_enrollments); ""
+        /// withdraws the grant. Default: the grant is left as it is (none
+        /// for a new client).
+        #[arg(long, value_name = "SCOPES")]
+        management_scopes: Option<String>,
         /// The encryption key file, as for `serve`.
         #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
         encryption_key_file: Option<PathBuf>,

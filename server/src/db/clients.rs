@@ -131,8 +131,8 @@ impl Db {
         .collect()
     }
 
-    /// Deletes a client and the mfa_tokens issued to it, in one
-    /// transaction; returns whether it existed. Access tokens already
+    /// Deletes a client, its client grants and the mfa_tokens issued to
+    /// it, in one transaction; returns whether it existed. Access tokens already
     /// issued to it stay valid until they expire.
     ///
     /// # Errors
@@ -141,6 +141,10 @@ impl Db {
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM mfa_tokens WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM client_grants WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await?;

@@ -1,7 +1,7 @@
 //! The database: one pool, the server's own tables, and the engine's
 //! authenticator store ([`totp_engine_sqlx::SqlxStore`]) on the same pool.
 //!
-//! Each table has one home for its SQL: [`clients`], [`users`],
+//! Each table has one home for its SQL: [`clients`], [`client_grants`], [`users`],
 //! [`mfa_tokens`], [`signing_keys`], [`login_attempts`] (the login
 //! throttle's counters); the schema is in
 //! `server/migrations/{sqlite,postgres}/*.sql`, applied by the store
@@ -10,6 +10,7 @@
 //! driver with `$N` placeholders; every value is TEXT, BIGINT or a byte
 //! string. Nothing here reads a clock: callers pass `now`.
 
+pub mod client_grants;
 pub mod clients;
 pub mod login_attempts;
 pub mod mfa_tokens;
@@ -53,6 +54,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "token_revocation",
         include_str!("../../migrations/sqlite/0005_token_revocation.sql"),
         include_str!("../../migrations/postgres/0005_token_revocation.sql"),
+    ),
+    Migration::new(
+        14,
+        "client_grants",
+        include_str!("../../migrations/sqlite/0014_client_grants.sql"),
+        include_str!("../../migrations/postgres/0014_client_grants.sql"),
     ),
     Migration::new(
         4,

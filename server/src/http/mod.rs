@@ -15,7 +15,8 @@
 //! may call which MFA endpoint: audience and scopes), and one file per
 //! resource: `token.rs` (`/oauth/token`, JWKS), `mfa.rs` (`/mfa/…`) and
 //! `oidc.rs` (OpenID Connect discovery and `/userinfo`), `health.rs`
-//! (`/health`, `/ready`). The outcome of each grant is logged and counted
+//! (`/health`, `/ready`), [`management`] (Auth0's Management API calls
+//! for MFA, `/api/v2/…`). The outcome of each grant is logged and counted
 //! by [`outcome`]. The password check and its brute-force protection are in `login.rs`,
 //! the client address it counts by in [`client_ip`], and the accept loop
 //! with the connection limit and timeouts in [`serve`].
@@ -31,6 +32,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod login;
+pub mod management;
 mod mfa;
 mod oidc;
 pub mod outcome;
@@ -198,6 +200,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .merge(management::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 
 use super::error::{ApiError, printable};
 use super::extract::{BasicCredentials, Params};
+pub use super::management::grant::ClientCredentialsGrant;
 use super::{App, session};
 
 /// The `grant_type` of the mfa-otp grant.
@@ -31,6 +32,9 @@ pub const MFA_RECOVERY_CODE: &str = "http://auth0.com/oauth/grant-type/mfa-recov
 /// The `grant_type` of the password-realm grant: the password grant that
 /// names its connection (`realm`).
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
+
+/// The client credentials grant (RFC 6749 §4.4).
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Writes a `Debug` that shows only the named fields.
 macro_rules! redacting_debug {
@@ -103,6 +107,9 @@ pub enum Grant {
     MfaOtp(MfaOtpGrant),
     /// `http://auth0.com/oauth/grant-type/mfa-recovery-code`.
     MfaRecoveryCode(MfaRecoveryCodeGrant),
+    /// `client_credentials`: a machine client's token for the Management
+    /// API ([`crate::http::management::grant`]).
+    ClientCredentials(ClientCredentialsGrant),
 }
 
 /// The password grant's parameters.
@@ -151,7 +158,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
         let grant_type = params.require("grant_type")?.to_owned();
         if !matches!(
             grant_type.as_str(),
-            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE
+            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE | CLIENT_CREDENTIALS
         ) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -172,6 +179,10 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 password: params.require_secret("password")?,
                 scope: params.string("scope")?.unwrap_or_default(),
                 audience: params.string("audience")?,
+            }),
+            CLIENT_CREDENTIALS => Grant::ClientCredentials(ClientCredentialsGrant {
+                audience: params.string("audience")?,
+                scope: params.string("scope")?,
             }),
             MFA_OTP => Grant::MfaOtp(MfaOtpGrant {
                 mfa_token: params.require_secret("mfa_token")?,

@@ -36,6 +36,9 @@ pub(super) async fn token(
         Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
         Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, now).await,
         Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, now).await,
+        Grant::ClientCredentials(grant) => {
+            super::management::grant::client_credentials(&app, &client_id, grant, now).await
+        }
     }
 }
 
