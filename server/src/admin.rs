@@ -166,7 +166,7 @@ pub async fn regenerate_recovery_code(db: &Db, user: &UserRow) -> Result<String,
     let config = MfaConfig::new("mfa-server").map_err(err)?;
     let mfa = Mfa::new(db.store(), config);
     let codes = {
-        let fut = mfa.regenerate_recovery_codes(&user.user_id, &mut rand::rng());
+        let fut = mfa.regenerate_recovery_codes(&user.user_id, rand::rng());
         fut.await
     };
     match codes {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::http::{self, App};
 
@@ -36,11 +37,13 @@ pub async fn terminated() {
     }
 }
 
-/// Serves `app` on `listener`, and its metrics on `metrics` if given,
-/// until `shutdown` resolves; then shuts down as this module describes.
+/// Serves `app` on `listener` (over TLS with `tls`), and its metrics on
+/// `metrics` if given, until `shutdown` resolves; then shuts down as this
+/// module describes.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
+    tls: Option<TlsAcceptor>,
     metrics: Option<(TcpListener, PrometheusHandle)>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
@@ -55,7 +58,8 @@ pub async fn run(
             "shutting down: no new connections; finishing requests in flight"
         );
     };
-    let drained = http::serve::serve(listener, http::router(app.clone()), limits, signalled).await;
+    let drained =
+        http::serve::serve(listener, http::router(app.clone()), limits, tls, signalled).await;
     if let Some(exporter) = exporter {
         exporter.abort();
     }

@@ -25,10 +25,11 @@ use mfa_server::admin::{self, BlockRule};
 use mfa_server::config::{BlockArgs, Cli, ClientsCommand, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
-use mfa_server::http::{App, SharedClock, management};
-use mfa_server::keys;
+use mfa_server::demo;
+use mfa_server::http::{self, App, SharedClock, management};
 use mfa_server::lifecycle;
 use mfa_server::logging::{self, LogFormat};
+use mfa_server::{config, keys, tokens};
 use totp_engine::MfaStore;
 
 /// A secret from standard input: prompted for on the terminal without
@@ -189,6 +190,12 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     let listen = settings.listen();
     let demo = settings.demo();
     let metrics_listen = settings.metrics_listen();
+    // Read before anything is served: a bad certificate stops the start.
+    let tls = match settings.tls() {
+        Some((cert, key)) => Some(http::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let app = App::new(db.clone(), settings, clock.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -210,11 +217,13 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
         let password = Zeroizing::new(credentials::random_secret(16));
         add_client(&db, "demo-client", Some(&secret), clock.unix_time()).await?;
         add_user(&db, "demo", password.clone(), clock.unix_time()).await?;
+        // The demo page's client: public, since a page cannot keep a secret.
+        add_client(&db, demo::PAGE_CLIENT_ID, None, clock.unix_time()).await?;
         println!(
             "Demo client: client_id=demo-client client_secret={}\n\
              Demo user:   username=demo password={}\n\
              First step (password grant; answers 403 mfa_required with an mfa_token):\n\n  \
-             curl --request POST --url 'http://{local}/oauth/token' \\\n    \
+             curl --request POST --url '{scheme}://{local}/oauth/token' \\\n    \
              --header 'content-type: application/x-www-form-urlencoded' \\\n    \
              --data grant_type=password --data client_id=demo-client \\\n    \
              --data 'client_secret={}' --data username=demo --data 'password={}'\n",
@@ -224,10 +233,17 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
             password.as_str(),
         );
     }
-    println!("mfa-server listening on http://{local}");
+    if demo {
+        println!(
+            "Demo page: open {scheme}://{local}/ in a browser, sign in as demo and enroll a phone."
+        );
+    }
+    println!("mfa-server listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
-    lifecycle::run(listener, Arc::new(app), metrics, lifecycle::terminated()).await;
+    let app = Arc::new(app);
+    http::watch_signing_keys(&app, std::time::Duration::from_secs(1));
+    lifecycle::run(listener, app, tls, metrics, lifecycle::terminated()).await;
     Ok(())
 }
 
@@ -403,6 +419,48 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("user {username} deleted, with their authenticators and tokens");
+            Ok(())
+        }
+        Command::Qr {
+            uri,
+            light_background,
+        } => {
+            let uri = if uri.0.as_str() == "-" {
+                read_line()?
+            } else {
+                uri.0
+            };
+            let code = demo::qr::BarcodeUri::new(uri).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                code.terminal(!light_background)
+                    .map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::RotateSigningKey {
+            db,
+            encryption_key_file,
+            signing_alg,
+        } => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            let new = tokens::new_signing_key(signing_alg).map_err(|e| e.to_string())?;
+            let now = clock.unix_time();
+            // Keys retired longer ago than any token can live are deleted.
+            let retired = db
+                .rotate_signing_key(&new, now, now.saturating_sub(config::MAX_TTL))
+                .await
+                .map_err(|e| e.to_string())?;
+            match retired {
+                Some(old) => println!(
+                    "{signing_alg} signing key rotated: {} signs from now on (every instance within a second); {old} stays in the JWKS until its tokens expire",
+                    new.kid
+                ),
+                None => println!(
+                    "{signing_alg} signing key created: {} (there was none)",
+                    new.kid
+                ),
+            }
             Ok(())
         }
         Command::RotateEncryptionKey {

@@ -135,7 +135,7 @@ pub(super) async fn verify_recovery_code(
         // The generator is not `Send`: draw from it before awaiting.
         let fut = app
             .mfa
-            .verify_recovery_code(user_id, code, &mut rand::rng(), now);
+            .verify_recovery_code(user_id, code, rand::rng(), now);
         fut.await
     };
     match &verified {

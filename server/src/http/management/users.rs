@@ -183,7 +183,7 @@ pub(super) async fn regenerate_recovery_code(
     let codes = {
         let fut = app
             .mfa()
-            .regenerate_recovery_codes(&user.user_id, &mut rand::rng());
+            .regenerate_recovery_codes(&user.user_id, rand::rng());
         fut.await
     };
     match codes {
