@@ -37,3 +37,6 @@ scripts/browser-test.sh
 scripts/sdk-test.sh
 # Private Key JWT and DPoP with openid-client and joserfc against the binary.
 scripts/pkjwt-test.sh
+# Auth0's own management clients (auth0-python, node-auth0) against the binary.
+cargo build -q -p mfa-server --bin mfa-server
+scripts/management-test.sh

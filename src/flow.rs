@@ -26,6 +26,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::code::SubmittedCode;
+use crate::error::Refusal;
 use crate::params::Window;
 use crate::policy::{Attempts, DriftTracking, LockedOut, ThrottlePolicy};
 use crate::recovery::{RecoveryCode, RecoveryFormat, RecoveryHash, RecoveryHasher};
@@ -361,6 +362,40 @@ pub struct OtpVerified {
     pub attempts_reset: bool,
 }
 
+/// Why an OTP was refused as [`MfaError::InvalidOtp`]
+/// ([`Mfa::verify_otp_explained`]): for the server's logs and metrics,
+/// never for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidOtpReason {
+    /// The text is not a code of the configured length.
+    Malformed,
+    /// The code matches no step of the window.
+    NoMatch,
+    /// The code matches only steps already used (or a concurrent request
+    /// used its step first).
+    Replayed,
+}
+
+/// A refusal of [`Mfa::verify_otp_explained`]: the error to answer with,
+/// and for [`MfaError::InvalidOtp`] the reason (`None` for other errors).
+#[derive(Debug)]
+pub struct OtpRefused<E> {
+    /// The error the client gets.
+    pub error: MfaError<E>,
+    /// Why the code was invalid, for the server's own records.
+    pub reason: Option<InvalidOtpReason>,
+}
+
+impl<E> From<MfaError<E>> for OtpRefused<E> {
+    fn from(error: MfaError<E>) -> Self {
+        Self {
+            error,
+            reason: None,
+        }
+    }
+}
+
 /// A successful recovery-code verification.
 #[derive(Debug)]
 pub struct RecoveryVerified {
@@ -603,11 +638,36 @@ impl<S: MfaStore> Mfa<S> {
     /// replayed or malformed code (a malformed one changes no state),
     /// [`MfaError::Contention`], [`MfaError::Storage`].
     pub async fn verify_otp(&self, user: &str, otp: &str, now: u64) -> Result2<OtpVerified, S> {
+        self.verify_otp_explained(user, otp, now)
+            .await
+            .map_err(|refused| refused.error)
+    }
+
+    /// As [`Mfa::verify_otp`], and a refusal as [`MfaError::InvalidOtp`]
+    /// also says why ([`InvalidOtpReason`]): for the server's own logs and
+    /// metrics only. The client must get the same answer for every reason
+    /// (a replay tells an attacker that the code was valid once). Finding
+    /// the reason costs nothing: the window check computes it anyway, in
+    /// constant time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::verify_otp`], in [`OtpRefused::error`].
+    pub async fn verify_otp_explained(
+        &self,
+        user: &str,
+        otp: &str,
+        now: u64,
+    ) -> Result<OtpVerified, OtpRefused<S::Error>> {
+        let invalid = |reason| OtpRefused {
+            error: MfaError::InvalidOtp,
+            reason: Some(reason),
+        };
         for _ in 0..MAX_RETRIES {
             let auths = self.store.load(user).await.map_err(MfaError::Storage)?;
             let auth = auths.otp.ok_or(MfaError::NotEnrolled)?;
             let submitted = SubmittedCode::parse(otp, auth.params.digits())
-                .map_err(|_| MfaError::InvalidOtp)?;
+                .map_err(|_| invalid(InvalidOtpReason::Malformed))?;
             let charged = self
                 .config
                 .throttle
@@ -625,7 +685,13 @@ impl<S: MfaStore> Mfa<S> {
             let drift = self.config.drift.centre(auth.progress.drift);
             let verified = totp
                 .verify_code(&submitted, now, auth.progress.last_step, drift)
-                .map_err(|_| MfaError::InvalidOtp)?;
+                .map_err(|refusal| {
+                    invalid(match refusal {
+                        Refusal::Replayed => InvalidOtpReason::Replayed,
+                        Refusal::Malformed(_) => InvalidOtpReason::Malformed,
+                        _ => InvalidOtpReason::NoMatch,
+                    })
+                })?;
             let next = OtpProgress {
                 last_step: Some(verified.step()),
                 drift: self.config.drift.after(&verified),
@@ -639,7 +705,7 @@ impl<S: MfaStore> Mfa<S> {
             if !advanced {
                 // Another request accepted a code in between: this one is
                 // at best a replay of the same step.
-                return Err(MfaError::InvalidOtp);
+                return Err(invalid(InvalidOtpReason::Replayed));
             }
             // The code is consumed: from here on the success stands.
             let attempts_reset = self.reset_attempts(user, &auth.id, charged).await;
@@ -650,7 +716,7 @@ impl<S: MfaStore> Mfa<S> {
                 attempts_reset,
             });
         }
-        Err(MfaError::Contention)
+        Err(MfaError::Contention.into())
     }
 
     /// A success empties the bucket, including attempts charged by

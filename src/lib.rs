@@ -77,8 +77,8 @@ pub use policy::{Attempts, DriftTracking, InvalidThrottlePolicy, LockedOut, Thro
 
 #[cfg(feature = "flow")]
 pub use flow::{
-    Association, AuthenticatorInfo, ChallengeType, Mfa, MfaConfig, MfaError, OtpVerified,
-    PreparedRecovery, RecoveryPolicy, RecoveryVerified,
+    Association, AuthenticatorInfo, ChallengeType, InvalidOtpReason, Mfa, MfaConfig, MfaError,
+    OtpRefused, OtpVerified, PreparedRecovery, RecoveryPolicy, RecoveryVerified,
 };
 #[cfg(all(feature = "flow", feature = "std"))]
 pub use memory::MemoryStore;

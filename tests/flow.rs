@@ -810,3 +810,46 @@ async fn a_success_empties_the_bucket() {
         totp_engine::Attempts::default()
     );
 }
+
+#[tokio::test]
+async fn verify_otp_explained_tells_the_server_why_and_the_client_nothing() {
+    use totp_engine::InvalidOtpReason;
+    let mfa = flow(config());
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let user = "auth0|explained";
+    let a = mfa.associate(user, "x", &mut rng, T0).await.unwrap();
+    let totp = app(&a.barcode_uri);
+    let code = code_at(&totp, T0);
+    let ok = mfa.verify_otp_explained(user, &code, T0).await.unwrap();
+    assert!(ok.confirmed_enrollment);
+    let reason = |r: Result<_, totp_engine::OtpRefused<_>>| {
+        let refused = r.unwrap_err();
+        assert_eq!(wire(&refused.error), ("invalid_grant", "Invalid otp_code."));
+        refused.reason
+    };
+    // The same code again: a replay, to the server only.
+    assert_eq!(
+        reason(mfa.verify_otp_explained(user, &code, T0).await),
+        Some(InvalidOtpReason::Replayed)
+    );
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    assert_eq!(
+        reason(mfa.verify_otp_explained(user, &wrong, T0 + 30).await),
+        Some(InvalidOtpReason::NoMatch)
+    );
+    assert_eq!(
+        reason(mfa.verify_otp_explained(user, "12ab56", T0 + 30).await),
+        Some(InvalidOtpReason::Malformed)
+    );
+    // Other errors carry no reason; verify_otp answers the same errors.
+    let refused = mfa
+        .verify_otp_explained("auth0|nobody", &code, T0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.error.error_code(), refused.reason),
+        ("unsupported_challenge_type", None)
+    );
+    let plain = mfa.verify_otp(user, &code, T0).await.unwrap_err();
+    assert!(matches!(plain, MfaError::InvalidOtp));
+}

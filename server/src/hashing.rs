@@ -94,6 +94,24 @@ impl HashPool {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// Verifications running now (for the metrics).
+    #[must_use]
+    pub fn running(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.workers.available_permits())
+    }
+
+    /// Requests admitted and waiting for a hash slot now: the queue's depth
+    /// (for the metrics).
+    #[must_use]
+    pub fn waiting(&self) -> usize {
+        let admitted = self
+            .concurrency
+            .saturating_add(self.queue)
+            .saturating_sub(self.admission.available_permits());
+        admitted.saturating_sub(self.running())
+    }
+
     /// A place in the pool, or [`Busy`] at once when it is full.
     ///
     /// # Errors
@@ -240,6 +258,11 @@ mod tests {
         let first = pool.admit().unwrap();
         let second = pool.admit().unwrap();
         assert_eq!(pool.admit().unwrap_err(), Busy);
+        // Admitted, none running yet: both wait.
+        assert_eq!((pool.running(), pool.waiting()), (0, 2));
+        let worker = pool.workers.try_acquire().unwrap();
+        assert_eq!((pool.running(), pool.waiting()), (1, 1));
+        drop(worker);
         drop(first);
         let third = pool.admit().unwrap();
         drop((second, third));

@@ -13,6 +13,10 @@
 //! - [`jose`]: clients' public keys (Private Key JWT, DPoP) and JWS
 //!   verification.
 //! - [`hashing`]: the bounded pool every Argon2id verification runs in.
+//! - [`logging`], [`metrics`]: the log format and request log line, the
+//!   Prometheus metrics and their listener.
+//! - [`lifecycle`]: serving until a signal, and the graceful shutdown.
+//! - [`admin`]: the administrator's `users …` and `clients …` commands.
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -26,6 +30,7 @@
     clippy::missing_panics_doc
 )]
 
+pub mod admin;
 pub mod audience;
 pub mod config;
 pub mod credentials;
@@ -35,4 +40,7 @@ pub mod hashing;
 pub mod http;
 pub mod jose;
 pub mod keys;
+pub mod lifecycle;
+pub mod logging;
+pub mod metrics;
 pub mod tokens;

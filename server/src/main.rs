@@ -21,14 +21,28 @@ use clap::Parser;
 use totp_engine::SystemClock;
 use zeroize::Zeroizing;
 
-use mfa_server::config::{Cli, Command, DbUrl, Settings, UsersCommand};
+use mfa_server::admin::{self, BlockRule};
+use mfa_server::config::{BlockArgs, Cli, ClientsCommand, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::demo;
-use mfa_server::http::{self, App, SharedClock};
 use mfa_server::jose::ClientKeys;
+use mfa_server::http::{self, App, SharedClock, management};
+use mfa_server::lifecycle;
+use mfa_server::logging::{self, LogFormat};
 use mfa_server::{config, keys, tokens};
 use totp_engine::MfaStore;
+
+/// A secret from standard input: prompted for on the terminal without
+/// echo when standard input is one, else one line (piped, as in scripts).
+fn read_secret(prompt: &str) -> Result<Zeroizing<String>, String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| format!("cannot read from the terminal: {e}"));
+    }
+    read_line()
+}
 
 /// One line of standard input, without its line ending.
 fn read_line() -> Result<Zeroizing<String>, String> {
@@ -40,6 +54,14 @@ fn read_line() -> Result<Zeroizing<String>, String> {
     let len = line.trim_end_matches(['\r', '\n']).len();
     line.truncate(len);
     Ok(line)
+}
+
+/// The blocking rule of `users list` / `users show`.
+fn block_rule(block: BlockArgs) -> BlockRule {
+    BlockRule {
+        max_failures: block.login_max_failures,
+        block_secs: block.login_block_secs,
+    }
 }
 
 /// Opens the database and finds `username` (an error names a missing user).
@@ -173,6 +195,7 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     .await?;
     let listen = settings.listen();
     let demo = settings.demo();
+    let metrics_listen = settings.metrics_listen();
     // Read before anything is served: a bad certificate stops the start.
     let tls = match settings.tls() {
         Some((cert, key)) => Some(http::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
@@ -185,6 +208,15 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let metrics = match metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = mfa_server::metrics::bind(addr).await?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("mfa-server metrics on http://{local}/metrics");
+            Some((listener, mfa_server::metrics::install()?))
+        }
+    };
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     if demo {
         let secret = Zeroizing::new(credentials::random_secret(32));
@@ -215,36 +247,17 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     println!("mfa-server listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
-    let limits = app.settings().serve_limits();
     let app = Arc::new(app);
     http::watch_signing_keys(&app, std::time::Duration::from_secs(1));
-    http::serve::serve(listener, http::router(app), limits, tls, shutdown()).await;
+    lifecycle::run(listener, app, tls, metrics, lifecycle::terminated()).await;
     Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
 
 async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
     match command {
         Command::Serve(args) => {
             let settings = Settings::from_args(&args).map_err(|e| e.to_string())?;
+            logging::init(settings.log_format());
             serve(settings, clock).await
         }
         Command::AddClient {
@@ -253,6 +266,7 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             public: _,
             jwks: Some(path),
             public_key: _,
+            management_scopes: None,
             encryption_key_file,
         }
         | Command::AddClient {
@@ -261,6 +275,7 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             public: _,
             jwks: None,
             public_key: Some(path),
+            management_scopes: None,
             encryption_key_file,
         } => {
             check_client_id(&client_id)?;
@@ -278,14 +293,36 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             Ok(())
         }
         Command::AddClient {
+            jwks: Some(_), ..
+        }
+        | Command::AddClient {
+            public_key: Some(_),
+            ..
+        } => Err(
+            "--management-scopes is for clients with a secret; a private_key_jwt client cannot be given Management API scopes yet".into(),
+        ),
+        Command::AddClient {
             client_id,
             db,
             public,
             jwks: None,
             public_key: None,
+            management_scopes,
             encryption_key_file,
         } => {
-            let secret = if public { None } else { Some(read_line()?) };
+            let management_scopes = match management_scopes.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(None),
+                Some(_) if public => {
+                    return Err("a public client cannot be granted Management API scopes".into());
+                }
+                Some(scopes) => Some(Some(management::parse_scopes(scopes)?)),
+            };
+            let secret = if public {
+                None
+            } else {
+                Some(read_secret(&format!("Client secret for {client_id}: "))?)
+            };
             let db = connect(&db, encryption_key_file.as_deref(), None).await?;
             add_client(
                 &db,
@@ -294,6 +331,26 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 clock.unix_time(),
             )
             .await?;
+            match management_scopes {
+                None => {}
+                Some(None) => {
+                    db.remove_client_grant(&client_id, management::GRANT_KEY)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("client {client_id}: Management API grant withdrawn");
+                }
+                Some(Some(scopes)) => {
+                    db.set_client_grant(
+                        &client_id,
+                        management::GRANT_KEY,
+                        &scopes,
+                        clock.unix_time(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    println!("client {client_id}: Management API scopes {scopes}");
+                }
+            }
             println!("client {client_id} saved");
             Ok(())
         }
@@ -302,10 +359,67 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             db,
             encryption_key_file,
         } => {
-            let password = read_line()?;
+            let password = read_secret(&format!("Password for {username}: "))?;
             let db = connect(&db, encryption_key_file.as_deref(), None).await?;
             let id = add_user(&db, &username, password, clock.unix_time()).await?;
             println!("user {username} saved ({id})");
+            Ok(())
+        }
+        Command::Users(UsersCommand::List {
+            db,
+            encryption_key_file,
+            block,
+        }) => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            print!(
+                "{}",
+                admin::users_list(&db, block_rule(block), clock.unix_time()).await?
+            );
+            Ok(())
+        }
+        Command::Users(UsersCommand::Show {
+            username,
+            db,
+            encryption_key_file,
+            block,
+        }) => {
+            let (db, user) =
+                connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
+            print!(
+                "{}",
+                admin::users_show(&db, &user, block_rule(block), clock.unix_time()).await?
+            );
+            Ok(())
+        }
+        Command::Users(UsersCommand::RegenerateRecoveryCode {
+            username,
+            db,
+            encryption_key_file,
+        }) => {
+            let (db, user) =
+                connect_to_user(&db, encryption_key_file.as_deref(), &username).await?;
+            let code = Zeroizing::new(admin::regenerate_recovery_code(&db, &user).await?);
+            println!(
+                "New recovery code for {username} (shown once; the old one no longer works):\n{}",
+                code.as_str()
+            );
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::List {
+            db,
+            encryption_key_file,
+        }) => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            print!("{}", admin::clients_list(&db).await?);
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::Remove {
+            client_id,
+            db,
+            encryption_key_file,
+        }) => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            println!("{}", admin::clients_remove(&db, &client_id).await?);
             Ok(())
         }
         Command::Users(UsersCommand::Unblock {
@@ -431,15 +545,11 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    // `serve` installs its logger once its settings name the format.
+    if !matches!(cli.command, Command::Serve(_)) {
+        logging::init(LogFormat::Text);
+    }
     match run(cli.command, Arc::new(SystemClock)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

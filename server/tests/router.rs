@@ -445,8 +445,18 @@ fn error_cases() -> Vec<Case> {
             .expect(401, "invalid_client", "client_assertion: unknown client, or a client that does not authenticate with private_key_jwt"),
         password("client_assertion beside a secret", "grant_type=password&client_id=seed-app&client_secret=$SECRET&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
             .expect(400, "invalid_request", "Use one client authentication method, not two"),
-        password("unsupported grant type", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET")
-            .expect(400, "unsupported_grant_type", "Grant type 'client_credentials' is not supported."),
+        password("unsupported grant type", "grant_type=authorization_code&client_id=seed-app&client_secret=$SECRET")
+            .expect(400, "unsupported_grant_type", "Grant type 'authorization_code' is not supported."),
+        password("client_credentials without an audience", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET")
+            .expect(403, "access_denied", "No audience parameter was provided, and no default audience has been configured"),
+        password("client_credentials for an unknown audience", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET&audience=https://nope.example/")
+            .expect(403, "access_denied", "Service not found: https://nope.example/"),
+        password("client_credentials without a client grant", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET&audience=https://auth.example.com/api/v2/")
+            .expect(403, "access_denied", "Client is not authorized to access \"https://auth.example.com/api/v2/\". You need to create a \"client-grant\" associated to this API."),
+        password("client_credentials for the MFA API", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET&audience=https://auth.example.com/mfa/")
+            .expect(403, "access_denied", "Client is not authorized to access \"https://auth.example.com/mfa/\". You need to create a \"client-grant\" associated to this API."),
+        password("client_credentials with a wrong secret", "grant_type=client_credentials&client_id=seed-app&client_secret=wrong-secret-wrong-secret&audience=https://auth.example.com/api/v2/")
+            .expect(401, "invalid_client", WRONG_CLIENT),
         password("missing grant_type", "client_id=seed-app")
             .expect(400, "invalid_request", "Missing required parameter: grant_type"),
         password("mfa-otp without mfa_token", "grant_type=$MFA_OTP&client_id=seed-app&client_secret=$SECRET&otp=123456")

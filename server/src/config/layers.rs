@@ -18,6 +18,7 @@ use super::values::{ConfigValues, DbUrl};
 use crate::audience::{Audiences, AudiencesError, IssuerUrl};
 use crate::db::LoginPolicy;
 use crate::http::serve::ServeLimits;
+use crate::logging::LogFormat;
 use crate::tokens::SigningAlg;
 
 /// The layers of one resolution: flag-or-environment values with their
@@ -155,6 +156,7 @@ impl Layers<'_> {
                 10,
             )?,
             request_timeout: secs("request_timeout_secs", |v| &v.request_timeout_secs, 10)?,
+            shutdown_timeout: secs("shutdown_timeout_secs", |v| &v.shutdown_timeout_secs, 30)?,
         };
         let to_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         Ok((
@@ -290,6 +292,10 @@ impl Layers<'_> {
             dpop,
             hash_queue,
             limits,
+            log_format: self
+                .pick("log_format", |v| &v.log_format, LogFormat::default())
+                .0,
+            metrics_listen: self.pick_optional(|v| &v.metrics_listen),
         })
     }
 }

@@ -54,8 +54,9 @@ pub enum Command {
     /// the environment, which beats the file, which beats the default.
     Serve(ServeArgs),
     /// Create or update a client; reads its secret from standard input (one
-    /// line), unless it is public or authenticates with Private Key JWT
-    /// (--jwks, --public-key).
+    /// line; from a terminal it is prompted for and not echoed), unless it
+    /// is public or authenticates with Private Key JWT (--jwks,
+    /// --public-key).
     AddClient {
         /// The client id: 1 to 128 printable characters.
         client_id: String,
@@ -75,11 +76,20 @@ pub enum Command {
         /// KEY", or PKCS#1 for RSA) instead of a JWK Set.
         #[arg(long, value_name = "PATH")]
         public_key: Option<PathBuf>,
+        /// Let this (confidential) client get Management API tokens with
+        /// the client_credentials grant, with these space-separated scopes
+        /// (of read:users update:users read:authentication_methods
+        /// delete:authentication_methods delete:guardian_enrollments); ""
+        /// withdraws the grant. Default: the grant is left as it is (none
+        /// for a new client).
+        #[arg(long, value_name = "SCOPES")]
+        management_scopes: Option<String>,
         /// The encryption key file, as for `serve`.
         #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
         encryption_key_file: Option<PathBuf>,
     },
-    /// Create or update a user; reads the password from standard input (one line).
+    /// Create or update a user; reads the password from standard input (one
+    /// line; from a terminal it is prompted for and not echoed).
     AddUser {
         /// The username: 1 to 256 printable characters, no ':'.
         username: String,
@@ -90,9 +100,13 @@ pub enum Command {
         #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
         encryption_key_file: Option<PathBuf>,
     },
-    /// Manage users (`users unblock USER`).
+    /// Manage users: list, show, reset-mfa, regenerate-recovery-code,
+    /// unblock, delete.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage clients: list, remove.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Print the QR code of an otpauth URI (a `barcode_uri` of
     /// /mfa/associate) in the terminal, in Unicode half blocks, for a phone
     /// to scan. The URI holds the secret: give `-` (the default) to read it
@@ -138,6 +152,29 @@ pub enum Command {
     },
 }
 
+/// How `users list` and `users show` decide who is blocked: the same
+/// threshold and period as `serve` (and its environment variables).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BlockArgs {
+    /// Consecutive failed logins that block a (user, address) pair, as
+    /// for `serve`.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOGIN_MAX_FAILURES",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub login_max_failures: u32,
+    /// Seconds a block lasts after the last failure, as for `serve`.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOGIN_BLOCK_SECS",
+        value_name = "SECS",
+        default_value_t = 2_592_000
+    )]
+    pub login_block_secs: u64,
+}
+
 /// A secret given on the command line: wiped on drop, never shown by
 /// `Debug`.
 #[derive(Clone)]
@@ -160,6 +197,49 @@ impl std::str::FromStr for SecretArg {
 /// The `users` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
+    /// List every user: username, user id, MFA state (none, pending, otp),
+    /// recovery code (none, pending, active) and how many client addresses
+    /// they are blocked from; tab-separated.
+    List {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// Who counts as blocked.
+        #[command(flatten)]
+        block: BlockArgs,
+    },
+    /// Show one user: their authenticators (ids, kinds, states, failed
+    /// attempts; never a secret) and their failed logins by client address,
+    /// with which are blocked.
+    Show {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// Who counts as blocked.
+        #[command(flatten)]
+        block: BlockArgs,
+    },
+    /// Replace a user's recovery code with a new one and print it, once:
+    /// the old one stops working; their sessions and OTP authenticator are
+    /// kept.
+    RegenerateRecoveryCode {
+        /// The username.
+        username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
     /// Lift a user's login blocks from every client address (blocks after
     /// consecutive failed logins) and clear their failure counts.
     Unblock {
@@ -188,6 +268,33 @@ pub enum UsersCommand {
     Delete {
         /// The username.
         username: String,
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+}
+
+/// The `clients` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// List every client: id, kind (public, secret, short-secret) and
+    /// creation time; tab-separated. No secret or hash is shown.
+    List {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+    },
+    /// Remove a client and its outstanding mfa_tokens; its logins stop at
+    /// once (access tokens already issued expire as usual).
+    Remove {
+        /// The client id.
+        client_id: String,
         /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
         #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
         db: DbUrl,

@@ -17,6 +17,7 @@ use super::values::{ConfigValues, DbUrl};
 use crate::audience::{Audiences, IssuerUrl};
 use crate::db::LoginPolicy;
 use crate::http::serve::ServeLimits;
+use crate::logging::LogFormat;
 use crate::tokens::SigningAlg;
 
 /// The longest lifetime a token may be given: ten years, in seconds.
@@ -134,6 +135,8 @@ pub struct Settings {
     pub(super) hash_concurrency: usize,
     pub(super) hash_queue: usize,
     pub(super) limits: ServeLimits,
+    pub(super) log_format: LogFormat,
+    pub(super) metrics_listen: Option<SocketAddr>,
     pub(super) dpop: DpopPolicy,
 }
 
@@ -332,9 +335,22 @@ impl Settings {
         self.dpop.nonce_secs
     }
 
-    /// The connection limit and the header and request timeouts.
+    /// The connection limit, the header and request timeouts and the
+    /// shutdown's bound.
     #[must_use]
     pub fn serve_limits(&self) -> ServeLimits {
         self.limits
+    }
+
+    /// How log lines are written.
+    #[must_use]
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    /// The metrics listener's address, if metrics are on.
+    #[must_use]
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
     }
 }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::settings::{ConfigError, Origin};
 use crate::audience::{ApiSpec, IssuerUrl};
+use crate::logging::LogFormat;
 use crate::tokens::SigningAlg;
 
 /// The knobs of `serve`, every one optional: one layer of configuration,
@@ -338,6 +339,36 @@ pub struct ConfigValues {
         value_parser = Sourced::<u64>::parsed()
     )]
     pub dpop_nonce_secs: Option<u64>,
+    /// How log lines are written to standard error: text (human-readable)
+    /// or json (one object per line). `RUST_LOG` filters them. Default:
+    /// text.
+    #[arg(
+        long,
+        env = "MFA_SERVER_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_parser = Sourced::<LogFormat>::parsed()
+    )]
+    pub log_format: Option<LogFormat>,
+    /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests in flight
+    /// to finish once it stopped accepting, 1 to 3600; connections still
+    /// busy then are cut. Default: 30.
+    #[arg(
+        long,
+        env = "MFA_SERVER_SHUTDOWN_TIMEOUT_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// Address of a separate listener serving Prometheus metrics at
+    /// /metrics (e.g. 127.0.0.1:9100; keep it off the public network).
+    /// Default: none (no metrics are collected).
+    #[arg(
+        long,
+        env = "MFA_SERVER_METRICS_LISTEN",
+        value_name = "ADDR",
+        value_parser = Sourced::<SocketAddr>::parsed()
+    )]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A database URL or SQLite path. `Debug` hides a password in it.

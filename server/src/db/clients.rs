@@ -145,3 +145,71 @@ impl Db {
         .transpose()
     }
 }
+
+/// One client as listed by `clients list`: how it authenticates, never a
+/// hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientListing {
+    /// Its id.
+    pub client_id: String,
+    /// `public`, `secret` (salted SHA-256 of a strong secret) or
+    /// `short-secret` (Argon2id of a short one).
+    pub kind: &'static str,
+    /// Unix time of creation.
+    pub created_at: u64,
+}
+
+impl Db {
+    /// Every client, by id.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails or a row is corrupt.
+    pub async fn clients(&self) -> Result<Vec<ClientListing>, DbError> {
+        sqlx::query(
+            "SELECT client_id, secret_salt, secret_hash, created_at FROM clients ORDER BY client_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let client = ClientRow::from_row(row)?;
+            Ok(ClientListing {
+                kind: match client.secret {
+                    StoredClientSecret::Public => "public",
+                    StoredClientSecret::Sha256 { .. } => "secret",
+                    StoredClientSecret::Argon2(_) => "short-secret",
+                },
+                client_id: client.client_id,
+                created_at: super::unbits(row.try_get("created_at")?),
+            })
+        })
+        .collect()
+    }
+
+    /// Deletes a client, its client grants and the mfa_tokens issued to
+    /// it, in one transaction; returns whether it existed. Access tokens already
+    /// issued to it stay valid until they expire.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM mfa_tokens WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM client_grants WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+}

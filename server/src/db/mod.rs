@@ -1,7 +1,7 @@
 //! The database: one pool, the server's own tables, and the engine's
 //! authenticator store ([`totp_engine_sqlx::SqlxStore`]) on the same pool.
 //!
-//! Each table has one home for its SQL: [`clients`], [`users`],
+//! Each table has one home for its SQL: [`clients`], [`client_grants`], [`users`],
 //! [`mfa_tokens`], [`signing_keys`], [`login_attempts`] (the login
 //! throttle's counters), [`jti`] (single-use JWT ids); the schema is in
 //! `server/migrations/{sqlite,postgres}/*.sql`, applied by the store
@@ -10,6 +10,7 @@
 //! driver with `$N` placeholders; every value is TEXT, BIGINT or a byte
 //! string. Nothing here reads a clock: callers pass `now`.
 
+pub mod client_grants;
 pub mod clients;
 pub mod jti;
 pub mod login_attempts;
@@ -23,13 +24,13 @@ use totp_engine_sqlx::{
     Backend, Keyring, Migration, SqlxStore, StoreError, StoreOptions, connect_pool, run_migrations,
 };
 
-pub use clients::ClientRow;
+pub use clients::{ClientListing, ClientRow};
 pub use jti::JtiKind;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
 pub use refresh_tokens::{RefreshTokenRow, Rotation};
 pub use signing_keys::SigningKeyRow;
-pub use users::UserRow;
+pub use users::{UserListing, UserRow};
 
 /// The server's migrations (its own tables; the store crate migrates the
 /// authenticator tables).
@@ -59,6 +60,12 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/postgres/0005_token_revocation.sql"),
     ),
     Migration::new(
+        14,
+        "client_grants",
+        include_str!("../../migrations/sqlite/0014_client_grants.sql"),
+        include_str!("../../migrations/postgres/0014_client_grants.sql"),
+    ),
+    Migration::new(
         4,
         "signing_alg",
         include_str!("../../migrations/sqlite/0004_signing_alg.sql"),
@@ -83,6 +90,10 @@ pub const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/postgres/0008_client_keys.sql"),
     ),
 ];
+
+/// The history table of the server's migrations (the store's is
+/// `totp_engine_migrations`).
+pub const MIGRATION_HISTORY: &str = "mfa_server_migrations";
 
 /// A connected, migrated database.
 #[derive(Debug, Clone)]
@@ -143,7 +154,7 @@ impl Db {
         run_migrations(
             &pool,
             &StoreOptions::default(),
-            "mfa_server_migrations",
+            MIGRATION_HISTORY,
             MIGRATIONS,
         )
         .await?;

@@ -175,3 +175,36 @@ impl Db {
         )
     }
 }
+
+/// One user as listed by `users list`: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserListing {
+    /// The user id.
+    pub user_id: String,
+    /// The login name.
+    pub username: String,
+    /// Unix time of creation.
+    pub created_at: u64,
+}
+
+impl Db {
+    /// Every user, by username.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn users(&self) -> Result<Vec<UserListing>, DbError> {
+        sqlx::query("SELECT user_id, username, created_at FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(UserListing {
+                    user_id: row.try_get("user_id")?,
+                    username: row.try_get("username")?,
+                    created_at: super::unbits(row.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+}

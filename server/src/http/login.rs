@@ -36,6 +36,7 @@ use zeroize::Zeroizing;
 use super::App;
 use super::client_ip::ClientAddress;
 use super::error::ApiError;
+use super::outcome::{self, Outcome};
 use crate::db::{AddressCharge, PairCharge};
 
 /// Checks `username`'s `password` for a login from `address` at `now`;
@@ -61,6 +62,7 @@ pub(crate) async fn check_password(
         .charge_login_address(address.key(), &policy, now)
         .await?
     {
+        outcome::record(Outcome::PasswordThrottled);
         return Err(ApiError::suspicious_address(retry_after));
     }
     let pair = app
@@ -72,6 +74,7 @@ pub(crate) async fn check_password(
         if let Err(e) = app.db.refund_login_address(address.key(), &policy).await {
             tracing::warn!(error = %e, "login throttle: address charge not refunded");
         }
+        outcome::record(Outcome::PasswordBlocked);
         return Err(ApiError::login_blocked());
     }
     let (user_id, phc) = match app.db.user(username).await? {
@@ -80,8 +83,10 @@ pub(crate) async fn check_password(
     };
     let verified = admission.verify(password, phc).await;
     let Some(user_id) = user_id.filter(|_| verified) else {
+        outcome::record(Outcome::PasswordWrong);
         return Err(ApiError::wrong_password());
     };
+    outcome::record(Outcome::PasswordOk);
     // The password is right: the login stands even if this bookkeeping
     // fails (the counts then stay as charged).
     if let Err(e) = app.db.clear_login_failures(username).await {

@@ -2,7 +2,8 @@
 //!
 //! This module holds the [`router`], the shared state [`App`] (database,
 //! engine, signer, settings and the clock) and the middleware: one log line
-//! per request, a panic turned into a 500 JSON answer, JSON answers for
+//! per request ([`crate::logging`]), the request metrics
+//! ([`crate::metrics`]), a panic turned into a 500 JSON answer, JSON answers for
 //! unknown routes (404) and wrong methods (405). Every response of the API
 //! is JSON, errors included (`{"error", "error_description"}`); client
 //! mistakes never produce a 500.
@@ -13,10 +14,12 @@
 //! authentication, mfa_token resolution), `access.rs` (which Bearer token
 //! may call which MFA endpoint: audience and scopes), and one file per
 //! resource: `token.rs` (`/oauth/token`, JWKS), `mfa.rs` (`/mfa/…`) and
-//! `oidc.rs` (OpenID Connect discovery and `/userinfo`).
-//! Private Key JWT client authentication is in `client_assertion.rs`,
-//! DPoP proofs and sender-constrained tokens in `dpop.rs`.
-//! The password check and its brute-force protection are in `login.rs`,
+//! `oidc.rs` (OpenID Connect discovery and `/userinfo`), `health.rs`
+//! (`/health`, `/ready`), [`management`] (Auth0's Management API calls
+//! for MFA, `/api/v2/…`). The outcome of each grant is logged and counted
+//! by [`outcome`]. Private Key JWT client authentication is in
+//! `client_assertion.rs`, DPoP proofs and sender-constrained tokens in
+//! `dpop.rs`. The password check and its brute-force protection are in `login.rs`,
 //! the client address it counts by in [`client_ip`], and the accept loop
 //! with the connection limit and timeouts in [`serve`].
 //!
@@ -33,9 +36,12 @@ pub mod client_ip;
 mod dpop;
 pub mod error;
 pub mod extract;
+mod health;
 mod login;
+pub mod management;
 mod mfa;
 mod oidc;
+pub mod outcome;
 mod refresh;
 pub mod request;
 pub mod serve;
@@ -44,7 +50,6 @@ pub mod tls;
 mod token;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::Request;
@@ -57,7 +62,6 @@ use totp_engine::{Clock, Mfa};
 use totp_engine_sqlx::SqlxStore;
 
 pub use self::error::ApiError;
-use self::error::printable;
 pub use self::extract::BODY_LIMIT;
 use crate::config::Settings;
 use crate::credentials::{self, StoredClientSecret};
@@ -234,6 +238,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/.well-known/jwks.json", get(token::jwks))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .merge(management::routes())
         .merge(crate::demo::routes(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -242,7 +249,8 @@ pub fn router(app: Arc<App>) -> Router {
             panic_response,
         ))
         .layer(middleware::from_fn(no_store_by_default))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(crate::metrics::track_request))
+        .layer(crate::logging::trace_layer())
 }
 
 /// The one path whose answers may be cached: public keys only.
@@ -279,23 +287,6 @@ async fn method_not_allowed() -> ApiError {
         "invalid_request",
         "Method not allowed on this endpoint.",
     )
-}
-
-/// One log line per request: method, path, status, duration. No query
-/// strings, bodies, headers, codes or tokens.
-async fn log_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        method = %method,
-        path = %printable(&path),
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

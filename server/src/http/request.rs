@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 
 use super::error::{ApiError, printable};
 use super::extract::{BasicCredentials, Params};
+pub use super::management::grant::ClientCredentialsGrant;
 use super::{App, client_assertion, dpop, session};
 
 /// The `grant_type` of the mfa-otp grant.
@@ -32,6 +33,8 @@ pub const MFA_RECOVERY_CODE: &str = "http://auth0.com/oauth/grant-type/mfa-recov
 /// names its connection (`realm`).
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
+/// The client credentials grant (RFC 6749 §4.4).
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// The `grant_type` of the refresh-token grant (RFC 6749 §6).
 pub const REFRESH_TOKEN: &str = "refresh_token";
 
@@ -183,6 +186,9 @@ pub enum Grant {
     MfaOtp(MfaOtpGrant),
     /// `http://auth0.com/oauth/grant-type/mfa-recovery-code`.
     MfaRecoveryCode(MfaRecoveryCodeGrant),
+    /// `client_credentials`: a machine client's token for the Management
+    /// API ([`crate::http::management::grant`]).
+    ClientCredentials(ClientCredentialsGrant),
     /// `refresh_token` (RFC 6749 §6).
     RefreshToken(RefreshTokenGrant),
 }
@@ -242,7 +248,12 @@ impl FromRequest<Arc<App>> for TokenRequest {
         let grant_type = params.require("grant_type")?.to_owned();
         if !matches!(
             grant_type.as_str(),
-            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE | REFRESH_TOKEN
+            "password"
+                | PASSWORD_REALM
+                | MFA_OTP
+                | MFA_RECOVERY_CODE
+                | REFRESH_TOKEN
+                | CLIENT_CREDENTIALS
         ) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -285,6 +296,10 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 password: params.require_secret("password")?,
                 scope: params.string("scope")?.unwrap_or_default(),
                 audience: params.string("audience")?,
+            }),
+            CLIENT_CREDENTIALS => Grant::ClientCredentials(ClientCredentialsGrant {
+                audience: params.string("audience")?,
+                scope: params.string("scope")?,
             }),
             MFA_OTP => Grant::MfaOtp(MfaOtpGrant {
                 mfa_token: params.require_secret("mfa_token")?,

@@ -23,8 +23,10 @@
 //! - Every request carries axum's `ConnectInfo<SocketAddr>` (the peer), as
 //!   `into_make_service_with_connect_info` would put it.
 //!
-//! On shutdown the loop stops accepting, tells every connection to finish
-//! its request in flight and close, and returns when all have.
+//! On shutdown the loop stops accepting and closes the listener (new
+//! connections are refused), tells every connection to finish its request
+//! in flight and close, and returns when all have or, at the latest, after
+//! [`ServeLimits::shutdown_timeout`], cutting the connections still open.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -62,6 +64,18 @@ pub struct ServeLimits {
     pub header_read_timeout: Duration,
     /// Time to send a request's body, from its head.
     pub request_timeout: Duration,
+    /// Time a shutdown waits for requests in flight before it cuts their
+    /// connections.
+    pub shutdown_timeout: Duration,
+}
+
+/// How a shutdown of [`serve`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Connections open when the shutdown began.
+    pub open: usize,
+    /// Connections still open at the shutdown timeout, and cut.
+    pub cut: usize,
 }
 
 /// The request body did not arrive within the request timeout.
@@ -142,6 +156,8 @@ struct Slot {
     busy: AtomicUsize,
     /// Asks the connection to close if it is idle.
     evict: Notify,
+    /// Ends the connection's task (at the shutdown timeout).
+    abort: std::sync::OnceLock<tokio::task::AbortHandle>,
 }
 
 struct BusyGuard(Arc<Slot>);
@@ -180,6 +196,23 @@ impl Connections {
         if let Ok(mut slots) = self.slots.lock() {
             slots.remove(&id);
         }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.lock().map_or(0, |slots| slots.len())
+    }
+
+    /// Ends every connection's task; returns how many there were.
+    fn abort_all(&self) -> usize {
+        let Ok(slots) = self.slots.lock() else {
+            return 0;
+        };
+        for slot in slots.values() {
+            if let Some(abort) = slot.abort.get() {
+                abort.abort();
+            }
+        }
+        slots.len()
     }
 
     /// Asks the oldest idle connection to close; whether there was one.
@@ -286,15 +319,17 @@ async fn drive<Io>(
 }
 
 /// Serves `router` on `listener` within `limits` (over TLS with `tls`)
-/// until `shutdown` resolves, then lets the connections finish their
-/// requests and returns.
+/// until `shutdown` resolves; then closes the listener (new connections
+/// are refused), lets the connections finish their requests in flight for
+/// at most [`ServeLimits::shutdown_timeout`], cuts those still open, and
+/// returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
-) {
+) -> Drained {
     let max = effective_max_connections(limits.max_connections.max(1));
     let permits = Arc::new(Semaphore::new(max));
     let connections = Arc::new(Connections::default());
@@ -354,7 +389,8 @@ pub async fn serve(
         let router = router.clone();
         let stop = stop_rx.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let task_slot = slot.clone();
+        let task = tokio::spawn(async move {
             match tls {
                 None => drive(stream, peer, router, limits, slot, stop).await,
                 // The handshake counts against the header-read timeout.
@@ -371,13 +407,19 @@ pub async fn serve(
             connections.close(id);
             drop(permit);
         });
+        let _ = task_slot.abort.set(task.abort_handle());
     }
     drop(listener);
+    let open = connections.len();
     let _ = stop_tx.send(true);
     // Every connection holds a permit until it has closed.
-    let _ = permits
-        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
-        .await;
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(limits.shutdown_timeout, permits.acquire_many(all)).await;
+    let cut = match drained {
+        Ok(_) => 0,
+        Err(_) => connections.abort_all(),
+    };
+    Drained { open, cut }
 }
 
 #[cfg(test)]

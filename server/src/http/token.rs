@@ -16,9 +16,8 @@ use totp_engine::{AuthenticatorKind, RecoveryCode};
 
 use super::client_ip::ClientAddress;
 use super::error::ApiError;
-use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
-use super::{App, dpop, no_store, refresh, session};
+use super::{App, dpop, login, no_store, outcome, refresh, session};
 use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
@@ -40,6 +39,9 @@ pub(super) async fn token(
         Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, bind, now).await,
         Grant::MfaRecoveryCode(grant) => {
             mfa_recovery_code(&app, &client_id, grant, bind, now).await
+        }
+        Grant::ClientCredentials(grant) => {
+            super::management::grant::client_credentials(&app, &client_id, grant, now).await
         }
         Grant::RefreshToken(grant) => {
             refresh::refresh_token(&app, &client_id, grant, bind, now).await
@@ -107,7 +109,7 @@ async fn mfa_otp(
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = app.mfa.verify_otp(&row.user_id, &grant.otp, now).await?;
+    let verified = outcome::verify_otp(app, &row.user_id, &grant.otp, now).await?;
     if !verified.attempts_reset {
         // The code is consumed and the grant stands; only the bookkeeping
         // after it failed.
@@ -127,10 +129,8 @@ async fn mfa_recovery_code(
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = app
-        .mfa
-        .verify_recovery_code(&row.user_id, &grant.recovery_code, rand::rng(), now)
-        .await?;
+    let verified =
+        outcome::verify_recovery_code(app, &row.user_id, &grant.recovery_code, now).await?;
     if !verified.attempts_reset {
         tracing::warn!("attempt bucket not reset after an accepted recovery code");
     }

@@ -110,6 +110,22 @@ impl SqlxStore {
         &self.options
     }
 
+    /// The user whose OTP authenticator has the id `id`, if any: for
+    /// administration APIs that name an enrollment by its id alone.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] if the query fails.
+    pub async fn otp_owner(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT user_id FROM {} WHERE id = $1",
+            self.sql.otp
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     pub(crate) fn corrupt(&self, what: &'static str) -> StoreError {
         StoreError::Corrupt {
             table: self.sql.recovery.clone(),

@@ -99,7 +99,10 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "header_read_timeout_secs",
             "request_timeout_secs",
             "dpop_proof_window_secs",
-            "dpop_nonce_secs"
+            "dpop_nonce_secs",
+            "log_format",
+            "shutdown_timeout_secs",
+            "metrics_listen"
         ]
     );
     for arg in serve.get_arguments().filter(|a| a.get_id() != "help") {
@@ -125,7 +128,9 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
          login_max_failures = 5\nlogin_block_secs = 6\nip_throttle_attempts = 7\n\
          ip_throttle_refill_secs = 8\ntrust_forwarded_for = true\nhash_concurrency = 9\n\
          hash_queue = 10\nmax_connections = 11\nheader_read_timeout_secs = 12\n\
-         request_timeout_secs = 13\ndpop_proof_window_secs = 14\ndpop_nonce_secs = 15\n",
+         request_timeout_secs = 13\ndpop_proof_window_secs = 14\ndpop_nonce_secs = 15\n\
+         log_format = \"json\"\nshutdown_timeout_secs = 14\n\
+         metrics_listen = \"127.0.0.1:9100\"\n",
     )
     .unwrap();
     assert_eq!(
@@ -162,6 +167,9 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             request_timeout_secs: Some(13),
             dpop_proof_window_secs: Some(14),
             dpop_nonce_secs: Some(15),
+            log_format: Some(crate::logging::LogFormat::Json),
+            shutdown_timeout_secs: Some(14),
+            metrics_listen: Some(SocketAddrV4::new([127, 0, 0, 1].into(), 9100).into()),
         }
     );
 }
@@ -188,6 +196,9 @@ fn login_throttle_hash_pool_and_connection_limits() {
     assert_eq!((s.dpop_proof_window_secs(), s.dpop_nonce_secs()), (300, 0));
     assert_eq!(limits.header_read_timeout.as_secs(), 10);
     assert_eq!(limits.request_timeout.as_secs(), 10);
+    assert_eq!(limits.shutdown_timeout.as_secs(), 30);
+    assert_eq!(s.log_format(), crate::logging::LogFormat::Text);
+    assert_eq!(s.metrics_listen(), None);
 
     let s = Settings::from_args(
         &parse(
@@ -202,6 +213,12 @@ fn login_throttle_hash_pool_and_connection_limits() {
                 "0",
                 "--header-read-timeout-secs",
                 "1",
+                "--shutdown-timeout-secs",
+                "3600",
+                "--log-format",
+                "JSON",
+                "--metrics-listen",
+                "127.0.0.1:0",
             ],
         )
         .unwrap(),
@@ -211,6 +228,21 @@ fn login_throttle_hash_pool_and_connection_limits() {
     assert!(s.trust_forwarded_for());
     assert_eq!((s.hash_concurrency(), s.hash_queue()), (2, 0));
     assert_eq!(s.serve_limits().header_read_timeout.as_secs(), 1);
+    assert_eq!(s.serve_limits().shutdown_timeout.as_secs(), 3600);
+    assert_eq!(s.log_format(), crate::logging::LogFormat::Json);
+    assert_eq!(s.metrics_listen().map(|a| a.port()), Some(0));
+    for (flag, value, reason) in [
+        ("--shutdown-timeout-secs", "0", "must be"),
+        ("--shutdown-timeout-secs", "3601", "must be"),
+        ("--log-format", "xml", "expected text or json"),
+        ("--metrics-listen", "localhost", "invalid socket address"),
+    ] {
+        let e = parse(&[], &[flag, value])
+            .map_err(|e| e.to_string())
+            .and_then(|a| Settings::from_args(&a).map_err(|e| e.to_string()))
+            .unwrap_err();
+        assert!(e.contains(reason), "{flag} {value}: {e}");
+    }
 
     for (flag, value, range) in [
         ("login-max-failures", "0", "1 to 1000"),
