@@ -26,8 +26,8 @@ use mfa_server::config::{BlockArgs, Cli, ClientsCommand, Command, DbUrl, Setting
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::demo;
-use mfa_server::jose::ClientKeys;
 use mfa_server::http::{self, App, SharedClock, management};
+use mfa_server::jose::ClientKeys;
 use mfa_server::lifecycle;
 use mfa_server::logging::{self, LogFormat};
 use mfa_server::{config, keys, tokens};

@@ -152,8 +152,8 @@ impl Db {
 pub struct ClientListing {
     /// Its id.
     pub client_id: String,
-    /// `public`, `secret` (salted SHA-256 of a strong secret) or
-    /// `short-secret` (Argon2id of a short one).
+    /// `public`, `private_key_jwt` (public keys), `secret` (salted SHA-256
+    /// of a strong secret) or `short-secret` (Argon2id of a short one).
     pub kind: &'static str,
     /// Unix time of creation.
     pub created_at: u64,
@@ -167,7 +167,8 @@ impl Db {
     /// [`DbError`] if the database fails or a row is corrupt.
     pub async fn clients(&self) -> Result<Vec<ClientListing>, DbError> {
         sqlx::query(
-            "SELECT client_id, secret_salt, secret_hash, created_at FROM clients ORDER BY client_id",
+            "SELECT client_id, secret_salt, secret_hash, public_keys, created_at FROM clients
+             ORDER BY client_id",
         )
         .fetch_all(&self.pool)
         .await?
@@ -176,6 +177,7 @@ impl Db {
             let client = ClientRow::from_row(row)?;
             Ok(ClientListing {
                 kind: match client.secret {
+                    StoredClientSecret::Public if client.public_keys.is_some() => "private_key_jwt",
                     StoredClientSecret::Public => "public",
                     StoredClientSecret::Sha256 { .. } => "secret",
                     StoredClientSecret::Argon2(_) => "short-secret",
