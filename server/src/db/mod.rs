@@ -11,6 +11,7 @@
 //! string. Nothing here reads a clock: callers pass `now`.
 
 pub mod clients;
+pub mod import;
 pub mod login_attempts;
 pub mod mfa_tokens;
 pub mod signing_keys;

@@ -36,11 +36,9 @@ use totp_engine::{
     OtpProgress, RecoveryAuthenticator, RecoveryHash, UserAuthenticators, decode_recovery_slots,
     encode_recovery_slots,
 };
-use zeroize::Zeroizing;
 
 use crate::outcome::{fresh_nonce, outcome_unknown};
 use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
-use crate::sealing::otp_binding;
 use crate::statements::Statements;
 use crate::{Backend, StoreError, StoreOptions, migrate};
 
@@ -153,19 +151,7 @@ impl MfaStore for SqlxStore {
             .map(|r| self.encode(&r.slots))
             .transpose()?;
         // Sealed before any await: the future holds no RNG.
-        let (secret, key_id) = match self.options.keyring() {
-            Some(keyring) => {
-                let key = keyring.current();
-                let sealed = key.seal(
-                    &otp.secret,
-                    &otp_binding(user, otp.id.as_str()),
-                    &mut rand::rng(),
-                );
-                (sealed.as_bytes().to_vec(), Some(i64::from(key.id())))
-            }
-            None => (otp.secret.expose_bytes().to_vec(), None),
-        };
-        let secret = Zeroizing::new(secret);
+        let (secret, key_id) = self.sealed(user, &otp);
         let mut tx = self.pool.begin().await?;
         let [stepped, last, drift, active] = progress_columns(&otp.progress);
         let inserted = sqlx::query(&self.sql.enroll_otp)
