@@ -206,13 +206,22 @@ fn cpu_snapshot(args: &Args) -> (u64, BTreeMap<u32, u64>) {
     (server, db)
 }
 
+/// A fixture user of `grant`: the mfa_token, the authenticator app, and
+/// the code sent in the accepted phase (replayed in the next).
+struct GrantUser {
+    token: String,
+    app: Totp,
+    sent: std::sync::Mutex<String>,
+}
+
 /// One phase of `grant`: each user sends `code_of(user)`; returns the
 /// samples and the elapsed seconds.
 async fn run_phase(
     http: &reqwest::Client,
     args: &Arc<Args>,
     targets: &Arc<Vec<String>>,
-    users: &Arc<Vec<(String, String)>>,
+    users: &Arc<Vec<GrantUser>>,
+    replay: bool,
 ) -> (Vec<(Duration, u16)>, f64) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -231,7 +240,18 @@ async fn run_phase(
                 if i >= users.len() {
                     break;
                 }
-                let (token, code) = &users[i];
+                let user = &users[i];
+                // Accepted: the current code, made as it is sent (a slow
+                // run may cross steps); replay: the very code sent then.
+                let code = if replay {
+                    user.sent.lock().unwrap().clone()
+                } else {
+                    let code = user.app.generate(SystemClock.unix_time()).unwrap();
+                    let code = code.as_str().to_owned();
+                    user.sent.lock().unwrap().clone_from(&code);
+                    code
+                };
+                let token = &user.token;
                 let url = format!("{}/oauth/token", targets[i % targets.len()]);
                 let t = Instant::now();
                 let r = http
@@ -318,22 +338,28 @@ async fn grant(args: Args, http: reqwest::Client, targets: Vec<String>) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    let now = SystemClock.unix_time();
-    let users: Vec<(String, String)> = (0..count)
+    let users: Vec<GrantUser> = (0..count)
         .map(|k| {
             let (token, secret) = lines[k * stride].split_once(' ').unwrap();
             let secret = totp_engine::Secret::from_base32(secret).unwrap();
-            let code = Totp::new(&secret, params).generate(now).unwrap();
-            (token.to_owned(), code.as_str().to_owned())
+            GrantUser {
+                token: token.to_owned(),
+                app: Totp::new(&secret, params),
+                sent: std::sync::Mutex::new(String::new()),
+            }
         })
         .collect();
     let users = Arc::new(users);
     let args = Arc::new(args);
     let instances = targets.len();
     let targets = Arc::new(targets);
+    let mut last_step = 0;
     for path in ["accepted", "replay"] {
         let (server0, db0) = cpu_snapshot(&args);
-        let (samples, elapsed) = run_phase(&http, &args, &targets, &users).await;
+        let (samples, elapsed) = run_phase(&http, &args, &targets, &users, path == "replay").await;
+        if path == "accepted" {
+            last_step = step_of(SystemClock.unix_time());
+        }
         let (server1, db1) = cpu_snapshot(&args);
         let ticks_db: u64 = db1
             .iter()
@@ -350,8 +376,8 @@ async fn grant(args: Args, http: reqwest::Client, targets: Vec<String>) {
         );
     }
     if let Some(f) = &args.step_file {
-        // The codes were for `now`'s step; a later run needs a later one.
-        std::fs::write(f, step_of(now).to_string()).unwrap();
+        // Codes up to this step were accepted; a later run needs a later one.
+        std::fs::write(f, last_step.to_string()).unwrap();
     }
 }
 

@@ -8,6 +8,9 @@
 //! - step advance: `UPDATE … WHERE <every progress column> = <expected>`;
 //!   when it confirms an enrollment, the recovery codes are activated in
 //!   the same transaction;
+//! - an accepted code (`accept_otp`): the step advance and the bucket's
+//!   reset in one `UPDATE … WHERE <every progress column> = <expected> AND
+//!   <both attempt columns> = <expected>`;
 //! - recovery-code consumption: `UPDATE … SET slots = <new> WHERE slots =
 //!   <as read>` (the slot encoding is unique, so equal bytes mean equal
 //!   slots), retried from a fresh read only while the wanted slot still
@@ -205,6 +208,29 @@ impl MfaStore for SqlxStore {
     ) -> Result<bool, StoreError> {
         let nonce = fresh_nonce();
         match self.try_advance(user, id, expected, next, &nonce).await {
+            Err(e) if outcome_unknown(&e) => {
+                self.resolve_advance(user, id, expected, &nonce, e).await
+            }
+            other => other.map_err(StoreError::from),
+        }
+    }
+
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        expected_attempts: Attempts,
+        next: OtpProgress,
+    ) -> Result<bool, StoreError> {
+        let nonce = fresh_nonce();
+        match self
+            .try_accept(user, id, (expected, expected_attempts), next, &nonce)
+            .await
+        {
+            // The same re-read as an advance: our nonce means applied; the
+            // progress as expected means provably not (the bucket is then
+            // untouched too: both change in one statement).
             Err(e) if outcome_unknown(&e) => {
                 self.resolve_advance(user, id, expected, &nonce, e).await
             }
