@@ -38,7 +38,7 @@ const CORRECT: &str = "081804"; // RFC 6238, SHA-1, 6 digits, at NOW
 const WRONG: &str = "081805";
 
 fn params(algorithm: Algorithm) -> TotpParams {
-    TotpParams::default().with_algorithm(algorithm).unwrap()
+    TotpParams::default().with_algorithm(algorithm)
 }
 
 fn seed(algorithm: Algorithm) -> &'static [u8] {

@@ -1013,7 +1013,7 @@ where
     let f = fixture(rng, "flow");
     let now = 1_700_000_000u64;
     let association = mfa
-        .associate(&f.user, "race@example.com", rng, now)
+        .associate(&f.user, "race@example.com", &mut *rng, now)
         .await
         .map_err(failed(C))?;
     let secret = Secret::from_base32(&association.secret).map_err(failed(C))?;
@@ -1048,7 +1048,7 @@ where
 
     // Draw each task's replacement code here: the futures hold no generator.
     let replacements: Vec<_> = (0..CONCURRENCY)
-        .map(|_| mfa.prepare_recovery(rng))
+        .map(|_| mfa.prepare_recovery(&mut *rng))
         .collect();
     let tasks = replacements.into_iter().map(|prepared| {
         let (mfa, user, recovery) = (mfa.clone(), f.user.clone(), recovery.clone());

@@ -19,9 +19,13 @@ pub enum SecretError {
     },
     /// More bytes than [`Secret::MAX_LEN`](crate::Secret::MAX_LEN), or base32
     /// text longer than such a key could encode.
-    TooLong,
+    TooLong {
+        /// The length given, in bytes (for text too long to decode, the
+        /// bytes it would at least encode).
+        len: usize,
+    },
     /// A character that is not in the RFC 4648 base32 alphabet (after
-    /// ignoring case, spaces and trailing `=` padding).
+    /// ignoring case, separators and trailing `=` padding).
     InvalidBase32Character {
         /// Zero-based byte offset of the character in the input.
         position: usize,
@@ -43,9 +47,9 @@ impl fmt::Display for SecretError {
                 "secret key is {len} bytes; at least {} bytes (128 bits) are required",
                 crate::Secret::MIN_LEN
             ),
-            Self::TooLong => write!(
+            Self::TooLong { len } => write!(
                 f,
-                "secret key is longer than the maximum of {} bytes",
+                "secret key is {len} bytes; at most {} bytes are accepted",
                 crate::Secret::MAX_LEN
             ),
             Self::InvalidBase32Character { position } => write!(
@@ -93,8 +97,9 @@ pub enum ParamError {
         /// The value given.
         given: i64,
     },
-    /// The algorithm's hash family was compiled out (feature `sha2`).
-    AlgorithmNotEnabled,
+    /// Not `SHA1`, `SHA256` or `SHA512` (the SHA-2 names need the `sha2`
+    /// feature).
+    UnknownAlgorithm,
 }
 
 impl fmt::Display for ParamError {
@@ -121,9 +126,11 @@ impl fmt::Display for ParamError {
                 "drift may be at most {} steps either way, not {given}",
                 crate::Drift::MAX_STEPS
             ),
-            Self::AlgorithmNotEnabled => f.write_str(
-                "SHA-256 and SHA-512 need the `sha2` feature of totp-engine, which is disabled",
-            ),
+            Self::UnknownAlgorithm => f.write_str(if cfg!(feature = "sha2") {
+                "algorithm must be SHA1, SHA256 or SHA512"
+            } else {
+                "algorithm must be SHA1 (SHA256 and SHA512 need the `sha2` feature of totp-engine)"
+            }),
         }
     }
 }

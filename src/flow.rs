@@ -415,17 +415,18 @@ pub struct AuthenticatorInfo {
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let mfa = Mfa::new(MemoryStore::new(), MfaConfig::new("ACME")?);
-/// let mut rng = rand::rng();
 /// let now = 1_700_000_000;
 ///
-/// // Enroll: show the URI as a QR code and the recovery code once.
-/// let association = mfa.associate("user-1", "jane@example.com", &mut rng, now).await?;
+/// // Enroll: show the URI as a QR code and the recovery code once. The
+/// // generator goes in by value (or as `&mut rng`); the returned future
+/// // holds none, so a handler awaiting it stays `Send`.
+/// let association = mfa.associate("user-1", "jane@example.com", rand::rng(), now).await?;
 /// assert!(association.barcode_uri.starts_with("otpauth://totp/ACME:jane%40example.com?"));
 /// assert_eq!(association.recovery_codes.len(), 1);
 ///
 /// // The user's app computes a code; the first one confirms the enrollment.
 /// let uri = totp_engine::ParsedKeyUri::parse(&association.barcode_uri)?;
-/// let code = Totp::new(uri.secret(), uri.totp_params()?).generate(now)?;
+/// let code = Totp::new(uri.secret(), uri.totp_params()).generate(now)?;
 /// let ok = mfa.verify_otp("user-1", code.as_str(), now).await?;
 /// assert!(ok.confirmed_enrollment);
 ///
@@ -503,20 +504,20 @@ impl<S: MfaStore> Mfa<S> {
     ///
     /// [`MfaError::AlreadyEnrolled`] if the user has an active OTP
     /// authenticator, [`MfaError::InvalidAccountLabel`], [`MfaError::Storage`].
-    pub fn associate<'a, R: CryptoRng + ?Sized>(
+    pub fn associate<'a, R: CryptoRng>(
         &'a self,
         user: &'a str,
         account: &'a str,
-        rng: &mut R,
+        mut rng: R,
         now: u64,
     ) -> impl Future<Output = Result2<Association, S>> + Send + 'a {
         // All randomness is drawn here, before the future, which holds none.
         // `secret_len` is clamped to the valid range, so this never falls back.
-        let secret = Secret::generate_boxed(rng, self.config.secret_len)
-            .unwrap_or_else(|_| alloc::boxed::Box::new(Secret::generate(rng)));
-        let otp_id = AuthenticatorId::generate(AuthenticatorKind::Otp, rng);
-        let recovery_id = AuthenticatorId::generate(AuthenticatorKind::RecoveryCode, rng);
-        let (codes, slots) = self.new_recovery_codes(rng);
+        let secret = Secret::generate_boxed(&mut rng, self.config.secret_len)
+            .unwrap_or_else(|_| alloc::boxed::Box::new(Secret::generate(&mut rng)));
+        let otp_id = AuthenticatorId::generate(AuthenticatorKind::Otp, &mut rng);
+        let recovery_id = AuthenticatorId::generate(AuthenticatorKind::RecoveryCode, &mut rng);
+        let (codes, slots) = self.new_recovery_codes(&mut rng);
         async move {
             let uri = KeyUri::totp(&secret, &self.config.totp, account)
                 .and_then(|u| u.with_issuer(&self.config.issuer))
@@ -710,24 +711,24 @@ impl<S: MfaStore> Mfa<S> {
     /// [`MfaError::NoRecoveryCode`], [`MfaError::TooManyAttempts`],
     /// [`MfaError::InvalidRecoveryCode`] for a wrong, used or malformed code,
     /// [`MfaError::Contention`], [`MfaError::Storage`].
-    pub fn verify_recovery_code<'a, R: CryptoRng + ?Sized>(
+    pub fn verify_recovery_code<'a, R: CryptoRng>(
         &'a self,
         user: &'a str,
         code: &'a str,
-        rng: &mut R,
+        mut rng: R,
         now: u64,
     ) -> impl Future<Output = Result2<RecoveryVerified, S>> + Send + 'a {
-        let prepared = self.prepare_recovery(rng);
+        let prepared = self.prepare_recovery(&mut rng);
         self.verify_recovery_code_prepared(user, code, prepared, now)
     }
 
     /// Draws the randomness a recovery-code verification needs (the
     /// replacement code under the rotating policy), so that the verification
     /// itself can run where no generator is at hand, e.g. in a spawned task.
-    pub fn prepare_recovery<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> PreparedRecovery {
+    pub fn prepare_recovery<R: CryptoRng>(&self, mut rng: R) -> PreparedRecovery {
         let replacement = match self.config.recovery_policy {
             RecoveryPolicy::Rotating => {
-                let (mut codes, mut slots) = self.new_recovery_codes(rng);
+                let (mut codes, mut slots) = self.new_recovery_codes(&mut rng);
                 codes.pop().zip(slots.pop().flatten())
             }
             RecoveryPolicy::Set { .. } => None,
@@ -823,12 +824,12 @@ impl<S: MfaStore> Mfa<S> {
     ///
     /// [`MfaError::NoRecoveryCode`] if the user has no active recovery
     /// authenticator, [`MfaError::Storage`].
-    pub fn regenerate_recovery_codes<'a, R: CryptoRng + ?Sized>(
+    pub fn regenerate_recovery_codes<'a, R: CryptoRng>(
         &'a self,
         user: &'a str,
-        rng: &mut R,
+        mut rng: R,
     ) -> impl Future<Output = Result2<Vec<RecoveryCode>, S>> + Send + 'a {
-        let (codes, slots) = self.new_recovery_codes(rng);
+        let (codes, slots) = self.new_recovery_codes(&mut rng);
         async move {
             let auths = self.store.load(user).await.map_err(MfaError::Storage)?;
             let rec = auths

@@ -1,14 +1,13 @@
 //! HOTP (RFC 4226): counter-based codes, and verification over a look-ahead
 //! window that returns the matched counter (resynchronization).
 //!
-//! Also home of the constant-time window scan that TOTP shares.
-
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+//! The constant-time window scan it shares with TOTP is in `scan.rs`.
 
 use crate::code::{Code, SubmittedCode};
-use crate::error::{ParamError, Refusal};
-use crate::mac::{AnyKeyed, BATCH, Keyed};
+use crate::error::Refusal;
+use crate::mac::AnyKeyed;
 use crate::params::{Algorithm, Digits, LookAhead};
+use crate::scan::{Preference, Scan, check_digits};
 use crate::secret::Secret;
 
 /// HOTP parameters: algorithm, digits and look-ahead.
@@ -17,7 +16,7 @@ use crate::secret::Secret;
 /// use totp_engine::{Algorithm, Digits, HotpParams, LookAhead};
 ///
 /// let params = HotpParams::default()
-///     .with_algorithm(Algorithm::Sha1)?
+///     .with_algorithm(Algorithm::Sha1)
 ///     .with_digits(Digits::EIGHT)
 ///     .with_look_ahead(LookAhead::new(5)?);
 /// assert_eq!(params.digits(), Digits::EIGHT);
@@ -38,13 +37,10 @@ impl HotpParams {
     }
 
     /// Sets the algorithm.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] for SHA-2 without the `sha2` feature.
-    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Result<Self, ParamError> {
-        self.algorithm = algorithm.enabled()?;
-        Ok(self)
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
     }
 
     /// Sets the number of digits.
@@ -129,7 +125,7 @@ impl Hotp {
     #[must_use]
     pub fn new(secret: &Secret, params: HotpParams) -> Self {
         Self {
-            key: key_for(params.algorithm, secret),
+            key: AnyKeyed::new(params.algorithm, secret.expose_bytes()),
             params,
         }
     }
@@ -199,126 +195,5 @@ impl core::fmt::Debug for Hotp {
         f.debug_struct("Hotp")
             .field("params", &self.params)
             .finish_non_exhaustive()
-    }
-}
-
-/// Keys the HMAC for `algorithm`. The algorithm was checked by the params
-/// builder; a disabled SHA-2 variant cannot reach here.
-pub(crate) fn key_for(algorithm: Algorithm, secret: &Secret) -> AnyKeyed {
-    let key = secret.expose_bytes();
-    match algorithm {
-        #[cfg(feature = "sha2")]
-        Algorithm::Sha256 => AnyKeyed::Sha256(Keyed::new(key)),
-        #[cfg(feature = "sha2")]
-        Algorithm::Sha512 => AnyKeyed::Sha512(Keyed::new(key)),
-        _ => AnyKeyed::Sha1(Keyed::new(key)),
-    }
-}
-
-pub(crate) fn check_digits(code: &SubmittedCode, digits: Digits) -> Result<(), Refusal> {
-    if code.digits() == digits {
-        Ok(())
-    } else {
-        Err(Refusal::Malformed(crate::MalformedCode::WrongLength {
-            expected: digits.get(),
-            found: usize::from(code.digits().get()),
-        }))
-    }
-}
-
-/// Which of several matching counters to report (a 6-digit code collides
-/// with another step of the window about once in 10⁶ / window).
-#[derive(Clone, Copy)]
-pub(crate) enum Preference {
-    /// HOTP: the smallest, so the fewest counters are skipped.
-    Lowest,
-    /// TOTP: the largest, so the most earlier steps become unusable.
-    Highest,
-}
-
-/// The outcome of a constant-time scan over a counter range.
-pub(crate) struct Scan {
-    found: Choice,
-    counter: u64,
-    replayed: Choice,
-}
-
-impl Scan {
-    /// Computes the code of every counter in `first..=last` and compares each
-    /// with `submitted` using `subtle`, with no early exit: the work done
-    /// depends only on the range (public), not on which counter matched or
-    /// whether one did. Counters at or before `last_accepted` may match but
-    /// are not accepted; they set the `replayed` flag.
-    #[inline(always)]
-    pub(crate) fn run(
-        key: &AnyKeyed,
-        digits: Digits,
-        submitted: u32,
-        first: u64,
-        last: u64,
-        last_accepted: Option<u64>,
-        preference: Preference,
-    ) -> Self {
-        let mut scan = Self {
-            found: Choice::from(0),
-            counter: 0,
-            replayed: Choice::from(0),
-        };
-        // Counters go to the HMAC in batches (all inner compressions, then
-        // all outer ones); the comparisons then run over every candidate.
-        let mut next = Some(first).filter(|f| *f <= last);
-        while let Some(start) = next {
-            let mut counters = [0u64; BATCH];
-            let mut n = 0usize;
-            let mut c = start;
-            next = None;
-            while n < BATCH {
-                counters[n] = c;
-                n = n.saturating_add(1);
-                match c.checked_add(1).filter(|c| *c <= last) {
-                    Some(following) => c = following,
-                    None => break,
-                }
-                if n == BATCH {
-                    next = Some(c);
-                }
-            }
-            let mut values = [0u32; BATCH];
-            key.truncated_batch(&counters[..n], &mut values[..n]);
-            for (&counter, &value) in counters[..n].iter().zip(&values[..n]) {
-                let candidate = digits.reduce(value);
-                let matches = candidate.ct_eq(&submitted);
-                // Eligibility depends on public state only.
-                let eligible = Choice::from(u8::from(last_accepted.is_none_or(|l| counter > l)));
-                let accept = matches & eligible;
-                let take = match preference {
-                    Preference::Lowest => accept & !scan.found,
-                    Preference::Highest => accept,
-                };
-                scan.counter.conditional_assign(&counter, take);
-                scan.found |= accept;
-                scan.replayed |= matches & !eligible;
-            }
-        }
-        scan
-    }
-
-    /// The outcome as one value computed without branches: 0 accepted,
-    /// 1 replayed (matched only at or before the last accepted counter),
-    /// 2 no match; and the accepted counter (0 unless accepted).
-    #[inline(always)]
-    pub(crate) fn verdict(&self) -> (u8, u64) {
-        let mut verdict = u8::conditional_select(&2, &1, self.replayed);
-        verdict.conditional_assign(&0, self.found);
-        (verdict, self.counter)
-    }
-
-    /// The accepted counter, if any.
-    pub(crate) fn accepted(&self) -> Option<u64> {
-        if bool::from(self.found) {
-            Some(self.counter)
-        } else {
-            None
-        }
     }
 }

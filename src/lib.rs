@@ -16,6 +16,7 @@ mod mac;
 mod params;
 #[cfg(feature = "sha2")]
 mod recovery;
+mod scan;
 #[cfg(feature = "seal")]
 mod seal;
 mod secret;
@@ -27,6 +28,10 @@ mod uri;
 // Policy: `core` only.
 mod clock;
 mod policy;
+#[cfg(feature = "serde")]
+mod serde_impls;
+#[cfg(feature = "serde")]
+pub use serde_impls::WithSecret;
 
 // Flow: `alloc`.
 #[cfg(feature = "conformance")]
@@ -95,14 +100,7 @@ pub mod __private {
     /// 2202 / 4231 vector tests; returns the digest length written.
     #[must_use]
     pub fn hmac(algorithm: crate::Algorithm, key: &[u8], msg: &[u8], out: &mut [u8; 64]) -> usize {
-        let key = match algorithm {
-            #[cfg(feature = "sha2")]
-            crate::Algorithm::Sha256 => crate::mac::AnyKeyed::Sha256(crate::mac::Keyed::new(key)),
-            #[cfg(feature = "sha2")]
-            crate::Algorithm::Sha512 => crate::mac::AnyKeyed::Sha512(crate::mac::Keyed::new(key)),
-            _ => crate::mac::AnyKeyed::Sha1(crate::mac::Keyed::new(key)),
-        };
-        key.mac_into(msg, out)
+        crate::mac::AnyKeyed::new(algorithm, key).mac_into(msg, out)
     }
 
     /// The constant-time core of `Totp::verify_code` (verdict, step,

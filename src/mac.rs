@@ -431,6 +431,18 @@ pub(crate) enum AnyKeyed {
 }
 
 impl AnyKeyed {
+    /// Keys the HMAC of `algorithm` with `key` (any length: longer than a
+    /// block is hashed first, RFC 2104).
+    pub(crate) fn new(algorithm: crate::Algorithm, key: &[u8]) -> Self {
+        match algorithm {
+            crate::Algorithm::Sha1 => Self::Sha1(Keyed::new(key)),
+            #[cfg(feature = "sha2")]
+            crate::Algorithm::Sha256 => Self::Sha256(Keyed::new(key)),
+            #[cfg(feature = "sha2")]
+            crate::Algorithm::Sha512 => Self::Sha512(Keyed::new(key)),
+        }
+    }
+
     /// Full HMAC of `msg`; returns the digest length written to `out`.
     pub(crate) fn mac_into(&self, msg: &[u8], out: &mut [u8; MAX_OUTPUT]) -> usize {
         match self {

@@ -3,22 +3,27 @@
 //! drift. Each is a small newtype whose constructor is the only way in, so an
 //! invalid configuration cannot be represented once built.
 
+use core::fmt;
+
 use crate::error::ParamError;
 
 /// The HMAC hash function (RFC 6238 §1.2 allows SHA-1, SHA-256 and SHA-512).
 ///
-/// All variants always exist, whatever the features; without the `sha2`
-/// feature [`Algorithm::enabled`] refuses SHA-256 and SHA-512, and so do the
-/// constructors that take an algorithm.
+/// The SHA-2 variants exist only with the `sha2` feature: firmware built
+/// without it cannot name them, so no code path can fall back from one to
+/// SHA-1. Parsed from and shown as its otpauth name (`SHA1`, `SHA256`,
+/// `SHA512`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Algorithm {
     /// HMAC-SHA-1: the RFC 4226 default and what every authenticator app supports.
     #[default]
     Sha1,
-    /// HMAC-SHA-256.
+    /// HMAC-SHA-256 (feature `sha2`).
+    #[cfg(feature = "sha2")]
     Sha256,
-    /// HMAC-SHA-512.
+    /// HMAC-SHA-512 (feature `sha2`).
+    #[cfg(feature = "sha2")]
     Sha512,
 }
 
@@ -28,13 +33,16 @@ impl Algorithm {
     pub const fn uri_name(self) -> &'static str {
         match self {
             Self::Sha1 => "SHA1",
+            #[cfg(feature = "sha2")]
             Self::Sha256 => "SHA256",
+            #[cfg(feature = "sha2")]
             Self::Sha512 => "SHA512",
         }
     }
 
     /// Parses a URI name case-insensitively (`sha1`, `SHA256`, `Sha512`).
-    /// `SHA-256` style names with a dash are accepted too.
+    /// `SHA-256` style names with a dash are accepted too. The SHA-2 names
+    /// are unknown without the `sha2` feature.
     #[must_use]
     pub fn from_uri_name(name: &str) -> Option<Self> {
         let mut buf = [0u8; 6];
@@ -45,28 +53,11 @@ impl Algorithm {
         }
         match buf.get(..n)? {
             b"SHA1" => Some(Self::Sha1),
+            #[cfg(feature = "sha2")]
             b"SHA256" => Some(Self::Sha256),
+            #[cfg(feature = "sha2")]
             b"SHA512" => Some(Self::Sha512),
             _ => None,
-        }
-    }
-
-    /// Checks that this algorithm was compiled in.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] for SHA-256 or SHA-512 when the
-    /// `sha2` feature is disabled.
-    pub const fn enabled(self) -> Result<Self, ParamError> {
-        match self {
-            Self::Sha1 => Ok(self),
-            Self::Sha256 | Self::Sha512 => {
-                if cfg!(feature = "sha2") {
-                    Ok(self)
-                } else {
-                    Err(ParamError::AlgorithmNotEnabled)
-                }
-            }
         }
     }
 
@@ -76,9 +67,27 @@ impl Algorithm {
     pub const fn recommended_secret_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
+            #[cfg(feature = "sha2")]
             Self::Sha256 => 32,
+            #[cfg(feature = "sha2")]
             Self::Sha512 => 64,
         }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    /// The otpauth name: `SHA1`, `SHA256` or `SHA512`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.uri_name())
+    }
+}
+
+impl core::str::FromStr for Algorithm {
+    type Err = ParamError;
+
+    /// As [`Algorithm::from_uri_name`].
+    fn from_str(s: &str) -> Result<Self, ParamError> {
+        Self::from_uri_name(s).ok_or(ParamError::UnknownAlgorithm)
     }
 }
 
@@ -100,11 +109,12 @@ impl Digits {
     ///
     /// # Errors
     ///
-    /// [`ParamError::Digits`] unless `n` is 6, 7 or 8.
-    pub const fn new(n: u32) -> Result<Self, ParamError> {
+    /// [`ParamError::Digits`] unless `n` is 6, 7 or 8. Wider integers
+    /// convert with `Digits::try_from`.
+    pub const fn new(n: u8) -> Result<Self, ParamError> {
         match n {
-            6..=8 => Ok(Self(n as u8)),
-            _ => Err(ParamError::Digits { given: n }),
+            6..=8 => Ok(Self(n)),
+            _ => Err(ParamError::Digits { given: n as u32 }),
         }
     }
 
@@ -151,11 +161,12 @@ impl Period {
     /// # Errors
     ///
     /// [`ParamError::Period`] for 0 or more than [`Period::MAX_SECS`].
-    pub const fn new(secs: u64) -> Result<Self, ParamError> {
-        if secs == 0 || secs > Self::MAX_SECS as u64 {
-            Err(ParamError::Period { given: secs })
+    /// Wider integers convert with `Period::try_from`.
+    pub const fn new(secs: u32) -> Result<Self, ParamError> {
+        if secs == 0 || secs > Self::MAX_SECS {
+            Err(ParamError::Period { given: secs as u64 })
         } else {
-            Ok(Self(secs as u32))
+            Ok(Self(secs))
         }
     }
 
@@ -197,17 +208,16 @@ impl Window {
     /// # Errors
     ///
     /// [`ParamError::Window`] if either side exceeds [`Window::MAX_STEPS`].
-    pub const fn new(past: u32, future: u32) -> Result<Self, ParamError> {
-        if past > Self::MAX_STEPS as u32 {
-            return Err(ParamError::Window { given: past });
+    pub const fn new(past: u8, future: u8) -> Result<Self, ParamError> {
+        if past > Self::MAX_STEPS {
+            return Err(ParamError::Window { given: past as u32 });
         }
-        if future > Self::MAX_STEPS as u32 {
-            return Err(ParamError::Window { given: future });
+        if future > Self::MAX_STEPS {
+            return Err(ParamError::Window {
+                given: future as u32,
+            });
         }
-        Ok(Self {
-            past: past as u8,
-            future: future as u8,
-        })
+        Ok(Self { past, future })
     }
 
     /// Steps accepted before the current one.
@@ -245,12 +255,13 @@ impl LookAhead {
     ///
     /// # Errors
     ///
-    /// [`ParamError::LookAhead`] above [`LookAhead::MAX`].
-    pub const fn new(n: u32) -> Result<Self, ParamError> {
-        if n > Self::MAX as u32 {
-            Err(ParamError::LookAhead { given: n })
+    /// [`ParamError::LookAhead`] above [`LookAhead::MAX`]. Wider integers
+    /// convert with `LookAhead::try_from`.
+    pub const fn new(n: u8) -> Result<Self, ParamError> {
+        if n > Self::MAX {
+            Err(ParamError::LookAhead { given: n as u32 })
         } else {
-            Ok(Self(n as u8))
+            Ok(Self(n))
         }
     }
 
@@ -284,12 +295,15 @@ impl Drift {
     ///
     /// # Errors
     ///
-    /// [`ParamError::Drift`] if `|steps| > MAX_STEPS`.
-    pub const fn new(steps: i64) -> Result<Self, ParamError> {
-        if steps < (Self::MAX_STEPS as i64).wrapping_neg() || steps > Self::MAX_STEPS as i64 {
-            Err(ParamError::Drift { given: steps })
+    /// [`ParamError::Drift`] if `|steps| > MAX_STEPS`. Wider integers
+    /// convert with `Drift::try_from` (or clamp with [`Drift::saturating`]).
+    pub const fn new(steps: i8) -> Result<Self, ParamError> {
+        if steps < Self::MAX_STEPS.wrapping_neg() || steps > Self::MAX_STEPS {
+            Err(ParamError::Drift {
+                given: steps as i64,
+            })
         } else {
-            Ok(Self(steps as i8))
+            Ok(Self(steps))
         }
     }
 
@@ -309,5 +323,39 @@ impl Drift {
     #[must_use]
     pub const fn steps(self) -> i8 {
         self.0
+    }
+}
+
+/// `TryFrom` for the wider integers a configuration or a database holds:
+/// the same checks as `new`, and the error names the value given.
+macro_rules! try_from_wider {
+    ($type:ident, $narrow:ty, $error:ident, $given:ty; $($wide:ty),*) => {$(
+        impl TryFrom<$wide> for $type {
+            type Error = ParamError;
+
+            fn try_from(value: $wide) -> Result<Self, ParamError> {
+                match <$narrow>::try_from(value) {
+                    Ok(narrow) => Self::new(narrow),
+                    Err(_) => Err(ParamError::$error {
+                        given: <$given>::try_from(value).unwrap_or(<$given>::MAX),
+                    }),
+                }
+            }
+        }
+    )*};
+}
+
+try_from_wider!(Digits, u8, Digits, u32; u16, u32, u64, usize, i32, i64);
+try_from_wider!(Period, u32, Period, u64; u64, usize, i64);
+try_from_wider!(LookAhead, u8, LookAhead, u32; u16, u32, u64, usize, i32, i64);
+
+impl TryFrom<i64> for Drift {
+    type Error = ParamError;
+
+    fn try_from(value: i64) -> Result<Self, ParamError> {
+        match i8::try_from(value) {
+            Ok(narrow) => Self::new(narrow),
+            Err(_) => Err(ParamError::Drift { given: value }),
+        }
     }
 }

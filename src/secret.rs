@@ -50,6 +50,9 @@ impl Secret {
     pub const DEFAULT_LEN: usize = 20;
     /// The longest key accepted: 128 bytes, one SHA-512 block.
     pub const MAX_LEN: usize = 128;
+    /// The shortest key [`Secret::danger_from_base32_allow_80_bit`] accepts:
+    /// 10 bytes (80 bits), below RFC 4226's minimum.
+    pub const LEGACY_MIN_LEN: usize = 10;
 
     /// Generates a [`DEFAULT_LEN`](Self::DEFAULT_LEN)-byte key from a
     /// cryptographically secure generator.
@@ -119,10 +122,12 @@ impl Secret {
         Ok(s)
     }
 
-    /// Decodes RFC 4648 base32 as users paste it: case is ignored, ASCII
-    /// spaces and tabs anywhere are skipped, and trailing `=` padding is
-    /// allowed. Anything else is refused. Unused low bits of the last
-    /// character are ignored, as Google Authenticator does.
+    /// Decodes RFC 4648 base32 as users paste it, with Google
+    /// Authenticator's tolerance: case is ignored; spaces, tabs, dashes,
+    /// no-break spaces (U+00A0) and line breaks (LF, CR) anywhere are
+    /// skipped; trailing `=` padding is allowed. Anything else is refused.
+    /// Unused low bits of the last character are ignored, as Google
+    /// Authenticator does.
     ///
     /// Works on the stack; the intermediate buffers are wiped.
     ///
@@ -131,15 +136,38 @@ impl Secret {
     /// [`SecretError::InvalidBase32Character`] (with its offset; the
     /// character itself is not reported), [`SecretError::InvalidBase32Length`],
     /// [`SecretError::TooLong`] for more than [`MAX_LEN`](Self::MAX_LEN)
-    /// bytes or more than 1024 characters of text, [`SecretError::TooShort`].
+    /// bytes or more than 1024 bytes of text, [`SecretError::TooShort`]
+    /// below [`MIN_LEN`](Self::MIN_LEN) (an 80-bit key from an old
+    /// enrollment needs [`Secret::danger_from_base32_allow_80_bit`]).
     pub fn from_base32(text: &str) -> Result<Self, SecretError> {
+        Self::from_base32_min(text, Self::MIN_LEN)
+    }
+
+    /// **Danger: weak keys.** Decodes like [`Secret::from_base32`] but
+    /// accepts keys of [`LEGACY_MIN_LEN`](Self::LEGACY_MIN_LEN) (10 bytes,
+    /// 80 bits) and up: what Google Authenticator's own example
+    /// (`JBSWY3DPEHPK3PXP`) and many old enrollments use. RFC 4226 §4 R6
+    /// requires 128 bits; an 80-bit key is within reach of an offline
+    /// search by anyone who saw a few codes. Use it only to import existing
+    /// enrollments, and have the user re-enroll with a generated key.
+    ///
+    /// # Errors
+    ///
+    /// As [`Secret::from_base32`], with [`SecretError::TooShort`] below 10 bytes.
+    pub fn danger_from_base32_allow_80_bit(text: &str) -> Result<Self, SecretError> {
+        Self::from_base32_min(text, Self::LEGACY_MIN_LEN)
+    }
+
+    fn from_base32_min(text: &str, min_len: usize) -> Result<Self, SecretError> {
         if text.len() > MAX_BASE32_INPUT {
-            return Err(SecretError::TooLong);
+            return Err(SecretError::TooLong {
+                len: text.len().saturating_mul(5) / 8,
+            });
         }
         let mut compact = [0u8; MAX_BASE32_LEN];
         let mut used = 0;
         let result = compact_base32(text, &mut compact, &mut used)
-            .and_then(|n| decode_compact(compact.get(..n).unwrap_or_default()));
+            .and_then(|n| decode_compact(compact.get(..n).unwrap_or_default(), min_len));
         // Only the bytes written hold secret text.
         compact.get_mut(..used).unwrap_or_default().zeroize();
         result
@@ -154,7 +182,9 @@ impl Secret {
     /// As [`Secret::from_base32`], and [`SecretError::BufferTooSmall`].
     pub fn decode_base32_into<'b>(text: &str, out: &'b mut [u8]) -> Result<&'b [u8], SecretError> {
         if text.len() > MAX_BASE32_INPUT {
-            return Err(SecretError::TooLong);
+            return Err(SecretError::TooLong {
+                len: text.len().saturating_mul(5) / 8,
+            });
         }
         let mut compact = [0u8; MAX_BASE32_LEN];
         let mut used = 0;
@@ -240,18 +270,23 @@ impl Secret {
 }
 
 fn check_len(len: usize) -> Result<(), SecretError> {
-    if len < Secret::MIN_LEN {
+    check_len_min(len, Secret::MIN_LEN)
+}
+
+fn check_len_min(len: usize, min_len: usize) -> Result<(), SecretError> {
+    if len < min_len {
         Err(SecretError::TooShort { len })
     } else if len > Secret::MAX_LEN {
-        Err(SecretError::TooLong)
+        Err(SecretError::TooLong { len })
     } else {
         Ok(())
     }
 }
 
 /// Copies the significant characters of pasted base32 into `out`: skips
-/// spaces and tabs, strips trailing `=`, refuses any other non-alphabet
-/// character. Returns the number of characters kept; `used` tracks how many
+/// spaces, tabs, dashes, no-break spaces and line breaks, strips trailing
+/// `=`, refuses any other non-alphabet character (reporting its byte
+/// offset). Returns the number of characters kept; `used` tracks how many
 /// bytes of `out` were written, also on error, so the caller can wipe them.
 fn compact_base32(
     text: &str,
@@ -260,28 +295,36 @@ fn compact_base32(
 ) -> Result<usize, SecretError> {
     let mut n = 0usize;
     let mut padding_seen = false;
-    for (position, b) in text.bytes().enumerate() {
-        match b {
-            b' ' | b'\t' => {}
-            b'=' => padding_seen = true,
-            b'A'..=b'Z' | b'a'..=b'z' | b'2'..=b'7' if !padding_seen => {
-                let slot = out.get_mut(n).ok_or(SecretError::TooLong)?;
-                *slot = b;
+    for (position, c) in text.char_indices() {
+        match c {
+            ' ' | '\t' | '-' | '\u{a0}' | '\r' | '\n' => {}
+            '=' => padding_seen = true,
+            'A'..='Z' | 'a'..='z' | '2'..='7' if !padding_seen => {
+                // Past the buffer: only counted, for the error's length.
+                if let Some(slot) = out.get_mut(n) {
+                    // ASCII by the match arm.
+                    *slot = u8::try_from(c).unwrap_or(b'A');
+                    *used = n.saturating_add(1);
+                }
                 n = n.saturating_add(1);
-                *used = n;
             }
             _ => return Err(SecretError::InvalidBase32Character { position }),
         }
     }
+    if n > MAX_BASE32_LEN {
+        return Err(SecretError::TooLong {
+            len: n.saturating_mul(5).div_ceil(8),
+        });
+    }
     Ok(n)
 }
 
-fn decode_compact(compact: &[u8]) -> Result<Secret, SecretError> {
+fn decode_compact(compact: &[u8], min_len: usize) -> Result<Secret, SecretError> {
     let compact = core::str::from_utf8(compact).map_err(|_| SecretError::InvalidBase32Length)?;
     let len = BASE32
         .decoded_length(compact)
         .map_err(|_| SecretError::InvalidBase32Length)?;
-    check_len(len)?;
+    check_len_min(len, min_len)?;
     let mut s = Secret::zeroed(len);
     BASE32
         .decode_buf(compact, s.bytes_mut())

@@ -4,10 +4,10 @@
 //! Time is always an argument, in Unix seconds; nothing here reads a clock.
 
 use crate::code::{Code, SubmittedCode};
-use crate::error::{BeforeT0, ParamError, Refusal};
-use crate::hotp::{Preference, Scan, check_digits, key_for};
+use crate::error::{BeforeT0, Refusal};
 use crate::mac::AnyKeyed;
 use crate::params::{Algorithm, Digits, Drift, Period, Window};
+use crate::scan::{Preference, Scan, check_digits};
 use crate::secret::Secret;
 
 /// TOTP parameters: algorithm, digits, period, T0 and the verification window.
@@ -19,7 +19,7 @@ use crate::secret::Secret;
 /// use totp_engine::{Algorithm, Digits, Period, TotpParams, Window};
 ///
 /// let params = TotpParams::default()
-///     .with_algorithm(Algorithm::Sha256)?
+///     .with_algorithm(Algorithm::Sha256)
 ///     .with_digits(Digits::EIGHT)
 ///     .with_period(Period::new(60)?)
 ///     .with_window(Window::new(2, 1)?);
@@ -43,13 +43,10 @@ impl TotpParams {
     }
 
     /// Sets the algorithm.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] for SHA-2 without the `sha2` feature.
-    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Result<Self, ParamError> {
-        self.algorithm = algorithm.enabled()?;
-        Ok(self)
+    #[must_use]
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
     }
 
     /// Sets the number of digits.
@@ -180,7 +177,7 @@ impl Totp {
     #[must_use]
     pub fn new(secret: &Secret, params: TotpParams) -> Self {
         Self {
-            key: key_for(params.algorithm, secret),
+            key: AnyKeyed::new(params.algorithm, secret.expose_bytes()),
             params,
         }
     }

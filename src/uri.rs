@@ -14,7 +14,7 @@ use core::fmt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use zeroize::Zeroize;
 
-use crate::error::{ParamError, SecretError};
+use crate::error::SecretError;
 use crate::hotp::HotpParams;
 use crate::params::{Algorithm, Digits, Period};
 use crate::secret::{MAX_BASE32_LEN, Secret};
@@ -100,7 +100,8 @@ impl<'a> KeyUri<'a> {
         })
     }
 
-    /// An HOTP URI whose `counter` is the next counter the app should use.
+    /// An HOTP URI whose `counter` is the next counter the app should use
+    /// (the arguments in [`KeyUri::totp`]'s order, then the counter).
     ///
     /// # Errors
     ///
@@ -108,8 +109,8 @@ impl<'a> KeyUri<'a> {
     pub fn hotp(
         secret: &'a Secret,
         params: &HotpParams,
-        counter: u64,
         account: &'a str,
+        counter: u64,
     ) -> Result<Self, UriError> {
         check_label_part(account, "account")?;
         Ok(Self {
@@ -264,7 +265,7 @@ impl fmt::Display for UriError {
             Self::DuplicateParameter { name } => {
                 write!(f, "otpauth URI has the {name} parameter twice")
             }
-            Self::MissingSecret => f.write_str("otpauth URI has no secret parameter"),
+            Self::MissingSecret => f.write_str("otpauth URI has no secret (or an empty one)"),
             Self::InvalidSecret(e) => write!(f, "otpauth URI secret is invalid: {e}"),
             Self::InvalidAlgorithm => {
                 f.write_str("otpauth URI algorithm must be SHA1, SHA256 or SHA512")
@@ -475,23 +476,19 @@ impl<'a> ParsedKeyUri<'a> {
                 let text = UriText::new(raw, true, "algorithm")?;
                 let mut buf = [0u8; MAX_TEXT_LEN];
                 let name = text.decode_into(&mut buf).unwrap_or_default();
-                Algorithm::from_uri_name(name)
-                    .ok_or(UriError::InvalidAlgorithm)?
-                    .enabled()
-                    .map_err(|_| UriError::InvalidAlgorithm)?
+                Algorithm::from_uri_name(name).ok_or(UriError::InvalidAlgorithm)?
             }
         };
         let digits = match digits_raw {
             None => Digits::SIX,
             Some(raw) => parse_number(raw)
-                .and_then(|n| u32::try_from(n).ok())
-                .and_then(|n| Digits::new(n).ok())
+                .and_then(|n| Digits::try_from(n).ok())
                 .ok_or(UriError::InvalidDigits)?,
         };
         let period = match period_raw {
             None => Period::THIRTY_SECONDS,
             Some(raw) => parse_number(raw)
-                .and_then(|n| Period::new(n).ok())
+                .and_then(|n| Period::try_from(n).ok())
                 .ok_or(UriError::InvalidPeriod)?,
         };
         let counter = match (kind, counter_raw) {
@@ -560,10 +557,11 @@ impl<'a> ParsedKeyUri<'a> {
         self.digits
     }
 
-    /// The period (30 s when absent; meaningless for HOTP).
+    /// The TOTP period (30 s when absent); `None` for an HOTP URI, which
+    /// has none.
     #[must_use]
-    pub fn period(&self) -> Period {
-        self.period
+    pub fn period(&self) -> Option<Period> {
+        (self.kind == OtpKind::Totp).then_some(self.period)
     }
 
     /// The counter (always present for HOTP).
@@ -573,27 +571,20 @@ impl<'a> ParsedKeyUri<'a> {
     }
 
     /// TOTP parameters with T0 = 0 and the default window.
-    ///
-    /// # Errors
-    ///
-    /// [`ParamError::AlgorithmNotEnabled`] cannot happen for a parsed URI
-    /// (the parser already refused it) but is kept for forward compatibility.
-    pub fn totp_params(&self) -> Result<TotpParams, ParamError> {
-        Ok(TotpParams::default()
-            .with_algorithm(self.algorithm)?
+    #[must_use]
+    pub fn totp_params(&self) -> TotpParams {
+        TotpParams::default()
+            .with_algorithm(self.algorithm)
             .with_digits(self.digits)
-            .with_period(self.period))
+            .with_period(self.period)
     }
 
     /// HOTP parameters with the default look-ahead.
-    ///
-    /// # Errors
-    ///
-    /// As [`ParsedKeyUri::totp_params`].
-    pub fn hotp_params(&self) -> Result<HotpParams, ParamError> {
-        Ok(HotpParams::default()
-            .with_algorithm(self.algorithm)?
-            .with_digits(self.digits))
+    #[must_use]
+    pub fn hotp_params(&self) -> HotpParams {
+        HotpParams::default()
+            .with_algorithm(self.algorithm)
+            .with_digits(self.digits)
     }
 }
 
@@ -680,12 +671,16 @@ fn parse_secret(raw: &str) -> Result<Secret, UriError> {
     };
     let mut buf = [0u8; 1024];
     let (secret, used) = match text.decode_into(&mut buf) {
+        // `secret=` with nothing in it is a missing secret, not a short one.
+        Ok(decoded) if decoded.trim().is_empty() => (Err(UriError::MissingSecret), decoded.len()),
         Ok(decoded) => (
             Secret::from_base32(decoded).map_err(UriError::InvalidSecret),
             decoded.len(),
         ),
         Err(_) => (
-            Err(UriError::InvalidSecret(SecretError::TooLong)),
+            Err(UriError::InvalidSecret(SecretError::TooLong {
+                len: raw.len().saturating_mul(5) / 8,
+            })),
             buf.len(),
         ),
     };

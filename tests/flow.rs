@@ -38,7 +38,7 @@ fn config() -> MfaConfig {
 /// The user's authenticator app: built from the barcode URI, as a real app is.
 fn app(barcode_uri: &str) -> Totp {
     let uri = ParsedKeyUri::parse(barcode_uri).unwrap();
-    Totp::new(uri.secret(), uri.totp_params().unwrap())
+    Totp::new(uri.secret(), uri.totp_params())
 }
 
 fn code_at(app: &Totp, t: u64) -> String {

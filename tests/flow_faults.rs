@@ -134,7 +134,7 @@ async fn enrolled(mfa: &Mfa<Arc<FaultyResets>>, user: &str) -> (Totp, String) {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let a = mfa.associate(user, "jane", &mut rng, T0).await.unwrap();
     let uri = ParsedKeyUri::parse(&a.barcode_uri).unwrap();
-    let app = Totp::new(uri.secret(), uri.totp_params().unwrap());
+    let app = Totp::new(uri.secret(), uri.totp_params());
     let code = app.generate(T0).unwrap();
     let v = mfa.verify_otp(user, code.as_str(), T0).await.unwrap();
     assert!(v.confirmed_enrollment && v.attempts_reset);

@@ -65,9 +65,8 @@ fn totp_agrees_with_oathtool_on_random_cases() {
         let now = t0 + rng.next_u64() % 16_725_225_600;
         let params = TotpParams::default()
             .with_algorithm(algorithm)
-            .unwrap()
-            .with_digits(Digits::new(digits).unwrap())
-            .with_period(Period::new(period).unwrap())
+            .with_digits(Digits::try_from(digits).unwrap())
+            .with_period(Period::try_from(period).unwrap())
             .with_t0(t0);
         let totp = Totp::new(&Secret::from_bytes(&key).unwrap(), params);
         let expected = oathtool(&[
@@ -135,7 +134,7 @@ fn hotp_agrees_with_oathtool_on_random_cases() {
         };
         let hotp = Hotp::new(
             &Secret::from_bytes(&key).unwrap(),
-            HotpParams::default().with_digits(Digits::new(digits).unwrap()),
+            HotpParams::default().with_digits(Digits::try_from(digits).unwrap()),
         );
         let expected = oathtool(&[
             "--hotp".into(),

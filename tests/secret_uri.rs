@@ -34,7 +34,7 @@ fn generated_secrets_have_the_requested_length_and_differ() {
     );
     assert_eq!(
         Secret::generate_with_len(&mut rng, 129).unwrap_err(),
-        SecretError::TooLong
+        SecretError::TooLong { len: 129 }
     );
     // Deterministic given the generator: the same seed gives the same key.
     let again = Secret::generate(&mut ChaCha20Rng::seed_from_u64(7));
@@ -49,6 +49,13 @@ fn base32_decoding_tolerates_what_users_paste() {
         "gezdgnbvgy3tqojqgezdgnbvgy3tqojq",
         "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ",
         " gezd\tgnbv gy3t qojq gezd gnbv gy3t qojq ",
+        // As Google Authenticator takes them: dashes, a trailing newline or
+        // CRLF, no-break spaces, a pasted line break.
+        "GEZD-GNBV-GY3T-QOJQ-GEZD-GNBV-GY3T-QOJQ",
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\r\n",
+        "GEZD\u{a0}GNBV\u{a0}GY3T\u{a0}QOJQ\u{a0}GEZD\u{a0}GNBV\u{a0}GY3T\u{a0}QOJQ",
+        "GEZDGNBVGY3TQOJQ\nGEZDGNBVGY3TQOJQ",
     ] {
         assert_eq!(Secret::from_base32(pasted).unwrap(), expected, "{pasted:?}");
     }
@@ -74,11 +81,12 @@ fn base32_decoding_is_strict_about_everything_else() {
         SecretError::InvalidBase32Character { position: 15 }
     );
     for bad in [
-        "GEZDGNBVGY3TQOJQ-GEZDGNBVGY3TQOJQ",  // dash
-        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ0",   // 0 is not base32
-        "GEZDGNBVGY3TQOJQ=GEZDGNBVGY3TQOJQ",  // padding in the middle
-        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQé",  // non-ASCII
-        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n", // newline is not a space
+        "GEZDGNBVGY3TQOJQ_GEZDGNBVGY3TQOJQ",        // underscore
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ0",         // 0 is not base32
+        "GEZDGNBVGY3TQOJQ=GEZDGNBVGY3TQOJQ",        // padding in the middle
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQé",        // non-ASCII
+        "GEZDGNBVGY3TQOJQ.GEZDGNBVGY3TQOJQ",        // a dot
+        "GEZDGNBVGY3TQOJQ\u{2003}GEZDGNBVGY3TQOJQ", // an em space
     ] {
         assert!(
             matches!(
@@ -103,16 +111,45 @@ fn base32_decoding_is_strict_about_everything_else() {
     );
     assert_eq!(
         Secret::from_base32(&"A".repeat(208)).unwrap_err(),
-        SecretError::TooLong
+        SecretError::TooLong { len: 130 }
     );
     assert_eq!(
         Secret::from_base32(&"A".repeat(1 << 20)).unwrap_err(),
-        SecretError::TooLong
+        SecretError::TooLong { len: 655_360 }
+    );
+    // The character offset is in bytes, after a multi-byte separator too.
+    assert_eq!(
+        Secret::from_base32("GEZD\u{a0}GNB!").unwrap_err(),
+        SecretError::InvalidBase32Character { position: 9 }
     );
     // Errors never carry the secret text.
     let err = Secret::from_base32("GEZDGNBVGY3TQOJ1GEZDGNBVGY3TQOJQ").unwrap_err();
     assert!(!err.to_string().contains("GEZD"));
     assert!(!format!("{err:?}").contains("GEZD"));
+}
+
+#[test]
+fn eighty_bit_keys_need_the_loudly_named_opt_in() {
+    // Google's own example key: refused by default, imported on request.
+    let legacy = "JBSWY3DPEHPK3PXP";
+    assert_eq!(
+        Secret::from_base32(legacy).unwrap_err(),
+        SecretError::TooShort { len: 10 }
+    );
+    let key = Secret::danger_from_base32_allow_80_bit(legacy).unwrap();
+    assert_eq!(key.expose_bytes(), b"Hello!\xde\xad\xbe\xef");
+    // The codes are the ones any authenticator app computes for it.
+    let code = Totp::new(&key, TotpParams::default()).generate(59).unwrap();
+    assert_eq!(code.as_str().len(), 6);
+    // Still no shorter than 80 bits, and the same tolerance otherwise.
+    assert_eq!(
+        Secret::danger_from_base32_allow_80_bit("JBSWY3DPEHPK3PX").unwrap_err(),
+        SecretError::TooShort { len: 9 }
+    );
+    assert_eq!(
+        Secret::danger_from_base32_allow_80_bit("jbsw-y3dp-ehpk-3pxp\n").unwrap(),
+        key
+    );
 }
 
 #[test]
@@ -144,7 +181,6 @@ fn rfc_secret() -> Secret {
 fn totp_uri_is_written_with_percent_encoding() {
     let params = TotpParams::default()
         .with_algorithm(Algorithm::Sha256)
-        .unwrap()
         .with_digits(Digits::EIGHT)
         .with_period(Period::new(60).unwrap());
     let secret = rfc_secret();
@@ -191,7 +227,7 @@ fn totp_uri_is_written_with_percent_encoding() {
 #[test]
 fn hotp_uri_carries_the_counter() {
     let secret = rfc_secret();
-    let uri = KeyUri::hotp(&secret, &HotpParams::default(), 42, "dev")
+    let uri = KeyUri::hotp(&secret, &HotpParams::default(), "dev", 42)
         .unwrap()
         .with_issuer("Büro")
         .unwrap()
@@ -201,6 +237,7 @@ fn hotp_uri_carries_the_counter() {
     let parsed = ParsedKeyUri::parse(&uri).unwrap();
     assert_eq!(parsed.kind(), OtpKind::Hotp);
     assert_eq!(parsed.counter(), Some(42));
+    assert_eq!(parsed.period(), None, "an HOTP URI has no period");
     assert_eq!(parsed.issuer().unwrap().to_string(), "Büro");
 }
 
@@ -216,7 +253,7 @@ fn uris_from_the_wild_are_understood() {
     assert_eq!(g.account().to_string(), "alice@google.com");
     assert_eq!(
         (g.digits(), g.period(), g.algorithm()),
-        (Digits::SIX, Period::THIRTY_SECONDS, Algorithm::Sha1)
+        (Digits::SIX, Some(Period::THIRTY_SECONDS), Algorithm::Sha1)
     );
 
     // %3A separator, spaces before the account, issuer only in the label.
@@ -240,8 +277,8 @@ fn uris_from_the_wild_are_understood() {
     assert!(b.label_issuer().is_none());
     assert_eq!(b.issuer().unwrap().to_string(), "Big Corp");
     assert_eq!(
-        (b.digits(), b.period().secs(), b.algorithm()),
-        (Digits::EIGHT, 60, Algorithm::Sha512)
+        (b.digits(), b.period().map(Period::secs), b.algorithm()),
+        (Digits::EIGHT, Some(60), Algorithm::Sha512)
     );
 
     // Microsoft: the label issuer differs from the parameter; both are kept.
@@ -253,7 +290,7 @@ fn uris_from_the_wild_are_understood() {
     assert_eq!(m.issuer().unwrap().to_string(), "Microsoft");
 
     // A parsed URI drives a verifier.
-    let totp = Totp::new(m.secret(), m.totp_params().unwrap());
+    let totp = Totp::new(m.secret(), m.totp_params());
     assert_eq!(totp.generate(59).unwrap().as_str(), "287082");
 }
 
@@ -270,9 +307,10 @@ fn malformed_uris_get_errors_that_name_the_problem() {
             UriError::MissingLabel,
         ),
         ("otpauth://totp/a?issuer=x".into(), UriError::MissingSecret),
+        ("otpauth://totp/a?secret=".into(), UriError::MissingSecret),
         (
-            "otpauth://totp/a?secret=".into(),
-            UriError::InvalidSecret(SecretError::TooShort { len: 0 }),
+            "otpauth://totp/a?secret=%20".into(),
+            UriError::MissingSecret,
         ),
         (
             "otpauth://totp/a?secret=GEZDGNBVGY3TQOJ1GEZDGNBVGY3TQOJQ".into(),
@@ -361,6 +399,49 @@ proptest! {
         prop_assert_eq!(Secret::from_base32(&text.to_lowercase()).unwrap(), secret.clone());
     }
 
+    /// Google Authenticator's tolerance: the encoding of any key, with any
+    /// case and any mix of spaces, tabs, dashes, no-break spaces and line
+    /// breaks inserted anywhere (and trailing padding), decodes to the key;
+    /// one character outside that set anywhere is refused at its offset.
+    #[test]
+    fn pasted_base32_decodes_to_the_key_and_only_separators_are_skipped(
+        key in proptest::collection::vec(any::<u8>(), 16..=64),
+        seps in proptest::collection::vec(
+            (any::<prop::sample::Index>(), prop::sample::select(vec![" ", "\t", "-", "\u{a0}", "\n", "\r\n", "  "])),
+            0..12,
+        ),
+        lower in proptest::collection::vec(any::<bool>(), 0..64),
+        padding in 0usize..=6,
+        bad in (any::<prop::sample::Index>(), prop::sample::select(vec!['0', '1', '8', '9', '_', '.', '+', '/', 'é', '\u{2003}', '\u{0}'])),
+    ) {
+        let secret = Secret::from_bytes(&key).unwrap();
+        let mut buf = [0u8; totp_engine::MAX_BASE32_LEN];
+        let clean = secret.encode_base32(&mut buf).unwrap().to_owned();
+        let mut chars: Vec<String> = clean
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if lower.get(i).copied().unwrap_or(false) { c.to_ascii_lowercase().to_string() } else { c.to_string() })
+            .collect();
+        for (at, sep) in &seps {
+            let i = at.index(chars.len() + 1);
+            chars.insert(i, (*sep).to_owned());
+        }
+        let mut pasted: String = chars.concat();
+        pasted.push_str(&"=".repeat(padding));
+        prop_assert_eq!(Secret::from_base32(&pasted).unwrap(), secret.clone());
+        // One foreign character anywhere before the padding.
+        let (at, c) = bad;
+        let body_len = pasted.len() - padding;
+        let boundaries: Vec<usize> = pasted.char_indices().map(|(i, _)| i).filter(|i| *i <= body_len).chain([body_len]).collect();
+        let i = boundaries[at.index(boundaries.len())];
+        let mut broken = pasted.clone();
+        broken.insert(i, c);
+        prop_assert_eq!(
+            Secret::from_base32(&broken).unwrap_err(),
+            SecretError::InvalidBase32Character { position: i }
+        );
+    }
+
     /// Build a URI from arbitrary labels and parameters, parse it back: equal.
     #[test]
     fn uri_build_parse_round_trip(
@@ -373,12 +454,12 @@ proptest! {
         counter in proptest::option::of(any::<u64>()),
     ) {
         let secret = Secret::from_bytes(&key).unwrap();
-        let digits = Digits::new(digits).unwrap();
-        let totp_params = TotpParams::default().with_algorithm(alg).unwrap().with_digits(digits).with_period(Period::new(period).unwrap());
-        let hotp_params = HotpParams::default().with_algorithm(alg).unwrap().with_digits(digits);
+        let digits = Digits::try_from(digits).unwrap();
+        let totp_params = TotpParams::default().with_algorithm(alg).with_digits(digits).with_period(Period::try_from(period).unwrap());
+        let hotp_params = HotpParams::default().with_algorithm(alg).with_digits(digits);
         let mut uri = match counter {
             None => KeyUri::totp(&secret, &totp_params, &account).unwrap(),
-            Some(c) => KeyUri::hotp(&secret, &hotp_params, c, &account).unwrap(),
+            Some(c) => KeyUri::hotp(&secret, &hotp_params, &account, c).unwrap(),
         };
         if let Some(issuer) = &issuer {
             uri = uri.with_issuer(issuer).unwrap();
@@ -395,7 +476,7 @@ proptest! {
         match counter {
             None => {
                 prop_assert_eq!(parsed.kind(), OtpKind::Totp);
-                prop_assert_eq!(parsed.totp_params().unwrap(), totp_params);
+                prop_assert_eq!(parsed.totp_params(), totp_params);
             }
             Some(c) => {
                 prop_assert_eq!(parsed.kind(), OtpKind::Hotp);

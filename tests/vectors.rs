@@ -95,7 +95,6 @@ fn totp_rfc6238_appendix_b() {
     for (time, algorithm, expected) in RFC6238_APPENDIX_B {
         let params = TotpParams::default()
             .with_algorithm(algorithm)
-            .unwrap()
             .with_digits(Digits::EIGHT);
         let totp = Totp::new(&rfc6238_seed(algorithm), params);
         assert_eq!(
@@ -121,7 +120,7 @@ fn totp_rfc6238_appendix_b_time_steps() {
 fn totp_rfc6238_appendix_b_six_digits_is_the_suffix() {
     // 6-digit codes are the 8-digit ones mod 10^6 (both reduce the same 31-bit value).
     for (time, algorithm, expected) in RFC6238_APPENDIX_B {
-        let params = TotpParams::default().with_algorithm(algorithm).unwrap();
+        let params = TotpParams::default().with_algorithm(algorithm);
         let totp = Totp::new(&rfc6238_seed(algorithm), params);
         assert_eq!(totp.generate(time).unwrap().as_str(), &expected[2..]);
     }
@@ -132,7 +131,6 @@ fn totp_rfc6238_verifies_each_row_from_the_neighbouring_steps() {
     for (time, algorithm, expected) in RFC6238_APPENDIX_B {
         let params = TotpParams::default()
             .with_algorithm(algorithm)
-            .unwrap()
             .with_digits(Digits::EIGHT)
             .with_window(Window::ONE_STEP);
         let totp = Totp::new(&rfc6238_seed(algorithm), params);
@@ -307,7 +305,6 @@ fn hmac_fast_path_rfc2202_and_rfc4231_case_1() {
     ] {
         let params = HotpParams::default()
             .with_algorithm(algorithm)
-            .unwrap()
             .with_digits(Digits::EIGHT);
         let code = Hotp::new(&secret, params).generate(counter);
         assert_eq!(
@@ -330,7 +327,7 @@ proptest! {
     ) {
         let secret = Secret::from_bytes(&key).unwrap();
         for algorithm in [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512] {
-            let hotp = Hotp::new(&secret, HotpParams::default().with_algorithm(algorithm).unwrap().with_digits(Digits::EIGHT));
+            let hotp = Hotp::new(&secret, HotpParams::default().with_algorithm(algorithm).with_digits(Digits::EIGHT));
             // Nine counters: two full batches and a partial one.
             for counter in (0..9).filter_map(|i| first.checked_add(i)) {
                 let mac = match algorithm {
@@ -384,7 +381,7 @@ proptest! {
         let offset = (mac[19] & 0x0f) as usize;
         let bin = u32::from_be_bytes([mac[offset] & 0x7f, mac[offset + 1], mac[offset + 2], mac[offset + 3]]);
         let expected = format!("{:0width$}", bin % 10u32.pow(digits), width = digits as usize);
-        let params = HotpParams::default().with_digits(Digits::new(digits).unwrap());
+        let params = HotpParams::default().with_digits(Digits::try_from(digits).unwrap());
         let hotp = Hotp::new(&Secret::from_bytes(&key).unwrap(), params);
         let code = hotp.generate(counter);
         prop_assert_eq!(code.as_str(), expected.as_str());

@@ -301,16 +301,62 @@ fn malformed_input_is_refused_before_any_hmac() {
 }
 
 #[test]
+fn constructors_take_the_getters_types_and_wider_integers_convert() {
+    use totp_engine::{Drift, LookAhead, ParamError};
+    // The constructor takes what the getter returns: a round trip.
+    assert_eq!(Digits::new(Digits::EIGHT.get()), Ok(Digits::EIGHT));
+    assert_eq!(Period::new(Period::MAX.secs()), Ok(Period::MAX));
+    let w = Window::new(2, 3).unwrap();
+    assert_eq!(Window::new(w.past(), w.future()), Ok(w));
+    assert_eq!(
+        LookAhead::new(LookAhead::default().get()),
+        Ok(LookAhead::default())
+    );
+    let d = Drift::new(-3).unwrap();
+    assert_eq!(Drift::new(d.steps()), Ok(d));
+    // Config and database integers convert with the same checks, and the
+    // error names the value given.
+    assert_eq!(Digits::try_from(7u64), Ok(Digits::SEVEN));
+    assert_eq!(
+        Digits::try_from(256u32),
+        Err(ParamError::Digits { given: 256 })
+    );
+    assert_eq!(
+        Digits::try_from(-1i64),
+        Err(ParamError::Digits { given: u32::MAX })
+    );
+    assert_eq!(Period::try_from(60u64), Ok(Period::new(60).unwrap()));
+    assert_eq!(
+        Period::try_from(u64::MAX),
+        Err(ParamError::Period { given: u64::MAX })
+    );
+    assert_eq!(
+        LookAhead::try_from(100usize),
+        Ok(LookAhead::new(100).unwrap())
+    );
+    assert_eq!(
+        LookAhead::try_from(1000u32),
+        Err(ParamError::LookAhead { given: 1000 })
+    );
+    assert_eq!(Drift::try_from(-20i64), Ok(Drift::new(-20).unwrap()));
+    assert_eq!(
+        Drift::try_from(500i64),
+        Err(ParamError::Drift { given: 500 })
+    );
+    assert_eq!(Drift::new(21), Err(ParamError::Drift { given: 21 }));
+}
+
+#[test]
 fn parameters_are_validated_at_construction() {
     for d in [0, 1, 5, 9, 10, u32::MAX] {
-        assert!(Digits::new(d).is_err(), "{d}");
+        assert!(Digits::try_from(d).is_err(), "{d}");
     }
     for d in 6..=8 {
-        assert_eq!(u32::from(Digits::new(d).unwrap().get()), d);
+        assert_eq!(u32::from(Digits::try_from(d).unwrap().get()), d);
     }
     assert!(Period::new(0).is_err());
     assert!(Period::new(86_401).is_err());
-    assert!(Period::new(u64::MAX).is_err());
+    assert!(Period::try_from(u64::MAX).is_err());
     assert_eq!(Period::new(86_400).unwrap(), Period::MAX);
     assert!(Window::new(11, 0).is_err());
     assert!(Window::new(0, 11).is_err());
@@ -346,7 +392,7 @@ fn debug_output_never_contains_key_material() {
 }
 
 fn arb_params() -> impl Strategy<Value = TotpParams> {
-    (1u64..=600, 6u32..=8, 0u32..=3, 0u32..=3, 0u64..1_000_000).prop_map(
+    (1u32..=600, 6u8..=8, 0u8..=3, 0u8..=3, 0u64..1_000_000).prop_map(
         |(period, digits, past, future, t0)| {
             TotpParams::default()
                 .with_period(Period::new(period).unwrap())
@@ -415,7 +461,7 @@ proptest! {
     /// Submitted codes: the digits of any value round-trip, grouped or not.
     #[test]
     fn submitted_code_round_trip(value in 0u32..100_000_000, digits in 6u32..=8, sep in prop::sample::select(vec!["", " ", "-"])) {
-        let digits = Digits::new(digits).unwrap();
+        let digits = Digits::try_from(digits).unwrap();
         let n = usize::from(digits.get());
         let value = value % 10u32.pow(u32::from(digits.get()));
         let text = format!("{value:0n$}");

@@ -47,7 +47,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             0 => {
                 if let Ok(a) = block_on(mfa.associate(user, user, &mut rng, now)) {
                     let uri = ParsedKeyUri::parse(&a.barcode_uri).expect("own URI");
-                    apps[who] = Some(Totp::new(uri.secret(), uri.totp_params().expect("params")));
+                    apps[who] = Some(Totp::new(uri.secret(), uri.totp_params()));
                     recovery[who].extend(a.recovery_codes.iter().map(|c| c.as_str().to_owned()));
                 }
             }

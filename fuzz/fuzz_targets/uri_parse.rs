@@ -12,11 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let account = uri.account().to_string();
     let issuer = uri.issuer().map(|i| i.to_string());
     let _ = format!("{uri:?}");
-    let totp = uri.totp_params().expect("parsed algorithms are enabled");
-    let hotp = uri.hotp_params().expect("parsed algorithms are enabled");
+    let totp = uri.totp_params();
+    let hotp = uri.hotp_params();
     let built = match uri.kind() {
         OtpKind::Totp => KeyUri::totp(uri.secret(), &totp, &account),
-        OtpKind::Hotp => KeyUri::hotp(uri.secret(), &hotp, uri.counter().unwrap_or(0), &account),
+        OtpKind::Hotp => KeyUri::hotp(uri.secret(), &hotp, &account, uri.counter().unwrap_or(0)),
     };
     // Labels with ':' or a leading space cannot be written back (the format forbids them).
     let Ok(mut built) = built else { return };

@@ -129,7 +129,7 @@ async fn setup(args: &Args, http: &reqwest::Client, targets: &[String]) -> Vec<U
                 .unwrap();
             let body: Value = r.json().await.unwrap();
             let uri = ParsedKeyUri::parse(body["barcode_uri"].as_str().unwrap()).unwrap();
-            let totp = Totp::new(uri.secret(), uri.totp_params().unwrap());
+            let totp = Totp::new(uri.secret(), uri.totp_params());
             let code = totp.generate(SystemClock.unix_time()).unwrap();
             let (status, body) = post(
                 http,

@@ -7,6 +7,7 @@
 //!   into [`config::Settings`].
 //! - [`http`]: the router, its state [`http::App`] and the endpoints.
 //! - [`db`]: the pool, the server's tables and the engine's store.
+//! - [`demo`]: the web app `serve --demo` serves at `/`, and QR codes.
 //! - [`tokens`]: the JWT signer and JWKS.
 //! - [`credentials`]: password and client-secret hashes, mfa_tokens.
 //! - [`hashing`]: the bounded pool every Argon2id verification runs in.
@@ -27,6 +28,7 @@ pub mod audience;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod demo;
 pub mod hashing;
 pub mod http;
 pub mod keys;

@@ -24,8 +24,9 @@ use zeroize::Zeroizing;
 use mfa_server::config::{Cli, Command, DbUrl, Settings, UsersCommand};
 use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
+use mfa_server::demo;
 use mfa_server::http::{self, App, SharedClock};
-use mfa_server::keys;
+use mfa_server::{config, keys, tokens};
 use totp_engine::MfaStore;
 
 /// One line of standard input, without its line ending.
@@ -166,6 +167,12 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
     .await?;
     let listen = settings.listen();
     let demo = settings.demo();
+    // Read before anything is served: a bad certificate stops the start.
+    let tls = match settings.tls() {
+        Some((cert, key)) => Some(http::tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let app = App::new(db.clone(), settings, clock.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -178,11 +185,13 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
         let password = Zeroizing::new(credentials::random_secret(16));
         add_client(&db, "demo-client", Some(&secret), clock.unix_time()).await?;
         add_user(&db, "demo", password.clone(), clock.unix_time()).await?;
+        // The demo page's client: public, since a page cannot keep a secret.
+        add_client(&db, demo::PAGE_CLIENT_ID, None, clock.unix_time()).await?;
         println!(
             "Demo client: client_id=demo-client client_secret={}\n\
              Demo user:   username=demo password={}\n\
              First step (password grant; answers 403 mfa_required with an mfa_token):\n\n  \
-             curl --request POST --url 'http://{local}/oauth/token' \\\n    \
+             curl --request POST --url '{scheme}://{local}/oauth/token' \\\n    \
              --header 'content-type: application/x-www-form-urlencoded' \\\n    \
              --data grant_type=password --data client_id=demo-client \\\n    \
              --data 'client_secret={}' --data username=demo --data 'password={}'\n",
@@ -192,11 +201,18 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), String> {
             password.as_str(),
         );
     }
-    println!("mfa-server listening on http://{local}");
+    if demo {
+        println!(
+            "Demo page: open {scheme}://{local}/ in a browser, sign in as demo and enroll a phone."
+        );
+    }
+    println!("mfa-server listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(%local, "listening");
     let limits = app.settings().serve_limits();
-    http::serve::serve(listener, http::router(Arc::new(app)), limits, shutdown()).await;
+    let app = Arc::new(app);
+    http::watch_signing_keys(&app, std::time::Duration::from_secs(1));
+    http::serve::serve(listener, http::router(app), limits, tls, shutdown()).await;
     Ok(())
 }
 
@@ -300,6 +316,48 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("user {username} deleted, with their authenticators and tokens");
+            Ok(())
+        }
+        Command::Qr {
+            uri,
+            light_background,
+        } => {
+            let uri = if uri.0.as_str() == "-" {
+                read_line()?
+            } else {
+                uri.0
+            };
+            let code = demo::qr::BarcodeUri::new(uri).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                code.terminal(!light_background)
+                    .map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::RotateSigningKey {
+            db,
+            encryption_key_file,
+            signing_alg,
+        } => {
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            let new = tokens::new_signing_key(signing_alg).map_err(|e| e.to_string())?;
+            let now = clock.unix_time();
+            // Keys retired longer ago than any token can live are deleted.
+            let retired = db
+                .rotate_signing_key(&new, now, now.saturating_sub(config::MAX_TTL))
+                .await
+                .map_err(|e| e.to_string())?;
+            match retired {
+                Some(old) => println!(
+                    "{signing_alg} signing key rotated: {} signs from now on (every instance within a second); {old} stays in the JWKS until its tokens expire",
+                    new.kid
+                ),
+                None => println!(
+                    "{signing_alg} signing key created: {} (there was none)",
+                    new.kid
+                ),
+            }
             Ok(())
         }
         Command::RotateEncryptionKey {

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
@@ -45,14 +46,6 @@ impl SigningAlg {
         match self {
             Self::Rs256 => "RS256",
             Self::EdDsa => "EdDSA",
-        }
-    }
-
-    /// The `signing_keys` slot of this algorithm's key.
-    pub(crate) fn slot(self) -> i64 {
-        match self {
-            Self::EdDsa => 1,
-            Self::Rs256 => 2,
         }
     }
 
@@ -99,23 +92,121 @@ enum PrivateKey {
     Ed(EncodingKey),
 }
 
-/// The server's signing key.
-pub struct Signer {
+/// A published key: what verifies the tokens it signed.
+struct Verifier {
+    kid: String,
     alg: SigningAlg,
+    decoding: DecodingKey,
+}
+
+/// The keys in use at one moment: the one that signs, every published
+/// one, and the JWKS that lists them.
+struct KeySet {
     kid: String,
     key: PrivateKey,
-    decoding: DecodingKey,
-    jwk: serde_json::Value,
+    verifiers: Vec<Verifier>,
+    jwks: serde_json::Value,
+    /// (kid, retired_at) of the published keys, as the database listed
+    /// them: what [`Signer::refresh`] compares.
+    published: Vec<(String, Option<u64>)>,
+}
+
+/// The server's signing keys: the current key of its algorithm signs;
+/// every key still published (the current keys of every algorithm, and
+/// the keys retired less than a token lifetime ago) verifies and is in the
+/// JWKS. [`Signer::refresh`] picks up a rotation made by any process.
+pub struct Signer {
+    alg: SigningAlg,
     issuer: String,
+    /// Seconds a retired key stays published: the longest lifetime of a
+    /// token this server signs.
+    retention: u64,
+    keys: RwLock<Arc<KeySet>>,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signer")
             .field("alg", &self.alg)
-            .field("kid", &self.kid)
+            .field("kid", &self.keys().kid)
             .finish_non_exhaustive()
     }
+}
+
+/// The parsed key of a stored row: its private half (when `private`), its
+/// verifier and its JWK.
+fn key_material(
+    row: &SigningKeyRow,
+    private: bool,
+) -> Result<(Option<PrivateKey>, Verifier, serde_json::Value), TokenError> {
+    let (key, decoding, jwk) = match row.alg {
+        SigningAlg::Rs256 => {
+            let pair = RsaKeyPair::from_pkcs8(&row.private_pkcs8)
+                .map_err(|e| TokenError::Key(e.to_string()))?;
+            if pair.public_modulus_len() < MIN_RSA_MODULUS {
+                return Err(TokenError::Key(
+                    "the stored RSA key is shorter than 2048 bits".to_owned(),
+                ));
+            }
+            let (n, e) = rsa_components(&pair);
+            let decoding = DecodingKey::from_rsa_components(&n, &e)?;
+            let jwk = serde_json::json!({
+                "kty": "RSA",
+                "n": n,
+                "e": e,
+                "kid": row.kid,
+                "alg": row.alg.as_str(),
+                "use": "sig",
+            });
+            (private.then_some(PrivateKey::Rsa(pair)), decoding, jwk)
+        }
+        SigningAlg::EdDsa => {
+            let x = URL_SAFE_NO_PAD.encode(&row.public_key);
+            let decoding = DecodingKey::from_ed_components(&x)?;
+            let jwk = serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": x,
+                "kid": row.kid,
+                "alg": row.alg.as_str(),
+                "use": "sig",
+            });
+            let key = private.then(|| PrivateKey::Ed(EncodingKey::from_ed_der(&row.private_pkcs8)));
+            (key, decoding, jwk)
+        }
+    };
+    let verifier = Verifier {
+        kid: row.kid.clone(),
+        alg: row.alg,
+        decoding,
+    };
+    Ok((key, verifier, jwk))
+}
+
+/// The key set signing with `current`, publishing `published` (which
+/// should hold `current`; it is added if not).
+fn key_set(current: &SigningKeyRow, published: &[SigningKeyRow]) -> Result<KeySet, TokenError> {
+    let (key, verifier, jwk) = key_material(current, true)?;
+    let key = key.ok_or_else(|| TokenError::Key("no private key".to_owned()))?;
+    let mut verifiers = vec![verifier];
+    let mut jwks = vec![jwk];
+    let mut listed = Vec::new();
+    for row in published {
+        listed.push((row.kid.clone(), row.retired_at));
+        if row.kid == current.kid {
+            continue;
+        }
+        let (_, verifier, jwk) = key_material(row, false)?;
+        verifiers.push(verifier);
+        jwks.push(jwk);
+    }
+    Ok(KeySet {
+        kid: current.kid.clone(),
+        key,
+        verifiers,
+        jwks: serde_json::json!({ "keys": jwks }),
+        published: listed,
+    })
 }
 
 /// The RFC 7638 thumbprint of a JWK given as its canonical JSON (the
@@ -194,77 +285,88 @@ pub enum TokenError {
 }
 
 impl Signer {
-    /// Loads the signing key of `alg`, generating and storing one on the
-    /// first start that signs with it, and parses it once.
+    /// Loads the current signing key of `alg`, generating and storing one
+    /// on the first start that signs with it, and every published key
+    /// (keys retired within `retention` seconds stay published), each
+    /// parsed once.
     pub async fn load_or_create(
         db: &Db,
         alg: SigningAlg,
         issuer: &str,
+        retention: u64,
         now: u64,
     ) -> Result<Self, TokenError> {
-        let stored = match db.find_signing_key(alg).await? {
+        let current = match db.find_signing_key(alg).await? {
             Some(stored) => stored,
             None => {
-                let candidate = match alg {
-                    SigningAlg::Rs256 => new_rsa_key()?,
-                    SigningAlg::EdDsa => new_ed25519_key()?,
-                };
+                let candidate = new_signing_key(alg)?;
                 db.signing_key(&candidate, now).await?
             }
         };
-        let (key, decoding, jwk) = match alg {
-            SigningAlg::Rs256 => {
-                let pair = RsaKeyPair::from_pkcs8(&stored.private_pkcs8)
-                    .map_err(|e| TokenError::Key(e.to_string()))?;
-                if pair.public_modulus_len() < MIN_RSA_MODULUS {
-                    return Err(TokenError::Key(
-                        "the stored RSA key is shorter than 2048 bits".to_owned(),
-                    ));
-                }
-                let (n, e) = rsa_components(&pair);
-                let decoding = DecodingKey::from_rsa_components(&n, &e)?;
-                let jwk = serde_json::json!({
-                    "kty": "RSA",
-                    "n": n,
-                    "e": e,
-                    "kid": stored.kid,
-                    "alg": alg.as_str(),
-                    "use": "sig",
-                });
-                (PrivateKey::Rsa(pair), decoding, jwk)
-            }
-            SigningAlg::EdDsa => {
-                let x = URL_SAFE_NO_PAD.encode(&stored.public_key);
-                let decoding = DecodingKey::from_ed_components(&x)?;
-                let jwk = serde_json::json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": x,
-                    "kid": stored.kid,
-                    "alg": alg.as_str(),
-                    "use": "sig",
-                });
-                let encoding = EncodingKey::from_ed_der(&stored.private_pkcs8);
-                (PrivateKey::Ed(encoding), decoding, jwk)
-            }
-        };
+        let published = db
+            .published_signing_keys(now.saturating_sub(retention))
+            .await?;
         let signer = Self {
             alg,
-            kid: stored.kid.clone(),
-            key,
-            decoding,
-            jwk,
             issuer: issuer.to_owned(),
+            retention,
+            keys: RwLock::new(Arc::new(key_set(&current, &published)?)),
         };
-        signer.self_check(now)?;
+        signer.self_check(&signer.keys(), now)?;
         Ok(signer)
     }
 
-    /// Signs a probe token and verifies it with the published key: refuses
-    /// to start on a private key that does not parse or a public key that
-    /// does not match it (a corrupted or tampered row), rather than finding
-    /// out at the first grant, after its code was consumed.
-    fn self_check(&self, now: u64) -> Result<(), TokenError> {
+    /// Re-reads the published keys at `now` and, if they changed (a
+    /// rotation by any process, a retired key's time running out), switches
+    /// to the new set: the new current key signs from now on. Cheap when
+    /// nothing changed (one query listing kids; no key is opened). Whether
+    /// anything changed.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError`] if the database fails or a new key does not parse or
+    /// verify its own signature; the keys in use are kept.
+    pub async fn refresh(&self, db: &Db, now: u64) -> Result<bool, TokenError> {
+        let retired_by = now.saturating_sub(self.retention);
+        let listed = db.published_signing_kids(retired_by).await?;
+        if listed == self.keys().published {
+            return Ok(false);
+        }
+        let published = db.published_signing_keys(retired_by).await?;
+        let current = published
+            .iter()
+            .find(|row| row.alg == self.alg && row.retired_at.is_none());
+        let Some(current) = current else {
+            // Its algorithm has no current key (never happens through
+            // rotate-signing-key, which retires and replaces at once).
+            return Err(TokenError::Key(format!(
+                "no current {} signing key in the database",
+                self.alg
+            )));
+        };
+        let set = key_set(current, &published)?;
+        self.self_check(&set, now)?;
+        let changed_kid = set.kid != self.keys().kid;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+        if changed_kid {
+            tracing::info!(kid = %current.kid, "signing with a new key");
+        }
+        Ok(true)
+    }
+
+    /// The keys in use now.
+    fn keys(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Signs a probe token with `set` and verifies it with `set`'s
+    /// published key: refuses a private key that does not parse or a
+    /// public key that does not match it (a corrupted or tampered row),
+    /// rather than finding out at a grant, after its code was consumed.
+    fn self_check(&self, set: &KeySet, now: u64) -> Result<(), TokenError> {
         let probe = Claims {
             iss: self.issuer.clone(),
             sub: "mfa-server-self-check".to_owned(),
@@ -275,8 +377,8 @@ impl Signer {
             amr: Vec::new(),
             azp: Some("mfa-server-self-check".to_owned()),
         };
-        let token = self.sign(&probe)?;
-        match self.verify(&token, now) {
+        let token = self.sign_with(set, &probe)?;
+        match self.verify_with(set, &token, now) {
             Some(claims) if claims.sub == probe.sub => Ok(()),
             _ => Err(TokenError::Key(
                 "the stored signing key's public half does not verify its own signature".into(),
@@ -284,11 +386,15 @@ impl Signer {
         }
     }
 
-    /// Signs claims as a JWT.
+    /// Signs claims as a JWT with the current key.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        self.sign_with(&self.keys(), claims)
+    }
+
+    fn sign_with(&self, set: &KeySet, claims: &Claims) -> Result<String, TokenError> {
         let mut header = Header::new(self.alg.jwt());
-        header.kid = Some(self.kid.clone());
-        match &self.key {
+        header.kid = Some(set.kid.clone());
+        match &set.key {
             PrivateKey::Ed(encoding) => Ok(jsonwebtoken::encode(&header, claims, encoding)?),
             PrivateKey::Rsa(pair) => {
                 let mut jwt = json_part(&header)?;
@@ -309,27 +415,44 @@ impl Signer {
         }
     }
 
-    /// Verifies an access token at `now`: its signature, its issuer, and
+    /// Verifies an access token at `now`: signed by a published key (the
+    /// one its `kid` names, with that key's algorithm), its issuer, and
     /// that it has not expired (RFC 7519 §4.1.4: it is refused from its
     /// `exp` on). Only access tokens (which carry an `azp`) are accepted;
     /// id tokens are for the client, not bearer credentials here. The
     /// audience is not checked here: each resource checks its own
     /// (`crate::http`'s MFA endpoints require the MFA API's).
     pub fn verify(&self, token: &str, now: u64) -> Option<Claims> {
-        let mut validation = Validation::new(self.alg.jwt());
+        self.verify_with(&self.keys(), token, now)
+    }
+
+    fn verify_with(&self, set: &KeySet, token: &str, now: u64) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let verifier = set
+            .verifiers
+            .iter()
+            .find(|v| v.kid == kid && v.alg.jwt() == header.alg)?;
+        let mut validation = Validation::new(verifier.alg.jwt());
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
         // `exp` is still required; it is checked below against the
         // request's time rather than the library's clock.
         validation.validate_exp = false;
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        let data = jsonwebtoken::decode::<Claims>(token, &verifier.decoding, &validation).ok()?;
         (data.claims.exp > now && data.claims.azp.is_some()).then_some(data.claims)
     }
 
-    /// The JWKS document.
+    /// The JWKS document: every published key.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [self.jwk] })
+        self.keys().jwks.clone()
+    }
+
+    /// The kid of the key that signs now.
+    #[must_use]
+    pub fn kid(&self) -> String {
+        self.keys().kid.clone()
     }
 
     /// The algorithm tokens are signed with.
@@ -344,6 +467,18 @@ impl Signer {
     }
 }
 
+/// A new key of `alg`, not yet stored.
+///
+/// # Errors
+///
+/// [`TokenError::Key`] if the key cannot be generated or encoded.
+pub fn new_signing_key(alg: SigningAlg) -> Result<SigningKeyRow, TokenError> {
+    match alg {
+        SigningAlg::Rs256 => new_rsa_key(),
+        SigningAlg::EdDsa => new_ed25519_key(),
+    }
+}
+
 /// A new RSA 2048 key (aws-lc-rs), PKCS#8, its kid the RFC 7638 thumbprint.
 fn new_rsa_key() -> Result<SigningKeyRow, TokenError> {
     let pair =
@@ -355,6 +490,7 @@ fn new_rsa_key() -> Result<SigningKeyRow, TokenError> {
         kid: thumbprint(&rsa_canonical(&n, &e)),
         private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_ref().to_vec()),
         public_key: pair.public_key().as_ref().to_vec(),
+        retired_at: None,
     })
 }
 
@@ -373,5 +509,6 @@ fn new_ed25519_key() -> Result<SigningKeyRow, TokenError> {
         kid: thumbprint(&okp_canonical(&URL_SAFE_NO_PAD.encode(public))),
         private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_bytes().to_vec()),
         public_key: public.to_vec(),
+        retired_at: None,
     })
 }

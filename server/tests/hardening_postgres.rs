@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{CLIENT, CLIENT_SECRET, PASSWORD, USER, fresh_pg_database, temp_dir};
+use common::{CLIENT, CLIENT_SECRET, PASSWORD, USER, client_builder, fresh_pg_database, temp_dir};
 use procs::{Proc, provision};
 use serde_json::Value;
 use sqlx::Connection as _;
@@ -41,7 +41,7 @@ async fn three_instances(tag: &str, env: &[(&str, &str)]) -> (String, Vec<Proc>)
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()

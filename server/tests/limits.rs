@@ -32,7 +32,7 @@ mod procs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{CLIENT, CLIENT_SECRET, PASSWORD, USER, db_path, temp_dir};
+use common::{CLIENT, CLIENT_SECRET, PASSWORD, USER, client_builder, db_path, temp_dir};
 use procs::{Proc, provision, until_closed};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
@@ -49,7 +49,7 @@ fn started(tag: &str, users: &[&str], env: &[(&str, &str)], open_files: Option<u
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    client_builder()
         .timeout(Duration::from_secs(20))
         .pool_max_idle_per_host(0)
         .build()
@@ -188,7 +188,7 @@ async fn idle_sockets_cannot_starve_a_legitimate_request_f7() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    let r = reqwest::Client::builder()
+    let r = client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap()

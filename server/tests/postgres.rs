@@ -420,3 +420,103 @@ async fn password_grant_status(http: &reqwest::Client, server: &Server) -> (u16,
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_refresh_token_raced_over_three_instances_rotates_once() {
+    let (url, s) = three_instances("refresh").await;
+    let http = client();
+    let (_, secret, _, t) = enrolled(&http, &s[0]).await;
+    let (mfa_token, _) = password_grant_for(&http, &s[1], None, "openid offline_access").await;
+    let (status, tokens) = otp_grant(&http, &s[2], &mfa_token, &oathtool(&secret, t + 30)).await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("client_id", CLIENT.into()),
+            ("client_secret", CLIENT_SECRET.into()),
+            ("refresh_token", token),
+        ]
+    };
+    // One rotation on another instance works.
+    let (status, body) = form(
+        &http,
+        &s[0].url("/oauth/token"),
+        &refresh(token.clone())
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let live = body["refresh_token"].as_str().unwrap().to_owned();
+    // 60 simultaneous uses of the live token over three instances: one
+    // rotation; the others find it used and revoke the family.
+    let statuses = race(&s, 60, refresh(live)).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 403)),
+        "{statuses:?}"
+    );
+    let db = Db::connect(&url, test_keyring()).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the family is revoked");
+}
+
+#[tokio::test]
+async fn postgres_rotate_signing_key_reaches_three_running_instances() {
+    let (url, s) = three_instances("rotate").await;
+    let http = client();
+    let jwks = |i: usize| {
+        let http = http.clone();
+        let url = s[i].url("/.well-known/jwks.json");
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let old = jwks(0).await;
+    assert_eq!(old.len(), 1);
+    let (ok, out) = cli(&["rotate-signing-key", "--db", &url], "");
+    assert!(ok, "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for i in 0..3 {
+        loop {
+            let kids = jwks(i).await;
+            if kids.len() == 2 {
+                assert_eq!(
+                    kids[1], old[0],
+                    "the old key is published after the new one"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instance {i}: {kids:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // A second rotation right after: the first new key retires too.
+    let (ok, out) = cli(&["rotate-signing-key", "--db", &url], "");
+    assert!(ok, "{out}");
+    let db = Db::connect(&url, test_keyring()).await.unwrap();
+    let current: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(current, 1);
+}

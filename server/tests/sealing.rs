@@ -313,7 +313,7 @@ async fn a_database_from_before_sealing_is_sealed_on_first_start_and_keys_rotate
     .await
     .unwrap();
     let uri = ParsedKeyUri::parse(&association.barcode_uri).unwrap();
-    let totp = Totp::new(uri.secret(), uri.totp_params().unwrap());
+    let totp = Totp::new(uri.secret(), uri.totp_params());
     mfa.verify_otp(user, totp.generate(now).unwrap().as_str(), now)
         .await
         .unwrap();

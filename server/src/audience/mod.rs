@@ -40,10 +40,9 @@ pub const READ_AUTHENTICATORS: &str = "read:authenticators";
 pub const REMOVE_AUTHENTICATORS: &str = "remove:authenticators";
 
 /// The OpenID Connect scopes every audience may be granted. `openid` adds
-/// an id token to the answer. `offline_access` is not among them: this
-/// server issues no refresh tokens, so it is never granted (and the
-/// answer's `scope` says so).
-pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+/// an id token to the answer, `offline_access` a refresh token (the MFA
+/// grants drop it from the answer's `scope` when none could be issued).
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// The longest lifetime of an access token for the MFA API, in seconds:
 /// ten minutes, as Auth0's (which cannot be configured there); shorter if
@@ -80,6 +79,20 @@ impl Granted {
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split_ascii_whitespace().any(|s| s == scope)
+    }
+
+    /// The same grant without `scope`.
+    #[must_use]
+    pub fn without(&self, scope: &str) -> Self {
+        Self {
+            scope: self
+                .scope
+                .split_ascii_whitespace()
+                .filter(|s| *s != scope)
+                .collect::<Vec<_>>()
+                .join(" "),
+            ..self.clone()
+        }
     }
 }
 

@@ -98,7 +98,7 @@ fn grants_filter_scopes_to_the_audience() {
         (g.audience.as_str(), g.scope.as_str(), g.kind),
         (
             "https://auth.example.com/mfa/",
-            "openid enroll read:authenticators remove:authenticators",
+            "openid enroll read:authenticators offline_access remove:authenticators",
             AudienceKind::Mfa
         )
     );

@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use totp_engine::{MfaConfig, ThrottlePolicy};
 
@@ -200,6 +200,13 @@ impl Layers<'_> {
             })?;
         let mfa_token_ttl = self.ttl("mfa_token_ttl", |v| &v.mfa_token_ttl, 600)?;
         let access_token_ttl = self.ttl("access_token_ttl", |v| &v.access_token_ttl, 86_400)?;
+        let refresh_token_ttl =
+            self.ttl("refresh_token_ttl", |v| &v.refresh_token_ttl, 30 * 86_400)?;
+        let refresh_token_idle_ttl = self.ttl(
+            "refresh_token_idle_ttl",
+            |v| &v.refresh_token_idle_ttl,
+            15 * 86_400,
+        )?;
         let (signing_alg, _) = self.pick("signing_alg", |v| &v.signing_alg, SigningAlg::default());
         let (connection, origin) = self.pick(
             "connection",
@@ -219,6 +226,26 @@ impl Layers<'_> {
         let (demo, _) = self.pick("demo", |v| &v.demo, false);
         let encryption_key_file = self.pick_optional(|v| &v.encryption_key_file);
         let previous_encryption_key_file = self.pick_optional(|v| &v.previous_encryption_key_file);
+        let (tls_cert, cert_origin) = self.pick("tls_cert", |v| &v.tls_cert, PathBuf::new());
+        let (tls_key, key_origin) = self.pick("tls_key", |v| &v.tls_key, PathBuf::new());
+        let tls = match (cert_origin, key_origin) {
+            (Origin::Default, Origin::Default) => None,
+            (origin, Origin::Default) => {
+                return Err(ConfigError::invalid(
+                    "tls_cert",
+                    origin,
+                    "needs tls_key as well",
+                ));
+            }
+            (Origin::Default, origin) => {
+                return Err(ConfigError::invalid(
+                    "tls_key",
+                    origin,
+                    "needs tls_cert as well",
+                ));
+            }
+            _ => Some((tls_cert, tls_key)),
+        };
         let (attempts, attempts_origin) =
             self.pick("throttle_attempts", |v| &v.throttle_attempts, 10);
         let (refill, refill_origin) =
@@ -239,11 +266,14 @@ impl Layers<'_> {
             audiences,
             mfa_token_ttl,
             access_token_ttl,
+            refresh_token_ttl,
+            refresh_token_idle_ttl,
             signing_alg,
             connection,
             demo,
             encryption_key_file,
             previous_encryption_key_file,
+            tls,
             mfa: config.with_throttle(throttle),
             login,
             trust_forwarded_for,

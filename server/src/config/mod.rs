@@ -81,6 +81,35 @@ pub enum Command {
     /// Manage users (`users unblock USER`).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Print the QR code of an otpauth URI (a `barcode_uri` of
+    /// /mfa/associate) in the terminal, in Unicode half blocks, for a phone
+    /// to scan. The URI holds the secret: give `-` (the default) to read it
+    /// from standard input, so that neither the process list nor the shell
+    /// history shows it.
+    Qr {
+        /// The otpauth:// URI, or `-` to read one line from standard input.
+        #[arg(default_value = "-", value_name = "URI")]
+        uri: SecretArg,
+        /// For dark text on a light background: draw the dark modules as
+        /// blocks (by default the light ones are, which suits a terminal
+        /// with light text on a dark background).
+        #[arg(long)]
+        light_background: bool,
+    },
+    /// Replace the signing key: a new key signs on every instance within a
+    /// second (no restart); the old one stays in the JWKS, and keeps
+    /// verifying, until the tokens it signed have expired.
+    RotateSigningKey {
+        /// SQLite file (or sqlite://PATH), or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
+        db: DbUrl,
+        /// The encryption key file, as for `serve`.
+        #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
+        encryption_key_file: Option<PathBuf>,
+        /// The algorithm whose key to replace: the servers' --signing-alg.
+        #[arg(long, env = "MFA_SERVER_SIGNING_ALG", default_value = "RS256")]
+        signing_alg: crate::tokens::SigningAlg,
+    },
     /// Re-seal every secret (TOTP secrets and the signing key) under a new
     /// encryption key, online: instances keep serving if each already has
     /// the new key (see server/README.md, "Rotating the encryption key").
@@ -95,6 +124,25 @@ pub enum Command {
         #[arg(long)]
         new_key_file: PathBuf,
     },
+}
+
+/// A secret given on the command line: wiped on drop, never shown by
+/// `Debug`.
+#[derive(Clone)]
+pub struct SecretArg(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArg(..)")
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(zeroize::Zeroizing::new(s.to_owned())))
+    }
 }
 
 /// The `users` subcommands.

@@ -120,11 +120,14 @@ pub struct Settings {
     pub(super) audiences: Audiences,
     pub(super) mfa_token_ttl: u64,
     pub(super) access_token_ttl: u64,
+    pub(super) refresh_token_ttl: u64,
+    pub(super) refresh_token_idle_ttl: u64,
     pub(super) signing_alg: SigningAlg,
     pub(super) connection: String,
     pub(super) demo: bool,
     pub(super) encryption_key_file: Option<PathBuf>,
     pub(super) previous_encryption_key_file: Option<PathBuf>,
+    pub(super) tls: Option<(PathBuf, PathBuf)>,
     pub(super) mfa: MfaConfig,
     pub(super) login: LoginPolicy,
     pub(super) trust_forwarded_for: bool,
@@ -227,6 +230,18 @@ impl Settings {
         self.access_token_ttl
     }
 
+    /// A refresh token family's absolute lifetime from its login, seconds.
+    #[must_use]
+    pub fn refresh_token_ttl(&self) -> u64 {
+        self.refresh_token_ttl
+    }
+
+    /// A refresh token's lifetime unless used (inactivity), seconds.
+    #[must_use]
+    pub fn refresh_token_idle_ttl(&self) -> u64 {
+        self.refresh_token_idle_ttl
+    }
+
     /// Whether to create the demo client and user at start.
     #[must_use]
     pub fn demo(&self) -> bool {
@@ -243,6 +258,13 @@ impl Settings {
     #[must_use]
     pub fn previous_encryption_key_file(&self) -> Option<&Path> {
         self.previous_encryption_key_file.as_deref()
+    }
+
+    /// The TLS certificate chain and key files (`--tls-cert`, `--tls-key`),
+    /// if the server terminates TLS itself.
+    #[must_use]
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        self.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()))
     }
 
     /// The engine's configuration: the issuer and the throttle policy.

@@ -106,6 +106,27 @@ pub struct ConfigValues {
         value_parser = Sourced::<u64>::parsed()
     )]
     pub access_token_ttl: Option<u64>,
+    /// Refresh token lifetime in seconds from the login it descends from
+    /// (Auth0's absolute lifetime): rotation never extends it, 1 to
+    /// 315360000. Default: 2592000 (30 days).
+    #[arg(
+        long,
+        env = "MFA_SERVER_REFRESH_TOKEN_TTL",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub refresh_token_ttl: Option<u64>,
+    /// Seconds a refresh token stays usable unless it is used (Auth0's
+    /// inactivity lifetime): each rotation issues one valid this long, at
+    /// most until the absolute lifetime, 1 to 315360000. Default: 1296000
+    /// (15 days).
+    #[arg(
+        long,
+        env = "MFA_SERVER_REFRESH_TOKEN_IDLE_TTL",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub refresh_token_idle_ttl: Option<u64>,
     /// The JWS algorithm of access and id tokens: RS256 (an RSA 2048 key,
     /// as Auth0 signs) or EdDSA (Ed25519). Each is generated on the first
     /// start that uses it and kept sealed in the database. Default: RS256.
@@ -127,7 +148,8 @@ pub struct ConfigValues {
     )]
     pub connection: Option<String>,
     /// Create (or reset) a demo client and user at start and print how to
-    /// use them; `--demo=false` overrides the file. Default: false.
+    /// use them, and serve the demo page at / (sign in and enroll a phone
+    /// in a browser); `--demo=false` overrides the file. Default: false.
     #[arg(
         long,
         env = "MFA_SERVER_DEMO",
@@ -158,6 +180,24 @@ pub struct ConfigValues {
         value_parser = Sourced::<PathBuf>::parsed()
     )]
     pub previous_encryption_key_file: Option<PathBuf>,
+    /// Serve HTTPS: the certificate chain, PEM, leaf first (with
+    /// --tls-key). Default: none (plain HTTP; terminate TLS in front).
+    #[arg(
+        long,
+        env = "MFA_SERVER_TLS_CERT",
+        value_name = "PATH",
+        value_parser = Sourced::<PathBuf>::parsed()
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    /// Default: none.
+    #[arg(
+        long,
+        env = "MFA_SERVER_TLS_KEY",
+        value_name = "PATH",
+        value_parser = Sourced::<PathBuf>::parsed()
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Failed attempts allowed per authenticator before lockout, at least 1
     /// (Auth0: 10). Default: 10.
     #[arg(

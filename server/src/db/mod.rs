@@ -14,6 +14,7 @@ pub mod clients;
 pub mod import;
 pub mod login_attempts;
 pub mod mfa_tokens;
+pub mod refresh_tokens;
 pub mod signing_keys;
 pub mod users;
 
@@ -25,6 +26,7 @@ use totp_engine_sqlx::{
 pub use clients::ClientRow;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
+pub use refresh_tokens::{RefreshTokenRow, Rotation};
 pub use signing_keys::SigningKeyRow;
 pub use users::UserRow;
 
@@ -60,6 +62,18 @@ pub const MIGRATIONS: &[Migration] = &[
         "signing_alg",
         include_str!("../../migrations/sqlite/0004_signing_alg.sql"),
         include_str!("../../migrations/postgres/0004_signing_alg.sql"),
+    ),
+    Migration::new(
+        6,
+        "refresh_tokens",
+        include_str!("../../migrations/sqlite/0006_refresh_tokens.sql"),
+        include_str!("../../migrations/postgres/0006_refresh_tokens.sql"),
+    ),
+    Migration::new(
+        7,
+        "signing_key_rotation",
+        include_str!("../../migrations/sqlite/0007_signing_key_rotation.sql"),
+        include_str!("../../migrations/postgres/0007_signing_key_rotation.sql"),
     ),
 ];
 

@@ -1,15 +1,16 @@
-//! The `signing_keys` table: the JWT signing keys, at most one per
-//! algorithm ([`SigningAlg::slot`]: Ed25519 in slot 1, RSA in slot 2),
-//! each created on the first start that signs with it, its private half
-//! sealed under the database's keyring (bound to its kid, so a sealed key
-//! cannot be swapped for another row's).
+//! The `signing_keys` table: the JWT signing keys, at most one current
+//! (not retired) key per algorithm, created on the first start that signs
+//! with it and replaced by `rotate-signing-key`; retired keys stay until
+//! no token they signed can be alive. Each private half is sealed under
+//! the database's keyring (bound to its kid, so a sealed key cannot be
+//! swapped for another row's).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use totp_engine::SEALED_OVERHEAD;
 use zeroize::Zeroizing;
 
-use super::{Db, DbError, bits};
+use super::{Db, DbError, bits, unbits};
 use crate::tokens::SigningAlg;
 
 /// The signing key as stored, opened.
@@ -23,6 +24,8 @@ pub struct SigningKeyRow {
     /// The public key (Ed25519: the 32 bytes; RSA: the RFC 8017
     /// `RSAPublicKey` DER).
     pub public_key: Vec<u8>,
+    /// When it stopped signing; `None` while it is its algorithm's current key.
+    pub retired_at: Option<u64>,
 }
 
 impl std::fmt::Debug for SigningKeyRow {
@@ -91,28 +94,29 @@ impl Db {
         Ok(out)
     }
 
-    fn row(&self, alg: SigningAlg, row: &AnyRow) -> Result<SigningKeyRow, DbError> {
-        self.row_opened(alg, row, false)
+    fn row(&self, row: &AnyRow) -> Result<SigningKeyRow, DbError> {
+        self.row_opened(row, false)
     }
 
-    fn row_opened(
-        &self,
-        alg: SigningAlg,
-        row: &AnyRow,
-        accept_plain: bool,
-    ) -> Result<SigningKeyRow, DbError> {
+    fn row_opened(&self, row: &AnyRow, accept_plain: bool) -> Result<SigningKeyRow, DbError> {
         let kid: String = row.try_get("kid")?;
+        let alg: String = row.try_get("alg")?;
+        let alg = alg.parse().map_err(|_| DbError::Corrupt {
+            table: "signing_keys",
+            what: "alg",
+        })?;
         let stored = Zeroizing::new(row.try_get::<Vec<u8>, _>("private_pkcs8")?);
         let key_id: Option<i64> = row.try_get("private_key_id")?;
         Ok(SigningKeyRow {
             private_pkcs8: self.open_private(&kid, &stored, key_id, accept_plain)?,
             public_key: row.try_get("public_key")?,
+            retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(unbits),
             alg,
             kid,
         })
     }
 
-    /// The stored signing key of `alg`, if there is one.
+    /// The current (not retired) signing key of `alg`, if there is one.
     ///
     /// # Errors
     ///
@@ -121,22 +125,20 @@ impl Db {
         &self,
         alg: SigningAlg,
     ) -> Result<Option<SigningKeyRow>, DbError> {
-        sqlx::query(
-            "SELECT kid, private_pkcs8, private_key_id, public_key FROM signing_keys
-             WHERE slot = $1 AND alg = $2",
-        )
-        .bind(alg.slot())
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND retired_at IS NULL"
+        ))
         .bind(alg.as_str())
         .fetch_optional(&self.pool)
         .await?
-        .map(|row| self.row(alg, &row))
+        .map(|row| self.row(&row))
         .transpose()
     }
 
-    /// The signing key of `candidate.alg`, storing `candidate` (sealed) if
-    /// there is none yet. The key lives in its algorithm's slot: concurrent
-    /// first starts all insert a candidate with `ON CONFLICT DO NOTHING`,
-    /// then all read the one that won.
+    /// The current signing key of `candidate.alg`, storing `candidate`
+    /// (sealed) if there is none yet. Concurrent first starts all insert a
+    /// candidate with `ON CONFLICT DO NOTHING` (at most one current key per
+    /// algorithm), then all read the one that won.
     ///
     /// # Errors
     ///
@@ -146,30 +148,114 @@ impl Db {
         candidate: &SigningKeyRow,
         now: u64,
     ) -> Result<SigningKeyRow, DbError> {
-        let (sealed, key_id) = self.seal_private(&candidate.kid, &candidate.private_pkcs8)?;
-        sqlx::query(
-            "INSERT INTO signing_keys (slot, alg, kid, private_pkcs8, private_key_id, public_key, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT DO NOTHING",
+        insert_key(
+            &self.pool,
+            self.seal_private(&candidate.kid, &candidate.private_pkcs8)?,
+            candidate,
+            now,
         )
-        .bind(candidate.alg.slot())
-        .bind(candidate.alg.as_str())
-        .bind(&candidate.kid)
-        .bind(sealed)
-        .bind(key_id)
-        .bind(candidate.public_key.clone())
-        .bind(bits(now))
-        .execute(&self.pool)
         .await?;
-        let row = sqlx::query(
-            "SELECT kid, private_pkcs8, private_key_id, public_key FROM signing_keys
-             WHERE slot = $1 AND alg = $2",
-        )
-        .bind(candidate.alg.slot())
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND retired_at IS NULL"
+        ))
         .bind(candidate.alg.as_str())
         .fetch_one(&self.pool)
         .await?;
-        self.row(candidate.alg, &row)
+        self.row(&row)
+    }
+
+    /// Every key to publish at a time when keys retired at or before
+    /// `retired_by` can no longer have live tokens: the current keys of
+    /// every algorithm and the keys retired since, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails or a stored key does not open.
+    pub async fn published_signing_keys(
+        &self,
+        retired_by: u64,
+    ) -> Result<Vec<SigningKeyRow>, DbError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM signing_keys
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY slot"
+        ))
+        .bind(bits(retired_by))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| self.row(row))
+        .collect()
+    }
+
+    /// The (kid, retired_at) of [`Db::published_signing_keys`], without
+    /// opening any key: what a server polls to see a rotation.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn published_signing_kids(
+        &self,
+        retired_by: u64,
+    ) -> Result<Vec<(String, Option<u64>)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT kid, retired_at FROM signing_keys
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY slot",
+        )
+        .bind(bits(retired_by))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("kid")?,
+                    row.try_get::<Option<i64>, _>("retired_at")?.map(unbits),
+                ))
+            })
+            .collect()
+    }
+
+    /// Rotates the key of `new.alg` at `now`: retires the current one (if
+    /// any) and stores `new` (sealed) as current, in one transaction; and
+    /// deletes the keys retired at or before `prune_by` (no token they
+    /// signed can still be alive). Returns the kid of the retired key.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails (then nothing changed).
+    pub async fn rotate_signing_key(
+        &self,
+        new: &SigningKeyRow,
+        now: u64,
+        prune_by: u64,
+    ) -> Result<Option<String>, DbError> {
+        let sealed = self.seal_private(&new.kid, &new.private_pkcs8)?;
+        let mut tx = self.pool.begin().await?;
+        let retired: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE alg = $1 AND retired_at IS NULL",
+        )
+        .bind(new.alg.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND retired_at IS NULL",
+        )
+        .bind(bits(now))
+        .bind(new.alg.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let inserted = insert_key(&mut *tx, sealed, new, now).await?;
+        if inserted != 1 {
+            // Another rotation committed first between our UPDATE and
+            // INSERT (PostgreSQL): leave the database as it made it.
+            tx.rollback().await?;
+            return Err(DbError::Contention("signing_keys"));
+        }
+        sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= $1")
+            .bind(bits(prune_by))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(retired)
     }
 
     /// Seals every signing key stored plain, or under a previous key, under
@@ -180,41 +266,62 @@ impl Db {
     ///
     /// [`DbError::Sealing`] for a key that does not open; [`DbError::Sql`].
     pub(crate) async fn reseal_signing_key(&self) -> Result<(), DbError> {
-        for alg in [SigningAlg::EdDsa, SigningAlg::Rs256] {
-            self.reseal_slot(alg).await?;
-        }
-        Ok(())
-    }
-
-    async fn reseal_slot(&self, alg: SigningAlg) -> Result<(), DbError> {
-        let Some(row) = sqlx::query(
-            "SELECT kid, private_pkcs8, private_key_id, public_key FROM signing_keys
-             WHERE slot = $1 AND alg = $2",
-        )
-        .bind(alg.slot())
-        .bind(alg.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(());
-        };
-        let key_id: Option<i64> = row.try_get("private_key_id")?;
-        let opened = self.row_opened(alg, &row, true)?;
-        if key_id == Some(i64::from(self.keyring.current().id())) {
-            return Ok(());
-        }
-        let stored: Vec<u8> = row.try_get("private_pkcs8")?;
-        let (sealed, new_id) = self.seal_private(&opened.kid, &opened.private_pkcs8)?;
-        sqlx::query(
-            "UPDATE signing_keys SET private_pkcs8 = $1, private_key_id = $2
-             WHERE slot = $3 AND private_pkcs8 = $4",
-        )
-        .bind(sealed)
-        .bind(new_id)
-        .bind(alg.slot())
-        .bind(Zeroizing::new(stored).to_vec())
-        .execute(&self.pool)
+        let rows = sqlx::query(&format!(
+            "SELECT slot, {COLUMNS} FROM signing_keys ORDER BY slot"
+        ))
+        .fetch_all(&self.pool)
         .await?;
+        for row in &rows {
+            let key_id: Option<i64> = row.try_get("private_key_id")?;
+            let opened = self.row_opened(row, true)?;
+            if key_id == Some(i64::from(self.keyring.current().id())) {
+                continue;
+            }
+            let slot: i64 = row.try_get("slot")?;
+            let stored: Vec<u8> = row.try_get("private_pkcs8")?;
+            let (sealed, new_id) = self.seal_private(&opened.kid, &opened.private_pkcs8)?;
+            sqlx::query(
+                "UPDATE signing_keys SET private_pkcs8 = $1, private_key_id = $2
+                 WHERE slot = $3 AND private_pkcs8 = $4",
+            )
+            .bind(sealed)
+            .bind(new_id)
+            .bind(slot)
+            .bind(Zeroizing::new(stored).to_vec())
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(())
     }
+}
+
+/// The columns a [`SigningKeyRow`] is read from.
+const COLUMNS: &str = "kid, alg, private_pkcs8, private_key_id, public_key, retired_at";
+
+/// Inserts `key` (its private half already `sealed`) as the current key of
+/// its algorithm in the next free slot, unless its algorithm has one;
+/// how many rows were inserted (0 or 1).
+async fn insert_key<'c, E>(
+    executor: E,
+    (sealed, key_id): (Vec<u8>, i64),
+    key: &SigningKeyRow,
+    now: u64,
+) -> Result<u64, DbError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    Ok(sqlx::query(
+        "INSERT INTO signing_keys (slot, alg, kid, private_pkcs8, private_key_id, public_key, created_at)
+         VALUES ((SELECT COALESCE(MAX(slot), 0) + 1 FROM signing_keys), $1, $2, $3, $4, $5, $6)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(key.alg.as_str())
+    .bind(&key.kid)
+    .bind(sealed)
+    .bind(key_id)
+    .bind(key.public_key.clone())
+    .bind(bits(now))
+    .execute(executor)
+    .await?
+    .rows_affected())
 }

@@ -69,6 +69,10 @@ impl Db {
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(user_id)
     }
@@ -93,6 +97,10 @@ impl Db {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(updated == 1)
     }
@@ -106,6 +114,10 @@ impl Db {
     pub async fn delete_user(&self, user_id: &str) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM mfa_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;

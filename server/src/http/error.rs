@@ -98,6 +98,16 @@ impl ApiError {
         }
     }
 
+    /// 403 `invalid_grant` "Wrong email or password.": an unknown user or a
+    /// wrong password (one answer for both, as on Auth0).
+    pub(crate) fn wrong_password() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_grant",
+            "Wrong email or password.",
+        )
+    }
+
     /// 429 `too_many_attempts`: this user is blocked from this address
     /// after consecutive failed logins (Auth0's brute-force protection).
     pub(crate) fn login_blocked() -> Self {
@@ -215,6 +225,23 @@ impl ApiError {
             "unsupported_challenge_type",
             "Only otp authenticators can be associated.",
         )
+    }
+
+    /// 403 `invalid_grant` "Unknown or invalid refresh token." (Auth0's
+    /// answer): an unknown, expired, revoked, reused or another client's
+    /// refresh token, all alike.
+    pub(crate) fn invalid_refresh_token() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_grant",
+            "Unknown or invalid refresh token.",
+        )
+    }
+
+    /// 400 `invalid_scope` (RFC 6749 §5.2): a refresh asked for more than
+    /// the login was granted.
+    pub(crate) fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
     }
 
     /// 404 `not_found`.

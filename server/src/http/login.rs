@@ -31,7 +31,6 @@
 //! apart. A request the hash pool has no room for is refused with 503
 //! before anything is charged.
 
-use axum::http::StatusCode;
 use zeroize::Zeroizing;
 
 use super::App;
@@ -81,11 +80,7 @@ pub(crate) async fn check_password(
     };
     let verified = admission.verify(password, phc).await;
     let Some(user_id) = user_id.filter(|_| verified) else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_grant",
-            "Wrong email or password.",
-        ));
+        return Err(ApiError::wrong_password());
     };
     // The password is right: the login stands even if this bookkeeping
     // fails (the counts then stay as charged).

@@ -51,11 +51,7 @@ pub(super) async fn associate(
         .username(user)
         .await?
         .unwrap_or_else(|| user.to_owned());
-    let association = {
-        // The generator is not `Send`: draw from it before awaiting.
-        let fut = app.mfa.associate(user, &account, &mut rand::rng(), now);
-        fut.await?
-    };
+    let association = app.mfa.associate(user, &account, rand::rng(), now).await?;
     let mut body = json!({
         "authenticator_type": "otp",
         "secret": association.secret.as_str(),

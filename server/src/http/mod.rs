@@ -3,9 +3,9 @@
 //! This module holds the [`router`], the shared state [`App`] (database,
 //! engine, signer, settings and the clock) and the middleware: one log line
 //! per request, a panic turned into a 500 JSON answer, JSON answers for
-//! unknown routes (404) and wrong methods (405). Every response is JSON,
-//! errors included (`{"error", "error_description"}`); client mistakes
-//! never produce a 500.
+//! unknown routes (404) and wrong methods (405). Every response of the API
+//! is JSON, errors included (`{"error", "error_description"}`); client
+//! mistakes never produce a 500.
 //!
 //! The rest is split by concern: [`error`] (the one error type and its
 //! mappings), [`extract`] (body parameters and `Authorization` headers),
@@ -17,6 +17,8 @@
 //! The password check and its brute-force protection are in `login.rs`,
 //! the client address it counts by in [`client_ip`], and the accept loop
 //! with the connection limit and timeouts in [`serve`].
+//!
+//! With `--demo`, the demo web app's routes ([`crate::demo`]) join them.
 //!
 //! Every response but the JWKS is sent with `Cache-Control: no-store`
 //! (tokens, secrets, authenticator lists and errors alike).
@@ -30,9 +32,11 @@ pub mod extract;
 mod login;
 mod mfa;
 mod oidc;
+mod refresh;
 pub mod request;
 pub mod serve;
 mod session;
+pub mod tls;
 mod token;
 
 use std::sync::Arc;
@@ -79,6 +83,25 @@ pub struct App {
     hashes: HashPool,
 }
 
+/// Polls for signing-key rotations every `period` (see
+/// [`App::refresh_signing_keys`]) for as long as `app` is alive: a key
+/// rotated by `mfa-server rotate-signing-key` signs on every instance
+/// within one period, without a restart.
+pub fn watch_signing_keys(app: &Arc<App>, period: std::time::Duration) {
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            if let Err(e) = app.refresh_signing_keys().await {
+                tracing::warn!(error = %e, "signing keys not refreshed; the keys in use are kept");
+            }
+        }
+    });
+}
+
 /// Why [`App::new`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -109,6 +132,7 @@ impl App {
             &db,
             settings.signing_alg(),
             settings.issuer_url(),
+            settings.access_token_ttl(),
             clock.unix_time(),
         )
         .await?;
@@ -130,6 +154,18 @@ impl App {
             dummy_client_secret,
             hashes,
         })
+    }
+
+    /// Picks up a signing-key rotation made by any process (see
+    /// [`Signer::refresh`]); whether the keys changed. The binary calls it
+    /// every second ([`watch_signing_keys`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError`] if the database fails or a new key is unusable (the
+    /// keys in use are kept).
+    pub async fn refresh_signing_keys(&self) -> Result<bool, TokenError> {
+        self.signer.refresh(&self.db, self.now()).await
     }
 
     /// The pool every Argon2id verification runs in.
@@ -194,6 +230,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/.well-known/jwks.json", get(token::jwks))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .merge(crate::demo::routes(&app))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use super::App;
 use super::error::ApiError;
 use super::extract::Bearer;
-use super::request::{MFA_OTP, MFA_RECOVERY_CODE, PASSWORD_REALM};
+use super::request::{MFA_OTP, MFA_RECOVERY_CODE, PASSWORD_REALM, REFRESH_TOKEN};
 use crate::audience::{MFA_SCOPES, OIDC_SCOPES};
 
 /// The claims a token or `/userinfo` may carry.
@@ -55,7 +55,13 @@ pub(super) async fn discovery(State(app): State<Arc<App>>) -> Response {
         "userinfo_endpoint": format!("{issuer}userinfo"),
         "jwks_uri": format!("{issuer}.well-known/jwks.json"),
         "mfa_challenge_endpoint": format!("{issuer}mfa/challenge"),
-        "grant_types_supported": ["password", PASSWORD_REALM, MFA_OTP, MFA_RECOVERY_CODE],
+        "grant_types_supported": [
+            "password",
+            PASSWORD_REALM,
+            MFA_OTP,
+            MFA_RECOVERY_CODE,
+            REFRESH_TOKEN,
+        ],
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",

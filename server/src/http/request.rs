@@ -32,6 +32,9 @@ pub const MFA_RECOVERY_CODE: &str = "http://auth0.com/oauth/grant-type/mfa-recov
 /// names its connection (`realm`).
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
+/// The `grant_type` of the refresh-token grant (RFC 6749 §6).
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
 /// Writes a `Debug` that shows only the named fields.
 macro_rules! redacting_debug {
     ($type:ident { $($shown:ident),* }) => {
@@ -103,6 +106,8 @@ pub enum Grant {
     MfaOtp(MfaOtpGrant),
     /// `http://auth0.com/oauth/grant-type/mfa-recovery-code`.
     MfaRecoveryCode(MfaRecoveryCodeGrant),
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken(RefreshTokenGrant),
 }
 
 /// The password grant's parameters.
@@ -134,6 +139,15 @@ pub struct MfaRecoveryCodeGrant {
     pub recovery_code: Zeroizing<String>,
 }
 
+/// The refresh_token grant's parameters.
+pub struct RefreshTokenGrant {
+    /// The refresh token.
+    pub refresh_token: Zeroizing<String>,
+    /// `scope`: at most the login's; the login's when absent.
+    pub scope: Option<String>,
+}
+
+redacting_debug!(RefreshTokenGrant { scope });
 redacting_debug!(PasswordGrant {
     username,
     scope,
@@ -151,7 +165,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
         let grant_type = params.require("grant_type")?.to_owned();
         if !matches!(
             grant_type.as_str(),
-            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE
+            "password" | PASSWORD_REALM | MFA_OTP | MFA_RECOVERY_CODE | REFRESH_TOKEN
         ) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -176,6 +190,10 @@ impl FromRequest<Arc<App>> for TokenRequest {
             MFA_OTP => Grant::MfaOtp(MfaOtpGrant {
                 mfa_token: params.require_secret("mfa_token")?,
                 otp: params.require_secret("otp")?,
+            }),
+            REFRESH_TOKEN => Grant::RefreshToken(RefreshTokenGrant {
+                refresh_token: params.require_secret("refresh_token")?,
+                scope: params.string("scope")?,
             }),
             _ => Grant::MfaRecoveryCode(MfaRecoveryCodeGrant {
                 mfa_token: params.require_secret("mfa_token")?,

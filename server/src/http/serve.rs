@@ -18,6 +18,8 @@
 //!   otherwise ([`BodyTimeout`]) and the connection is closed. Handlers are
 //!   not cancelled: a request whose body is in runs to its end (cancelling
 //!   one after it consumed a code would lose the code).
+//! - **TLS** (optional, [`super::tls`]): the handshake runs in the
+//!   connection's task under the header-read timeout.
 //! - Every request carries axum's `ConnectInfo<SocketAddr>` (the peer), as
 //!   `into_make_service_with_connect_info` would put it.
 //!
@@ -26,6 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,9 +41,11 @@ use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 /// Descriptors kept free of connections for the database pool, the
@@ -222,12 +227,72 @@ fn effective_max_connections(max_connections: usize) -> usize {
     }
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown`
-/// resolves, then lets the connections finish their requests and returns.
+/// One connection's requests, over plain TCP or TLS, until it closes, is
+/// evicted while idle, or is told to stop (then it finishes the request in
+/// flight and closes).
+async fn drive<Io>(
+    io: Io,
+    peer: SocketAddr,
+    router: Router,
+    limits: ServeLimits,
+    slot: Arc<Slot>,
+    mut stop: watch::Receiver<bool>,
+) where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service_slot = slot.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let busy = BusyGuard::enter(&service_slot);
+        let deadline = Box::pin(tokio::time::sleep(limits.request_timeout));
+        let mut request = request.map(|body| {
+            Body::new(DeadlineBody {
+                inner: Body::new(body),
+                deadline,
+            })
+        });
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await?;
+            Ok::<_, std::convert::Infallible>(
+                response.map(|inner| Body::new(Guarded { inner, _busy: busy })),
+            )
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => break,
+            () = slot.evict.notified() => {
+                if slot.busy.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+            }
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` within `limits` (over TLS with `tls`)
+/// until `shutdown` resolves, then lets the connections finish their
+/// requests and returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let max = effective_max_connections(limits.max_connections.max(1));
@@ -287,48 +352,19 @@ pub async fn serve(
         let (id, slot) = connections.open();
         let connections = connections.clone();
         let router = router.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service_slot = slot.clone();
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let busy = BusyGuard::enter(&service_slot);
-                let deadline = Box::pin(tokio::time::sleep(limits.request_timeout));
-                let mut request = request.map(|body| {
-                    Body::new(DeadlineBody {
-                        inner: Body::new(body),
-                        deadline,
-                    })
-                });
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let router = router.clone();
-                async move {
-                    let response = router.oneshot(request).await?;
-                    Ok::<_, std::convert::Infallible>(
-                        response.map(|inner| Body::new(Guarded { inner, _busy: busy })),
-                    )
-                }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .keep_alive(true);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let mut stopping = false;
-            loop {
-                tokio::select! {
-                    _ = connection.as_mut() => break,
-                    () = slot.evict.notified() => {
-                        if slot.busy.load(Ordering::SeqCst) == 0 {
-                            break;
-                        }
-                    }
-                    changed = stop.changed(), if !stopping => {
-                        stopping = true;
-                        if changed.is_ok() {
-                            connection.as_mut().graceful_shutdown();
-                        }
+            match tls {
+                None => drive(stream, peer, router, limits, slot, stop).await,
+                // The handshake counts against the header-read timeout.
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => drive(stream, peer, router, limits, slot, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
             }

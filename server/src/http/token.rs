@@ -18,11 +18,12 @@ use super::client_ip::ClientAddress;
 use super::error::ApiError;
 use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
-use super::{App, no_store, session};
+use super::{App, no_store, refresh, session};
 use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
 use crate::tokens::Claims;
+use zeroize::Zeroizing;
 
 /// `POST /oauth/token`.
 pub(super) async fn token(
@@ -36,6 +37,7 @@ pub(super) async fn token(
         Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
         Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, now).await,
         Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, now).await,
+        Grant::RefreshToken(grant) => refresh::refresh_token(&app, &client_id, grant, now).await,
     }
 }
 
@@ -103,7 +105,7 @@ async fn mfa_otp(
         // after it failed.
         tracing::warn!("attempt bucket not reset after an accepted otp");
     }
-    issue_tokens(app, &row, &granted, "otp", None, now)
+    second_factor_tokens(app, &row, &granted, "otp", None, now).await
 }
 
 /// The second factor by recovery code, which is consumed; its replacement
@@ -116,22 +118,53 @@ async fn mfa_recovery_code(
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = {
-        // The generator is not `Send`: draw from it before awaiting.
-        let fut =
-            app.mfa
-                .verify_recovery_code(&row.user_id, &grant.recovery_code, &mut rand::rng(), now);
-        fut.await?
-    };
+    let verified = app
+        .mfa
+        .verify_recovery_code(&row.user_id, &grant.recovery_code, rand::rng(), now)
+        .await?;
     if !verified.attempts_reset {
         tracing::warn!("attempt bucket not reset after an accepted recovery code");
     }
-    issue_tokens(
+    second_factor_tokens(
         app,
         &row,
         &granted,
         "recovery-code",
         verified.new_code.as_ref(),
+        now,
+    )
+    .await
+}
+
+/// The answer of an MFA grant whose code was accepted: the tokens of the
+/// login `row`, with a new refresh token family if it asked for
+/// `offline_access`.
+async fn second_factor_tokens(
+    app: &App,
+    row: &MfaTokenRow,
+    granted: &Granted,
+    factor: &str,
+    recovery_code: Option<&RecoveryCode>,
+    now: u64,
+) -> Result<Response, ApiError> {
+    let amr = vec!["pwd".to_owned(), factor.to_owned()];
+    let refresh_token =
+        refresh::new_family(app, &row.user_id, &row.client_id, granted, &amr, now).await;
+    let granted = match &refresh_token {
+        Some(_) => granted.clone(),
+        // Not issued (not asked for, or not stored): not granted either.
+        None => granted.without(refresh::OFFLINE_ACCESS),
+    };
+    issue_tokens(
+        app,
+        &Issue {
+            user_id: &row.user_id,
+            client_id: &row.client_id,
+            granted: &granted,
+            amr,
+            recovery_code,
+            refresh_token: refresh_token.as_ref(),
+        },
         now,
     )
 }
@@ -144,7 +177,11 @@ async fn mfa_recovery_code(
 /// again on what the mfa_token recorded, before the code is checked, so
 /// that a configuration changed in between refuses the login while the
 /// code is still unspent.
-fn grant_audience(app: &App, audience: Option<&str>, scope: &str) -> Result<Granted, ApiError> {
+pub(super) fn grant_audience(
+    app: &App,
+    audience: Option<&str>,
+    scope: &str,
+) -> Result<Granted, ApiError> {
     app.settings
         .audiences()
         .grant(audience, scope)
@@ -168,33 +205,42 @@ async fn mfa_requirements(app: &App, user_id: &str) -> Result<Value, ApiError> {
     })
 }
 
-/// The token response: an access token issued at `now` for `granted`'s
+/// What a token response is for.
+pub(super) struct Issue<'a> {
+    /// The user (`sub`).
+    pub(super) user_id: &'a str,
+    /// The client (`azp`, and the id token's `aud`).
+    pub(super) client_id: &'a str,
+    /// The audience and scopes.
+    pub(super) granted: &'a Granted,
+    /// The login's authentication methods.
+    pub(super) amr: Vec<String>,
+    /// A new recovery code that replaced the one just used.
+    pub(super) recovery_code: Option<&'a RecoveryCode>,
+    /// A refresh token to hand out.
+    pub(super) refresh_token: Option<&'a Zeroizing<String>>,
+}
+
+/// The token response: an access token issued at `now` for the granted
 /// audience and scopes (for the configured lifetime; at most
 /// [`MFA_API_TOKEN_TTL`] for the MFA API, as on Auth0; the id token always
-/// gets the configured lifetime), an id token when
-/// `openid` was granted, and a new recovery code when one replaced the
-/// code just used.
-fn issue_tokens(
-    app: &App,
-    row: &MfaTokenRow,
-    granted: &Granted,
-    factor: &str,
-    recovery_code: Option<&RecoveryCode>,
-    now: u64,
-) -> Result<Response, ApiError> {
+/// gets the configured lifetime), an id token when `openid` was granted,
+/// the refresh token and the new recovery code if there are any.
+pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Response, ApiError> {
+    let granted = issue.granted;
     let ttl = match granted.kind {
         AudienceKind::Mfa => app.settings.access_token_ttl().min(MFA_API_TOKEN_TTL),
         AudienceKind::Api | AudienceKind::Userinfo => app.settings.access_token_ttl(),
     };
     let access = Claims {
         iss: app.signer.issuer().to_owned(),
-        sub: row.user_id.clone(),
+        sub: issue.user_id.to_owned(),
         aud: granted.audience.clone(),
         iat: now,
         exp: now.saturating_add(ttl),
         scope: granted.scope.clone(),
-        amr: vec!["pwd".to_owned(), factor.to_owned()],
-        azp: Some(row.client_id.clone()),
+        amr: issue.amr.clone(),
+        azp: Some(issue.client_id.to_owned()),
     };
     let sign = |c: &Claims| app.signer.sign(c).map_err(|e| ApiError::unavailable(&e));
     let mut body = json!({
@@ -207,7 +253,7 @@ fn issue_tokens(
     }
     if granted.has_scope("openid") {
         let id = Claims {
-            aud: row.client_id.clone(),
+            aud: issue.client_id.to_owned(),
             exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
@@ -215,7 +261,10 @@ fn issue_tokens(
         };
         body["id_token"] = Value::String(sign(&id)?);
     }
-    if let Some(code) = recovery_code {
+    if let Some(token) = issue.refresh_token {
+        body["refresh_token"] = Value::String(token.as_str().to_owned());
+    }
+    if let Some(code) = issue.recovery_code {
         body["recovery_code"] = Value::String(code.as_str().to_owned());
     }
     Ok(no_store((StatusCode::OK, axum::Json(body)).into_response()))

@@ -228,8 +228,16 @@ pub fn oathtool(secret: &str, t: u64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-pub fn client() -> reqwest::Client {
+/// A reqwest client builder. reqwest is built with rustls but no crypto
+/// provider of its own (for tests/tls.rs): this gives it aws-lc-rs, the
+/// server's provider, before any client is built.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
+}
+
+pub fn client() -> reqwest::Client {
+    client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()

@@ -110,21 +110,21 @@ pub(crate) fn otp_from_row(
     let algorithm = Algorithm::from_uri_name(&algorithm).ok_or_else(|| corrupt("algorithm"))?;
     let digits = u32::try_from(row.try_get::<i64, _>("otp_digits")?)
         .ok()
-        .and_then(|d| Digits::new(d).ok())
+        .and_then(|d| Digits::try_from(d).ok())
         .ok_or_else(|| corrupt("digits"))?;
     let period = u64::try_from(row.try_get::<i64, _>("otp_period")?)
         .ok()
-        .and_then(|p| Period::new(p).ok())
+        .and_then(|p| Period::try_from(p).ok())
         .ok_or_else(|| corrupt("period"))?;
     let params = TotpParams::default()
         .with_algorithm(algorithm)
-        .map_err(|_| corrupt("algorithm"))?
         .with_digits(digits)
         .with_period(period)
         .with_t0(unbits(row.try_get("otp_t0")?));
     let stepped = flag(row.try_get("otp_stepped")?).ok_or_else(|| corrupt("stepped"))?;
     let last_step: i64 = row.try_get("otp_last_step")?;
-    let drift = Drift::new(row.try_get("otp_drift")?).map_err(|_| corrupt("drift"))?;
+    let drift =
+        Drift::try_from(row.try_get::<i64, _>("otp_drift")?).map_err(|_| corrupt("drift"))?;
     Ok(Some(OtpAuthenticator {
         id: AuthenticatorId::parse(&id).ok_or_else(|| corrupt("id"))?,
         secret,

@@ -46,7 +46,7 @@ async fn enroll(store: &SqlxStore, user: &str) -> Vec<u8> {
     .await
     .unwrap();
     let uri = ParsedKeyUri::parse(&a.barcode_uri).unwrap();
-    let totp = Totp::new(uri.secret(), uri.totp_params().unwrap());
+    let totp = Totp::new(uri.secret(), uri.totp_params());
     let code = totp.generate(T).unwrap();
     mfa.verify_otp(user, code.as_str(), T).await.unwrap();
     uri.secret().expose_bytes().to_vec()

@@ -77,11 +77,15 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "default_audience",
             "mfa_token_ttl",
             "access_token_ttl",
+            "refresh_token_ttl",
+            "refresh_token_idle_ttl",
             "signing_alg",
             "connection",
             "demo",
             "encryption_key_file",
             "previous_encryption_key_file",
+            "tls_cert",
+            "tls_key",
             "throttle_attempts",
             "throttle_refill_secs",
             "login_max_failures",
@@ -114,7 +118,8 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
          issuer_url = \"https://auth.example.com/\"\napi = [\"https://api.example.com/=read:items\"]\n\
          default_audience = \"https://api.example.com/\"\nmfa_token_ttl = 1\n\
          access_token_ttl = 2\nsigning_alg = \"EdDSA\"\nconnection = \"db\"\ndemo = true\nencryption_key_file = \"k\"\n\
-         previous_encryption_key_file = \"p\"\nthrottle_attempts = 3\nthrottle_refill_secs = 4\n\
+         previous_encryption_key_file = \"p\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+         refresh_token_ttl = 14\nrefresh_token_idle_ttl = 15\nthrottle_attempts = 3\nthrottle_refill_secs = 4\n\
          login_max_failures = 5\nlogin_block_secs = 6\nip_throttle_attempts = 7\n\
          ip_throttle_refill_secs = 8\ntrust_forwarded_for = true\nhash_concurrency = 9\n\
          hash_queue = 10\nmax_connections = 11\nheader_read_timeout_secs = 12\n\
@@ -137,6 +142,10 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             demo: Some(true),
             encryption_key_file: Some("k".into()),
             previous_encryption_key_file: Some("p".into()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            refresh_token_ttl: Some(14),
+            refresh_token_idle_ttl: Some(15),
             throttle_attempts: Some(3),
             throttle_refill_secs: Some(4),
             login_max_failures: Some(5),
