@@ -53,8 +53,10 @@ impl Backend {
 ///   `secure_delete = ON` (deleted rows, such as a removed authenticator's
 ///   secret, are overwritten with zeros rather than left in free pages).
 ///
-/// Acquiring waits at most 5 s and does not ping the connection first (a
-/// dead one fails its first statement instead). The pool is yours: hand it to
+/// Acquiring waits at most 5 s and pings the connection first (sqlx's
+/// default): after a database outage, idle connections that died are
+/// replaced at their next checkout instead of failing a request each. The
+/// pool is yours: hand it to
 /// [`SqlxStore::new`](crate::SqlxStore::new) and use it for your own tables.
 ///
 /// # Errors
@@ -83,12 +85,6 @@ pub async fn connect_pool(url: &str) -> Result<(AnyPool, Backend), StoreError> {
         })
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
-        // No ping on acquire: it cost a round trip per checkout (on SQLite,
-        // a trip to the connection's worker thread), several per request.
-        // A broken connection still fails its first statement, with the
-        // error the caller handles anyway (a one-time write's outcome is
-        // re-read, never guessed), and is then dropped from the pool.
-        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
