@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # What to check, in order, and the Debian packages that provide it.
-DEPS=(cc python3 oathtool curl jq postgresql chromium zbarimg node npm venv openssl)
+DEPS=(cc python3 oathtool curl jq postgresql chromium zbarimg node npm venv openssl pip)
 declare -A PACKAGES=(
   [cc]="gcc libc6-dev" # rustc links with cc; ring and SQLite are compiled from C
   [python3]="python3"  # scripts/test.sh picks a free port with it; scripts/bench-ratios.py
@@ -25,10 +25,11 @@ declare -A PACKAGES=(
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
   [chromium]="chromium chromium-driver" # scripts/browser-test.sh (the demo page), scripts/sdk-test.sh (@auth0/auth0-spa-js)
   [zbarimg]="zbar-tools" # scripts/browser-test.sh: decodes the page's QR code from a screenshot
-  [node]="nodejs"      # scripts/browser-test.sh, scripts/sdk-test.sh (Node.js 20 or later)
-  [npm]="npm"          # npm ci of the pinned packages (playwright-core, the Node SDKs)
+  [node]="nodejs"      # scripts/browser-test.sh, scripts/sdk-test.sh, scripts/pkjwt-test.sh (Node.js 20 or later)
+  [npm]="npm"          # npm ci of the pinned packages (playwright-core, the Node SDKs, openid-client)
   [venv]="python3-venv" # scripts/sdk-test.sh: a venv for the pinned Python SDKs
   [openssl]="openssl"  # scripts/sdk-test.sh: the throwaway CA and server certificate
+  [pip]="python3-pip"  # scripts/pkjwt-test.sh installs joserfc (pinned) with pip --target
 )
 
 fail() {
@@ -46,6 +47,7 @@ present() {
       return 1
       ;;
     venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 ;;
+    pip) python3 -m pip --version >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -35,3 +35,5 @@ cargo test --workspace --all-features "$@"
 scripts/browser-test.sh
 # Auth0's own SDKs (npm, PyPI; pinned) against the binary: server/tests/sdk/.
 scripts/sdk-test.sh
+# Private Key JWT and DPoP with openid-client and joserfc against the binary.
+scripts/pkjwt-test.sh

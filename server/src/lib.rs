@@ -10,6 +10,8 @@
 //! - [`demo`]: the web app `serve --demo` serves at `/`, and QR codes.
 //! - [`tokens`]: the JWT signer and JWKS.
 //! - [`credentials`]: password and client-secret hashes, mfa_tokens.
+//! - [`jose`]: clients' public keys (Private Key JWT, DPoP) and JWS
+//!   verification.
 //! - [`hashing`]: the bounded pool every Argon2id verification runs in.
 
 #![forbid(unsafe_code)]
@@ -31,5 +33,6 @@ pub mod db;
 pub mod demo;
 pub mod hashing;
 pub mod http;
+pub mod jose;
 pub mod keys;
 pub mod tokens;

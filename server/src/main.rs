@@ -26,6 +26,7 @@ use mfa_server::credentials::{self, StoredClientSecret};
 use mfa_server::db::Db;
 use mfa_server::demo;
 use mfa_server::http::{self, App, SharedClock};
+use mfa_server::jose::ClientKeys;
 use mfa_server::{config, keys, tokens};
 use totp_engine::MfaStore;
 
@@ -92,15 +93,20 @@ async fn connect(
         .map_err(|e| format!("database {}: {e}", db.redacted()))
 }
 
+fn check_client_id(client_id: &str) -> Result<(), String> {
+    if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
+        return Err("client id must be 1 to 128 printable characters".into());
+    }
+    Ok(())
+}
+
 async fn add_client(
     db: &Db,
     client_id: &str,
     secret: Option<&str>,
     now: u64,
 ) -> Result<(), String> {
-    if client_id.is_empty() || client_id.len() > 128 || client_id.chars().any(char::is_control) {
-        return Err("client id must be 1 to 128 printable characters".into());
-    }
+    check_client_id(client_id)?;
     let stored = match secret {
         None => StoredClientSecret::Public,
         Some("") => {
@@ -244,7 +250,39 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
         Command::AddClient {
             client_id,
             db,
+            public: _,
+            jwks: Some(path),
+            public_key: _,
+            encryption_key_file,
+        }
+        | Command::AddClient {
+            client_id,
+            db,
+            public: _,
+            jwks: None,
+            public_key: Some(path),
+            encryption_key_file,
+        } => {
+            check_client_id(&client_id)?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let keys = ClientKeys::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let db = connect(&db, encryption_key_file.as_deref(), None).await?;
+            db.upsert_key_client(&client_id, &keys, clock.unix_time())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "client {client_id} saved (private_key_jwt, {} key(s))",
+                keys.len()
+            );
+            Ok(())
+        }
+        Command::AddClient {
+            client_id,
+            db,
             public,
+            jwks: None,
+            public_key: None,
             encryption_key_file,
         } => {
             let secret = if public { None } else { Some(read_line()?) };

@@ -211,7 +211,7 @@ fn key_set(current: &SigningKeyRow, published: &[SigningKeyRow]) -> Result<KeySe
 
 /// The RFC 7638 thumbprint of a JWK given as its canonical JSON (the
 /// required members, sorted, no whitespace): base64url of its SHA-256.
-fn thumbprint(canonical: &str) -> String {
+pub(crate) fn thumbprint(canonical: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
 }
 
@@ -265,6 +265,21 @@ pub struct Claims {
     /// The client the access token was issued to (absent from id tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6: `cnf.jkt`, the RFC 7638
+    /// thumbprint of the DPoP proof key); absent from Bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// Profile claims of an id token (`name`, `nickname`, `email`,
+    /// `email_verified`, for the scopes granted); empty in access tokens.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub profile: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `cnf` claim of a DPoP-bound token (RFC 7800, RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint of the key the token is bound to.
+    pub jkt: String,
 }
 
 /// Why a token could not be signed or the signing key loaded.
@@ -376,6 +391,8 @@ impl Signer {
             scope: String::new(),
             amr: Vec::new(),
             azp: Some("mfa-server-self-check".to_owned()),
+            cnf: None,
+            profile: serde_json::Map::new(),
         };
         let token = self.sign_with(set, &probe)?;
         match self.verify_with(set, &token, now) {

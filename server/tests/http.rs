@@ -512,6 +512,8 @@ fn serve_help_documents_every_knob() {
         "max_connections",
         "header_read_timeout_secs",
         "request_timeout_secs",
+        "dpop_proof_window_secs",
+        "dpop_nonce_secs",
     ];
     for key in keys {
         let flag = format!("--{}", key.replace('_', "-"));

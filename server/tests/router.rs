@@ -439,8 +439,12 @@ fn error_cases() -> Vec<Case> {
         password("Basic that is not base64", "grant_type=password&username=$USER&password=$PASSWORD")
             .header("authorization", "Basic !!!")
             .expect(401, "invalid_client", WRONG_CLIENT),
-        password("client_assertion", "grant_type=password&client_id=seed-app&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
-            .expect(400, "invalid_request", "client_assertion is not supported; use client_secret"),
+        password("client_assertion without its type", "grant_type=password&client_id=seed-app&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
+            .expect(401, "invalid_client", "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        password("client_assertion of a secret client", "grant_type=password&client_id=seed-app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJzZWVkLWFwcCIsInN1YiI6InNlZWQtYXBwIn0.c2ln&username=$USER&password=$PASSWORD")
+            .expect(401, "invalid_client", "client_assertion: unknown client, or a client that does not authenticate with private_key_jwt"),
+        password("client_assertion beside a secret", "grant_type=password&client_id=seed-app&client_secret=$SECRET&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x.y.z&username=$USER&password=$PASSWORD")
+            .expect(400, "invalid_request", "Use one client authentication method, not two"),
         password("unsupported grant type", "grant_type=client_credentials&client_id=seed-app&client_secret=$SECRET")
             .expect(400, "unsupported_grant_type", "Grant type 'client_credentials' is not supported."),
         password("missing grant_type", "client_id=seed-app")
@@ -778,6 +782,23 @@ async fn mfa_token_expires_at_exactly_its_ttl() {
     let fresh = server.password_grant(USER).await;
     let a = server.otp_grant(&fresh, &code(&secret, T0 + 60)).await;
     assert_eq!(a.status, 200, "{}", a.json);
+    // That login pruned nothing recent: the old token is still "expired",
+    // not unknown ("Malformed"), for a day after its expiry.
+    expired(
+        server
+            .bearer("GET", "/mfa/authenticators", &token, None)
+            .await,
+    );
+    server.set_time(T0 + 60 + 86_400 + 1);
+    let _ = server.password_grant(USER).await;
+    assert_error(
+        &server
+            .bearer("GET", "/mfa/authenticators", &token, None)
+            .await,
+        401,
+        "invalid_grant",
+        "Malformed mfa_token",
+    );
 }
 
 #[tokio::test]
@@ -1767,7 +1788,12 @@ async fn discovery_describes_the_issuer_its_endpoints_and_grants() {
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
     assert_eq!(d["subject_types_supported"], json!(["public"]));

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use totp_engine::{MfaConfig, ThrottlePolicy};
 
-use super::settings::{ConfigError, DEFAULT_CONNECTION, MAX_TTL, Origin, Settings};
+use super::settings::{ConfigError, DEFAULT_CONNECTION, DpopPolicy, MAX_TTL, Origin, Settings};
 use super::values::{ConfigValues, DbUrl};
 use crate::audience::{Audiences, AudiencesError, IssuerUrl};
 use crate::db::LoginPolicy;
@@ -258,6 +258,15 @@ impl Layers<'_> {
             }
         })?;
         let (login, trust_forwarded_for, hash_concurrency, hash_queue, limits) = self.limits()?;
+        let dpop = DpopPolicy {
+            proof_window_secs: self.ranged(
+                "dpop_proof_window_secs",
+                |v| &v.dpop_proof_window_secs,
+                300,
+                1..=3600,
+            )?,
+            nonce_secs: self.ranged("dpop_nonce_secs", |v| &v.dpop_nonce_secs, 0, 0..=86_400)?,
+        };
         Ok(Settings {
             listen,
             db,
@@ -278,6 +287,7 @@ impl Layers<'_> {
             login,
             trust_forwarded_for,
             hash_concurrency,
+            dpop,
             hash_queue,
             limits,
         })

@@ -53,7 +53,9 @@ pub enum Command {
     /// beside it, or as a snake_case key in the --config file; a flag beats
     /// the environment, which beats the file, which beats the default.
     Serve(ServeArgs),
-    /// Create or update a client; reads its secret from standard input (one line).
+    /// Create or update a client; reads its secret from standard input (one
+    /// line), unless it is public or authenticates with Private Key JWT
+    /// (--jwks, --public-key).
     AddClient {
         /// The client id: 1 to 128 printable characters.
         client_id: String,
@@ -61,8 +63,18 @@ pub enum Command {
         #[arg(long, env = "MFA_SERVER_DB", default_value = "mfa-server.db")]
         db: DbUrl,
         /// A public client: no secret is read or required.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["jwks", "public_key"])]
         public: bool,
+        /// A private_key_jwt client: the JWK Set (JSON, public keys only:
+        /// RSA of 2048 bits or more, EC P-256/P-384, Ed25519) whose keys
+        /// sign its client_assertion. It can no longer use a secret; run
+        /// again with a new set to rotate the keys.
+        #[arg(long, value_name = "PATH", conflicts_with = "public_key")]
+        jwks: Option<PathBuf>,
+        /// A private_key_jwt client with one PEM public key (SPKI "PUBLIC
+        /// KEY", or PKCS#1 for RSA) instead of a JWK Set.
+        #[arg(long, value_name = "PATH")]
+        public_key: Option<PathBuf>,
         /// The encryption key file, as for `serve`.
         #[arg(long, env = "MFA_SERVER_ENCRYPTION_KEY_FILE")]
         encryption_key_file: Option<PathBuf>,

@@ -134,6 +134,14 @@ pub struct Settings {
     pub(super) hash_concurrency: usize,
     pub(super) hash_queue: usize,
     pub(super) limits: ServeLimits,
+    pub(super) dpop: DpopPolicy,
+}
+
+/// DPoP's knobs: the proof window and the nonce lifetime (0: no nonce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DpopPolicy {
+    pub(super) proof_window_secs: u64,
+    pub(super) nonce_secs: u64,
 }
 
 impl Settings {
@@ -309,6 +317,19 @@ impl Settings {
     #[must_use]
     pub fn connection(&self) -> &str {
         &self.connection
+    }
+
+    /// How far a DPoP proof's `iat` may lie from now, in seconds (and how
+    /// long its `jti` is remembered).
+    #[must_use]
+    pub fn dpop_proof_window_secs(&self) -> u64 {
+        self.dpop.proof_window_secs
+    }
+
+    /// How long a DPoP nonce stays valid, in seconds; 0: nonces are off.
+    #[must_use]
+    pub fn dpop_nonce_secs(&self) -> u64 {
+        self.dpop.nonce_secs
     }
 
     /// The connection limit and the header and request timeouts.

@@ -317,6 +317,27 @@ pub struct ConfigValues {
         value_parser = Sourced::<u64>::parsed()
     )]
     pub request_timeout_secs: Option<u64>,
+    /// Seconds a DPoP proof's iat may lie before or after the server's
+    /// time (RFC 9449 §11.1); its jti is remembered that long, across
+    /// instances. 1 to 3600. Default: 300.
+    #[arg(
+        long,
+        env = "MFA_SERVER_DPOP_PROOF_WINDOW_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub dpop_proof_window_secs: Option<u64>,
+    /// Require a server nonce in DPoP proofs (RFC 9449 §8): each nonce is
+    /// valid this many seconds, and a proof without a current one is
+    /// answered use_dpop_nonce with a fresh DPoP-Nonce. 0 (off) to 86400.
+    /// Default: 0.
+    #[arg(
+        long,
+        env = "MFA_SERVER_DPOP_NONCE_SECS",
+        value_name = "SECS",
+        value_parser = Sourced::<u64>::parsed()
+    )]
+    pub dpop_nonce_secs: Option<u64>,
 }
 
 /// A database URL or SQLite path. `Debug` hides a password in it.

@@ -1,10 +1,14 @@
-//! The `clients` table: OAuth clients and how they authenticate.
+//! The `clients` table: OAuth clients and how they authenticate: no
+//! secret (public), a hashed secret, or public keys (`private_key_jwt`:
+//! the JWK Set or PEM key of `add-client --jwks` / `--public-key`, with
+//! the secret columns NULL).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, DbError, bits};
 use crate::credentials::StoredClientSecret;
+use crate::jose::ClientKeys;
 
 /// One client as stored.
 #[derive(Debug, Clone)]
@@ -13,6 +17,9 @@ pub struct ClientRow {
     pub client_id: String,
     /// How it authenticates (hashes only; `Debug` shows no secret).
     pub secret: StoredClientSecret,
+    /// The public keys of a `private_key_jwt` client (then `secret` is
+    /// [`StoredClientSecret::Public`] and no secret is accepted).
+    pub public_keys: Option<ClientKeys>,
 }
 
 const TABLE: &str = "clients";
@@ -33,17 +40,35 @@ impl ClientRow {
             }
             (Some(_), None) => return Err(corrupt()),
         };
+        let public_keys = match row.try_get::<Option<String>, _>("public_keys")? {
+            None => None,
+            Some(text) => {
+                if secret != StoredClientSecret::Public {
+                    return Err(DbError::Corrupt {
+                        table: TABLE,
+                        what: "public_keys beside a secret",
+                    });
+                }
+                Some(ClientKeys::parse(&text).map_err(|_| DbError::Corrupt {
+                    table: TABLE,
+                    what: "public_keys",
+                })?)
+            }
+        };
         Ok(Self {
             client_id: row.try_get("client_id")?,
             secret,
+            public_keys,
         })
     }
 }
 
 impl Db {
-    /// Creates or replaces a client. Stored as (salt, hash): both NULL for
-    /// a public client, the salted SHA-256 for a strong secret, a NULL salt
-    /// and the Argon2id PHC string for a short one.
+    /// Creates or replaces a client that authenticates with a secret (or,
+    /// public, none); a `private_key_jwt` client of that id loses its keys.
+    /// Stored as (salt, hash): both NULL for a public client, the salted
+    /// SHA-256 for a strong secret, a NULL salt and the Argon2id PHC string
+    /// for a short one.
     ///
     /// # Errors
     ///
@@ -63,11 +88,39 @@ impl Db {
             "INSERT INTO clients (client_id, secret_salt, secret_hash, created_at)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (client_id) DO UPDATE
-                SET secret_salt = excluded.secret_salt, secret_hash = excluded.secret_hash",
+                SET secret_salt = excluded.secret_salt, secret_hash = excluded.secret_hash,
+                    public_keys = NULL",
         )
         .bind(client_id)
         .bind(salt)
         .bind(hash)
+        .bind(bits(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a `private_key_jwt` client, or replaces the keys (and any
+    /// secret) of the client of that id: from now on it authenticates with
+    /// a `client_assertion` signed by one of `keys`, never with a secret.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails.
+    pub async fn upsert_key_client(
+        &self,
+        client_id: &str,
+        keys: &ClientKeys,
+        now: u64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, secret_salt, secret_hash, public_keys, created_at)
+             VALUES ($1, NULL, NULL, $2, $3)
+             ON CONFLICT (client_id) DO UPDATE
+                SET secret_salt = NULL, secret_hash = NULL, public_keys = excluded.public_keys",
+        )
+        .bind(client_id)
+        .bind(keys.as_stored())
         .bind(bits(now))
         .execute(&self.pool)
         .await?;
@@ -80,12 +133,15 @@ impl Db {
     ///
     /// [`DbError`] if the database fails or the row is corrupt.
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, DbError> {
-        sqlx::query("SELECT client_id, secret_salt, secret_hash FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(ClientRow::from_row)
-            .transpose()
+        sqlx::query(
+            "SELECT client_id, secret_salt, secret_hash, public_keys FROM clients
+             WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(ClientRow::from_row)
+        .transpose()
     }
 }

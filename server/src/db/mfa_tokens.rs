@@ -6,6 +6,9 @@ use sqlx::any::AnyRow;
 
 use super::{Db, DbError, bits, unbits};
 
+/// How long an expired mfa_token's row is kept: a day.
+pub const EXPIRED_KEPT_SECS: u64 = 86_400;
+
 /// One mfa_token as stored (the token itself never is).
 #[derive(Debug, Clone)]
 pub struct MfaTokenRow {
@@ -41,14 +44,17 @@ impl MfaTokenRow {
 }
 
 impl Db {
-    /// Stores an mfa_token and drops those expired at `now`.
+    /// Stores an mfa_token and drops those expired more than
+    /// [`EXPIRED_KEPT_SECS`] before `now` (kept that long so that a client
+    /// presenting one is told `expired_token`, as Auth0 tells it, rather
+    /// than that the token is unknown).
     ///
     /// # Errors
     ///
     /// [`DbError`] if the database fails.
     pub async fn insert_mfa_token(&self, token: &MfaTokenRow, now: u64) -> Result<(), DbError> {
         sqlx::query("DELETE FROM mfa_tokens WHERE expires_at < $1")
-            .bind(bits(now))
+            .bind(bits(now.saturating_sub(EXPIRED_KEPT_SECS)))
             .execute(&self.pool)
             .await?;
         sqlx::query(

@@ -3,7 +3,7 @@
 //!
 //! Each table has one home for its SQL: [`clients`], [`users`],
 //! [`mfa_tokens`], [`signing_keys`], [`login_attempts`] (the login
-//! throttle's counters); the schema is in
+//! throttle's counters), [`jti`] (single-use JWT ids); the schema is in
 //! `server/migrations/{sqlite,postgres}/*.sql`, applied by the store
 //! crate's runner under its own history table (`mfa_server_migrations`).
 //! One set of statements serves SQLite and PostgreSQL through sqlx's `Any`
@@ -12,6 +12,7 @@
 
 pub mod clients;
 pub mod import;
+pub mod jti;
 pub mod login_attempts;
 pub mod mfa_tokens;
 pub mod refresh_tokens;
@@ -24,6 +25,7 @@ use totp_engine_sqlx::{
 };
 
 pub use clients::ClientRow;
+pub use jti::JtiKind;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
 pub use refresh_tokens::{RefreshTokenRow, Rotation};
@@ -74,6 +76,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "signing_key_rotation",
         include_str!("../../migrations/sqlite/0007_signing_key_rotation.sql"),
         include_str!("../../migrations/postgres/0007_signing_key_rotation.sql"),
+    ),
+    Migration::new(
+        8,
+        "client_keys",
+        include_str!("../../migrations/sqlite/0008_client_keys.sql"),
+        include_str!("../../migrations/postgres/0008_client_keys.sql"),
     ),
 ];
 

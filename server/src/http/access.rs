@@ -26,7 +26,7 @@ use totp_engine::MfaError;
 use super::App;
 use super::error::ApiError;
 use super::extract::Bearer;
-use super::session;
+use super::{dpop, session};
 use crate::audience::ENROLL;
 use crate::credentials::looks_like_mfa_token;
 use crate::db::MfaTokenRow;
@@ -82,6 +82,9 @@ fn has_scope(claims: &Claims, scope: &str) -> bool {
 pub(crate) async fn caller(app: &App, bearer: &Bearer, now: u64) -> Result<Caller, ApiError> {
     let token = bearer.as_str();
     if looks_like_mfa_token(token) {
+        if bearer.dpop().dpop_scheme {
+            return Err(ApiError::missing_bearer());
+        }
         return Ok(Caller::MfaToken(
             session::resolve_mfa_token(app, token, None, now).await?,
         ));
@@ -96,9 +99,12 @@ pub(crate) async fn caller(app: &App, bearer: &Bearer, now: u64) -> Result<Calle
     }
     // Revoked by a password reset, `users reset-mfa` or the user's deletion.
     match app.db().tokens_valid_from(&claims.sub).await? {
-        Some(valid_from) if claims.iat >= valid_from => Ok(Caller::AccessToken(claims)),
-        _ => Err(ApiError::invalid_token()),
+        Some(valid_from) if claims.iat >= valid_from => {}
+        _ => return Err(ApiError::invalid_token()),
     }
+    // Last: the proof's jti is spent only for a token that is otherwise good.
+    dpop::check_resource(app, bearer.dpop(), token, &claims, now).await?;
+    Ok(Caller::AccessToken(claims))
 }
 
 /// May this caller associate a new authenticator? An access token needs

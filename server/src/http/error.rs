@@ -7,7 +7,7 @@
 //! [`super::extract`] and the handlers decide), and success bodies.
 
 use axum::http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use totp_engine::MfaError;
@@ -30,6 +30,8 @@ pub struct ApiError {
     /// The `WWW-Authenticate: Bearer …` parameters of a refused Bearer
     /// token (RFC 6750 §3).
     bearer_challenge: Option<String>,
+    /// Further headers (DPoP's challenge and nonce), set last.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -46,7 +48,14 @@ impl ApiError {
             retry_after: None,
             basic_challenge: false,
             bearer_challenge: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The error with a header added (replacing one of that name).
+    pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// 400 `invalid_request`.
@@ -291,6 +300,9 @@ impl IntoResponse for ApiError {
             .and_then(|params| HeaderValue::from_str(&format!("Bearer {params}")).ok())
         {
             headers.insert(WWW_AUTHENTICATE, v);
+        }
+        for (name, value) in self.headers {
+            headers.insert(name, value);
         }
         response
     }

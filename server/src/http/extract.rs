@@ -264,14 +264,26 @@ impl<'de> Deserialize<'de> for UniqueObject {
     }
 }
 
-/// `Authorization: Bearer <token>`: an mfa_token or an access token.
-/// Rejected with 401 `invalid_request` when absent or of another scheme.
-pub struct Bearer(Zeroizing<String>);
+/// `Authorization: Bearer <token>` (an mfa_token or an access token) or
+/// `Authorization: DPoP <token>` (a DPoP-bound access token, RFC 9449 §7),
+/// with what the request says about DPoP (its `DPoP` header, method and
+/// path). Rejected with 401 `invalid_request` when absent or of another
+/// scheme.
+pub struct Bearer(Zeroizing<String>, DpopParts);
+
+/// What [`Bearer`] keeps for the DPoP check: the scheme, the proof, the
+/// request's method and path.
+pub(crate) type DpopParts = super::dpop::ResourceRequest;
 
 impl Bearer {
     /// The token.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The scheme, proof, method and path, for the DPoP check.
+    pub(crate) fn dpop(&self) -> &DpopParts {
+        &self.1
     }
 }
 
@@ -296,10 +308,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             .split_once(' ')
             .ok_or_else(ApiError::missing_bearer)?;
         let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
+        if !(dpop_scheme || scheme.eq_ignore_ascii_case("bearer")) || token.is_empty() {
             return Err(ApiError::missing_bearer());
         }
-        Ok(Self(Zeroizing::new(token.to_owned())))
+        let dpop = DpopParts {
+            dpop_scheme,
+            proof: super::dpop::header(&parts.headers).map_err(|_| ()),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+        };
+        Ok(Self(Zeroizing::new(token.to_owned()), dpop))
     }
 }
 

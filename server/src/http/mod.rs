@@ -14,6 +14,8 @@
 //! may call which MFA endpoint: audience and scopes), and one file per
 //! resource: `token.rs` (`/oauth/token`, JWKS), `mfa.rs` (`/mfa/…`) and
 //! `oidc.rs` (OpenID Connect discovery and `/userinfo`).
+//! Private Key JWT client authentication is in `client_assertion.rs`,
+//! DPoP proofs and sender-constrained tokens in `dpop.rs`.
 //! The password check and its brute-force protection are in `login.rs`,
 //! the client address it counts by in [`client_ip`], and the accept loop
 //! with the connection limit and timeouts in [`serve`].
@@ -26,7 +28,9 @@
 //! Time is an input: a handler reads [`App::now`] once and passes it down.
 
 mod access;
+mod client_assertion;
 pub mod client_ip;
+mod dpop;
 pub mod error;
 pub mod extract;
 mod login;

@@ -28,6 +28,7 @@ use super::error::ApiError;
 use super::extract::Bearer;
 use super::request::{MFA_OTP, MFA_RECOVERY_CODE, PASSWORD_REALM, REFRESH_TOKEN};
 use crate::audience::{MFA_SCOPES, OIDC_SCOPES};
+use crate::jose::ALLOWED_ALGS;
 
 /// The claims a token or `/userinfo` may carry.
 const CLAIMS: [&str; 12] = [
@@ -65,8 +66,11 @@ pub(super) async fn discovery(State(app): State<Arc<App>>) -> Response {
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ],
+        "token_endpoint_auth_signing_alg_values_supported": ALLOWED_ALGS,
+        "dpop_signing_alg_values_supported": ALLOWED_ALGS,
         "id_token_signing_alg_values_supported": [app.signer().alg().as_str()],
         "scopes_supported": scopes,
         "response_types_supported": ["token"],
@@ -101,22 +105,30 @@ pub(super) async fn userinfo(
         Some(valid_from) if claims.iat >= valid_from => {}
         _ => return Err(ApiError::invalid_token()),
     }
+    super::dpop::check_resource(&app, bearer.dpop(), bearer.as_str(), &claims, now).await?;
     let username = app
         .db()
         .username(&claims.sub)
         .await?
         .ok_or_else(ApiError::invalid_token)?;
     let mut body = json!({ "sub": claims.sub });
-    if has("profile") {
-        let nickname = username
-            .split_once('@')
-            .map_or(username.as_str(), |(n, _)| n);
-        body["name"] = Value::String(username.clone());
+    add_profile_claims(&mut body, &username, has("profile"), has("email"));
+    Ok(axum::Json(body).into_response())
+}
+
+/// The profile claims this server knows of a user, all from the username:
+/// with `profile`, `name` (the username) and `nickname` (its part before
+/// `@`); with `email`, `email` and `email_verified: false` when the
+/// username is an address. `/userinfo` answers them, and id tokens carry
+/// them (as Auth0's do for the scopes granted).
+pub(super) fn add_profile_claims(body: &mut Value, username: &str, profile: bool, email: bool) {
+    if profile {
+        let nickname = username.split_once('@').map_or(username, |(n, _)| n);
+        body["name"] = Value::String(username.to_owned());
         body["nickname"] = Value::String(nickname.to_owned());
     }
-    if has("email") && username.contains('@') {
-        body["email"] = Value::String(username.clone());
+    if email && username.contains('@') {
+        body["email"] = Value::String(username.to_owned());
         body["email_verified"] = Value::Bool(false);
     }
-    Ok(axum::Json(body).into_response())
 }

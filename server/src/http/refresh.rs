@@ -23,10 +23,10 @@
 
 use totp_engine::RecoveryCode;
 
-use super::App;
 use super::error::ApiError;
 use super::request::RefreshTokenGrant;
 use super::token::{Issue, issue_tokens};
+use super::{App, dpop};
 use crate::audience::Granted;
 use crate::credentials;
 use crate::db::{RefreshTokenRow, Rotation};
@@ -46,6 +46,7 @@ pub(super) async fn new_family(
     client_id: &str,
     granted: &Granted,
     amr: &[String],
+    dpop_jkt: Option<&str>,
     now: u64,
 ) -> Option<zeroize::Zeroizing<String>> {
     if !granted.has_scope(OFFLINE_ACCESS) {
@@ -69,7 +70,7 @@ pub(super) async fn new_family(
             .min(family_expires_at),
         family_expires_at,
         used_at: None,
-        dpop_jkt: None,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     };
     match app.db.insert_refresh_token(&row, now).await {
         Ok(()) => Some(token),
@@ -85,6 +86,7 @@ pub(super) async fn refresh_token(
     app: &App,
     client_id: &str,
     grant: RefreshTokenGrant,
+    bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<axum::response::Response, ApiError> {
     let presented = credentials::mfa_token_hash(&grant.refresh_token);
@@ -94,6 +96,9 @@ pub(super) async fn refresh_token(
     if row.client_id != client_id {
         return Err(ApiError::invalid_refresh_token());
     }
+    // A family bound to a DPoP key (RFC 9449 §5) is used only with a proof
+    // by that key: checked before anything is marked or revoked.
+    dpop::check_refresh_binding(app, row.dpop_jkt.as_deref(), bind, now)?;
     if row.used_at.is_some() {
         let revoked = app.db.revoke_refresh_family(&row.family_id).await?;
         tracing::warn!(
@@ -150,6 +155,7 @@ pub(super) async fn refresh_token(
             amr,
             recovery_code: None::<&RecoveryCode>,
             refresh_token: Some(&token),
+            cnf: bind.map(dpop::Binding::confirmation),
         },
         now,
     )

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use super::error::{ApiError, printable};
 use super::extract::{BasicCredentials, Params};
-use super::{App, session};
+use super::{App, client_assertion, dpop, session};
 
 /// The `grant_type` of the mfa-otp grant.
 pub const MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
@@ -59,16 +59,45 @@ pub struct ClientCredentials {
 
 redacting_debug!(ClientCredentials { id });
 
-impl ClientCredentials {
+/// How the client authenticates on this request: a secret (or none), or a
+/// Private Key JWT `client_assertion` ([`super::client_assertion`]).
+pub(crate) enum ClientAuth {
+    /// `client_secret_basic`, `client_secret_post` or a public client.
+    Secret(ClientCredentials),
+    /// `private_key_jwt`: the assertion and the body's `client_id`, if sent.
+    Assertion {
+        assertion: Zeroizing<String>,
+        client_id: Option<String>,
+    },
+}
+
+impl ClientAuth {
     /// Reads the Basic header (if any) and the body's client parameters.
     async fn read(parts: &mut Parts, params: &mut Params) -> Result<Self, ApiError> {
         let basic = <Option<BasicCredentials>>::from_request_parts(parts, &()).await?;
         let body_id = params.string("client_id")?;
         let body_secret = params.take_secret("client_secret")?;
-        if params.get("client_assertion")?.is_some() {
-            return Err(ApiError::invalid_request(
-                "client_assertion is not supported; use client_secret",
-            ));
+        let assertion = params.take_secret("client_assertion")?;
+        let assertion_type = params.string("client_assertion_type")?;
+        if let Some(assertion) = assertion {
+            if basic.is_some() || body_secret.is_some() {
+                return Err(ApiError::invalid_request(
+                    "Use one client authentication method, not two",
+                ));
+            }
+            if assertion_type.as_deref() != Some(client_assertion::JWT_BEARER) {
+                return Err(client_assertion::refused(format!(
+                    "client_assertion_type must be {}",
+                    client_assertion::JWT_BEARER
+                )));
+            }
+            return Ok(Self::Assertion {
+                assertion,
+                client_id: body_id,
+            });
+        }
+        if assertion_type.is_some() {
+            return Err(ApiError::missing("client_assertion"));
         }
         match (basic, body_id, body_secret) {
             (Some(_), _, Some(_)) => Err(ApiError::invalid_request(
@@ -77,12 +106,54 @@ impl ClientCredentials {
             (Some(basic), Some(body), None) if body != basic.id => Err(ApiError::invalid_request(
                 "client_id does not match the Basic credentials",
             )),
-            (Some(basic), _, None) => Ok(Self {
+            (Some(basic), _, None) => Ok(Self::Secret(ClientCredentials {
                 id: basic.id,
                 secret: Some(basic.secret),
-            }),
-            (None, Some(id), secret) => Ok(Self { id, secret }),
+            })),
+            (None, Some(id), secret) => Ok(Self::Secret(ClientCredentials { id, secret })),
             (None, None, _) => Err(ApiError::missing("client_id")),
+        }
+    }
+
+    /// Checks the client's authentication for a request to `endpoint`;
+    /// changes nothing but a secret's hash work. An assertion's jti is
+    /// recorded by [`Authenticated::consume`].
+    async fn check(
+        self,
+        app: &App,
+        secret_optional: bool,
+        endpoint: &str,
+        now: u64,
+    ) -> Result<Authenticated, ApiError> {
+        match self {
+            Self::Secret(credentials) => Ok(Authenticated::Done(
+                session::authenticate_client(app, credentials, secret_optional).await?,
+            )),
+            Self::Assertion {
+                assertion,
+                client_id,
+            } => Ok(Authenticated::Pending(
+                client_assertion::check(app, &assertion, client_id.as_deref(), endpoint, now)
+                    .await?,
+            )),
+        }
+    }
+}
+
+/// A checked client authentication, before an assertion's single use.
+enum Authenticated {
+    /// A secret (or a public client): nothing left to record.
+    Done(String),
+    /// An assertion whose jti is still to be recorded.
+    Pending(client_assertion::Accepted),
+}
+
+impl Authenticated {
+    /// Records what must be single-use; returns the client id.
+    async fn consume(self, app: &App, now: u64) -> Result<String, ApiError> {
+        match self {
+            Self::Done(id) => Ok(id),
+            Self::Pending(accepted) => accepted.consume(app, now).await,
         }
     }
 }
@@ -94,6 +165,12 @@ pub struct TokenRequest {
     pub client_id: String,
     /// The grant and its parameters.
     pub grant: Grant,
+    /// The checked DPoP proof (its jti already recorded): the tokens are
+    /// bound to its key.
+    pub(crate) dpop: Option<dpop::Proof>,
+    /// A public client (no secret, no assertion): its refresh tokens are
+    /// bound to a DPoP key when a proof came.
+    pub(crate) public_client: bool,
 }
 
 /// The grants `/oauth/token` serves.
@@ -173,8 +250,30 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 format!("Grant type '{}' is not supported.", printable(&grant_type)),
             ));
         }
-        let credentials = ClientCredentials::read(&mut parts, &mut params).await?;
-        let client_id = session::authenticate_client(app, credentials, false).await?;
+        let now = app.now();
+        let auth = ClientAuth::read(&mut parts, &mut params).await?;
+        let public_client = matches!(&auth, ClientAuth::Secret(c) if c.secret.is_none());
+        let authenticated = auth.check(app, false, "/oauth/token", now).await?;
+        // The proof is checked before the assertion's jti is spent, and
+        // both before the grant runs: nothing is consumed for a refusal.
+        let place = dpop::Place::TokenEndpoint;
+        let proof = match dpop::header(&parts.headers).map_err(|r| r.into_api(app, place, now))? {
+            None => None,
+            Some(proof) => {
+                let htu = dpop::endpoint_url(app, "/oauth/token");
+                Some(
+                    dpop::check(app, &proof, "POST", &htu, None, now)
+                        .map_err(|r| r.into_api(app, place, now))?,
+                )
+            }
+        };
+        let client_id = authenticated.consume(app, now).await?;
+        if let Some(proof) = &proof {
+            proof
+                .consume(app, now)
+                .await
+                .map_err(|e| e.into_api(app, place, now))?;
+        }
         if grant_type == PASSWORD_REALM {
             check_realm(params.require("realm")?, app.settings().connection())?;
         }
@@ -200,7 +299,12 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 recovery_code: params.require_secret("recovery_code")?,
             }),
         };
-        Ok(Self { client_id, grant })
+        Ok(Self {
+            client_id,
+            grant,
+            dpop: proof,
+            public_client,
+        })
     }
 }
 
@@ -241,8 +345,13 @@ impl FromRequest<Arc<App>> for ChallengeRequest {
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, ApiError> {
         let (mut parts, body) = req.into_parts();
         let mut params = Params::read(&parts.headers, body).await?;
-        let credentials = ClientCredentials::read(&mut parts, &mut params).await?;
-        let client_id = session::authenticate_client(app, credentials, true).await?;
+        let now = app.now();
+        let client_id = ClientAuth::read(&mut parts, &mut params)
+            .await?
+            .check(app, true, "/mfa/challenge", now)
+            .await?
+            .consume(app, now)
+            .await?;
         Ok(Self {
             client_id,
             mfa_token: params.require_secret("mfa_token")?,

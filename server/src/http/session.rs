@@ -14,9 +14,11 @@ use crate::credentials::{
 };
 use crate::db::MfaTokenRow;
 
-/// Authenticates the client; returns its id. With `secret_optional`, a
-/// confidential client may omit its secret (but one that is sent must be
-/// right). A public client must send none.
+/// Authenticates the client by its secret; returns its id. With
+/// `secret_optional`, a confidential client (a `private_key_jwt` one too)
+/// may omit its secret or assertion (but one that is sent must be right).
+/// A public client must send none; a `private_key_jwt` client never
+/// authenticates with a secret (see [`super::client_assertion`]).
 ///
 /// The work spent on a sent secret depends only on its length, which the
 /// sender knows anyway, never on the stored client (F9): a secret shorter
@@ -33,9 +35,19 @@ pub(crate) async fn authenticate_client(
     secret_optional: bool,
 ) -> Result<String, ApiError> {
     let ClientCredentials { id, secret } = credentials;
-    let stored = app.db.client(&id).await?.map(|row| row.secret);
+    let row = app.db.client(&id).await?;
+    // A private_key_jwt client has no secret: one sent is checked against
+    // the reference hash (and fails) like an unknown client's.
+    let keyed = row.as_ref().is_some_and(|r| r.public_keys.is_some());
+    let stored = row.map(|row| row.secret);
     let Some(secret) = secret else {
         return match stored {
+            Some(_) if keyed && secret_optional => Ok(id),
+            Some(_) if keyed => Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "This client authenticates with private_key_jwt: send a client_assertion",
+            )),
             Some(StoredClientSecret::Public) => Ok(id),
             Some(_) if secret_optional => Ok(id),
             _ => Err(ApiError::invalid_client()),

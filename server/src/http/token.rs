@@ -18,11 +18,11 @@ use super::client_ip::ClientAddress;
 use super::error::ApiError;
 use super::login;
 use super::request::{Grant, MfaOtpGrant, MfaRecoveryCodeGrant, PasswordGrant, TokenRequest};
-use super::{App, no_store, refresh, session};
+use super::{App, dpop, no_store, refresh, session};
 use crate::audience::{AudienceKind, Granted, MFA_API_TOKEN_TTL, UnknownAudience};
 use crate::credentials;
 use crate::db::MfaTokenRow;
-use crate::tokens::Claims;
+use crate::tokens::{Claims, Confirmation};
 use zeroize::Zeroizing;
 
 /// `POST /oauth/token`.
@@ -33,12 +33,19 @@ pub(super) async fn token(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     let client_id = request.client_id;
-    match request.grant {
+    let bind = dpop::Binding::of(request.dpop.as_ref(), request.public_client);
+    let bind = bind.as_ref();
+    let answer = match request.grant {
         Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
-        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, now).await,
-        Grant::MfaRecoveryCode(grant) => mfa_recovery_code(&app, &client_id, grant, now).await,
-        Grant::RefreshToken(grant) => refresh::refresh_token(&app, &client_id, grant, now).await,
-    }
+        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, bind, now).await,
+        Grant::MfaRecoveryCode(grant) => {
+            mfa_recovery_code(&app, &client_id, grant, bind, now).await
+        }
+        Grant::RefreshToken(grant) => {
+            refresh::refresh_token(&app, &client_id, grant, bind, now).await
+        }
+    };
+    dpop::with_nonce(&app, answer, now)
 }
 
 /// The first factor: answers 403 `mfa_required` with a fresh mfa_token
@@ -95,6 +102,7 @@ async fn mfa_otp(
     app: &App,
     client_id: &str,
     grant: MfaOtpGrant,
+    bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
@@ -105,7 +113,7 @@ async fn mfa_otp(
         // after it failed.
         tracing::warn!("attempt bucket not reset after an accepted otp");
     }
-    second_factor_tokens(app, &row, &granted, "otp", None, now).await
+    second_factor_tokens(app, &row, &granted, "otp", None, bind, now).await
 }
 
 /// The second factor by recovery code, which is consumed; its replacement
@@ -114,6 +122,7 @@ async fn mfa_recovery_code(
     app: &App,
     client_id: &str,
     grant: MfaRecoveryCodeGrant,
+    bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
@@ -131,6 +140,7 @@ async fn mfa_recovery_code(
         &granted,
         "recovery-code",
         verified.new_code.as_ref(),
+        bind,
         now,
     )
     .await
@@ -138,18 +148,29 @@ async fn mfa_recovery_code(
 
 /// The answer of an MFA grant whose code was accepted: the tokens of the
 /// login `row`, with a new refresh token family if it asked for
-/// `offline_access`.
+/// `offline_access`. With a DPoP proof (`bind`) the access token is bound
+/// to its key, and so is a public client's refresh token family.
 async fn second_factor_tokens(
     app: &App,
     row: &MfaTokenRow,
     granted: &Granted,
     factor: &str,
     recovery_code: Option<&RecoveryCode>,
+    bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
     let amr = vec!["pwd".to_owned(), factor.to_owned()];
-    let refresh_token =
-        refresh::new_family(app, &row.user_id, &row.client_id, granted, &amr, now).await;
+    let refresh_jkt = bind.and_then(dpop::Binding::refresh_jkt);
+    let refresh_token = refresh::new_family(
+        app,
+        &row.user_id,
+        &row.client_id,
+        granted,
+        &amr,
+        refresh_jkt,
+        now,
+    )
+    .await;
     let granted = match &refresh_token {
         Some(_) => granted.clone(),
         // Not issued (not asked for, or not stored): not granted either.
@@ -164,6 +185,7 @@ async fn second_factor_tokens(
             amr,
             recovery_code,
             refresh_token: refresh_token.as_ref(),
+            cnf: bind.map(dpop::Binding::confirmation),
         },
         now,
     )
@@ -219,6 +241,9 @@ pub(super) struct Issue<'a> {
     pub(super) recovery_code: Option<&'a RecoveryCode>,
     /// A refresh token to hand out.
     pub(super) refresh_token: Option<&'a Zeroizing<String>>,
+    /// The DPoP key the access token is bound to (then its type is
+    /// `DPoP`).
+    pub(super) cnf: Option<Confirmation>,
 }
 
 /// The token response: an access token issued at `now` for the granted
@@ -241,22 +266,40 @@ pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Res
         scope: granted.scope.clone(),
         amr: issue.amr.clone(),
         azp: Some(issue.client_id.to_owned()),
+        cnf: issue.cnf.clone(),
+        profile: serde_json::Map::new(),
     };
     let sign = |c: &Claims| app.signer.sign(c).map_err(|e| ApiError::unavailable(&e));
     let mut body = json!({
         "access_token": sign(&access)?,
         "expires_in": ttl,
-        "token_type": "Bearer",
+        "token_type": if issue.cnf.is_some() { "DPoP" } else { "Bearer" },
     });
     if !granted.scope.is_empty() {
         body["scope"] = Value::String(granted.scope.clone());
     }
     if granted.has_scope("openid") {
+        // The username is all this server knows of a user (ids are
+        // `auth0|USERNAME`): the claims /userinfo answers.
+        let mut profile = Value::Object(serde_json::Map::new());
+        if let Some(username) = issue.user_id.strip_prefix("auth0|") {
+            super::oidc::add_profile_claims(
+                &mut profile,
+                username,
+                granted.has_scope("profile"),
+                granted.has_scope("email"),
+            );
+        }
         let id = Claims {
             aud: issue.client_id.to_owned(),
             exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
+            cnf: None,
+            profile: match profile {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
             ..access
         };
         body["id_token"] = Value::String(sign(&id)?);

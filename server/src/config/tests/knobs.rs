@@ -97,7 +97,9 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "hash_queue",
             "max_connections",
             "header_read_timeout_secs",
-            "request_timeout_secs"
+            "request_timeout_secs",
+            "dpop_proof_window_secs",
+            "dpop_nonce_secs"
         ]
     );
     for arg in serve.get_arguments().filter(|a| a.get_id() != "help") {
@@ -123,7 +125,7 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
          login_max_failures = 5\nlogin_block_secs = 6\nip_throttle_attempts = 7\n\
          ip_throttle_refill_secs = 8\ntrust_forwarded_for = true\nhash_concurrency = 9\n\
          hash_queue = 10\nmax_connections = 11\nheader_read_timeout_secs = 12\n\
-         request_timeout_secs = 13\n",
+         request_timeout_secs = 13\ndpop_proof_window_secs = 14\ndpop_nonce_secs = 15\n",
     )
     .unwrap();
     assert_eq!(
@@ -158,6 +160,8 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             max_connections: Some(11),
             header_read_timeout_secs: Some(12),
             request_timeout_secs: Some(13),
+            dpop_proof_window_secs: Some(14),
+            dpop_nonce_secs: Some(15),
         }
     );
 }
@@ -181,6 +185,7 @@ fn login_throttle_hash_pool_and_connection_limits() {
     assert_eq!(s.hash_queue(), 32 * cores);
     let limits = s.serve_limits();
     assert_eq!(limits.max_connections, 1024);
+    assert_eq!((s.dpop_proof_window_secs(), s.dpop_nonce_secs()), (300, 0));
     assert_eq!(limits.header_read_timeout.as_secs(), 10);
     assert_eq!(limits.request_timeout.as_secs(), 10);
 
