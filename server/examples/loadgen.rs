@@ -383,6 +383,9 @@ async fn grant(args: Args, http: reqwest::Client, targets: Vec<String>) {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a TLS provider of its own (the tests pick
+    // one); plain HTTP still needs one installed.
+    let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = Args::parse();
     if args.scenario == "grant" {
         let targets: Vec<String> = args
