@@ -8,6 +8,9 @@
 # (through scripts/install-deps.sh).
 # The cluster runs as a non-root user (postgres when started as root),
 # listens on 127.0.0.1 only, trusts loopback connections, and lives in DIR.
+# Commits are not durable (fsync=off, synchronous_commit=off: fast tests)
+# unless PG_DURABLE=1 (fsync=on, synchronous_commit=on, full_page_writes=on,
+# as production runs).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
@@ -48,8 +51,10 @@ case "$cmd" in
     chmod 700 "$dir"
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${PG_DURABLE:-0}" = 1 ] && durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 $durability" \
       >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgres://postgres@127.0.0.1:$port/postgres"
     ;;

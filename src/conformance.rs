@@ -144,12 +144,15 @@ where
     enroll_round_trip(&*store, fixture(rng, "enroll")).await?;
     enroll_rules(&*store, fixture(rng, "rules"), fixture(rng, "rules2")).await?;
     advance_is_compare_and_set(&*store, fixture(rng, "advance")).await?;
+    accept_is_one_compare_and_set(&*store, fixture(rng, "accept")).await?;
     consume_is_compare_and_set(&*store, fixture(rng, "consume")).await?;
     attempts_are_compare_and_set(&*store, fixture(rng, "attempts")).await?;
     remove_and_isolation(&*store, fixture(rng, "remove"), fixture(rng, "other")).await?;
     concurrent_advance_has_one_winner(store.clone(), fixture(rng, "race-step")).await?;
     concurrent_consume_has_one_winner(store.clone(), fixture(rng, "race-code")).await?;
     concurrent_failures_lose_no_increment(store.clone(), fixture(rng, "race-fail")).await?;
+    concurrent_accepts_have_one_winner(store.clone(), fixture(rng, "race-accept")).await?;
+    flow_concurrent_wrong_codes_stay_within_the_bucket(store.clone(), rng).await?;
     flow_concurrent_same_code_one_success(store, rng).await?;
     Ok(())
 }
@@ -398,6 +401,142 @@ async fn advance_is_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Resul
             .await
             .map_err(storage(C))?,
         "an unknown id was advanced"
+    );
+    Ok(())
+}
+
+/// `accept_otp` is one compare-and-set over the progress **and** the
+/// bucket: it writes only when both are as expected, then both at once
+/// (the step advanced, the bucket empty), and a refused call changes
+/// neither. A store that splits it into an advance and a reset fails here,
+/// whichever half it runs first.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn accept_is_one_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "accept_is_one_compare_and_set";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let id = &f.otp.id;
+    let p0 = OtpProgress::default();
+    let a0 = Attempts::default();
+    let a1 = Attempts::from_parts(1, 1_700_000_000);
+    let a2 = Attempts::from_parts(2, 1_700_000_000);
+    let p1 = OtpProgress {
+        last_step: Some(100),
+        drift: Drift::NONE,
+        active: true,
+    };
+    let p2 = OtpProgress {
+        last_step: Some(101),
+        ..p1
+    };
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, id, a0, a1)
+            .await
+            .map_err(storage(C))?,
+        "charging the bucket failed"
+    );
+    let state = |loaded: crate::store::UserAuthenticators| {
+        (
+            loaded.otp.map(|o| (o.progress, o.attempts)),
+            loaded.recovery.map(|r| r.active),
+        )
+    };
+    let before = (Some((p0, a1)), Some(false));
+    // The bucket moved since the check: refused, nothing written.
+    ensure!(
+        C,
+        !store
+            .accept_otp(&f.user, id, p0, a0, p1)
+            .await
+            .map_err(storage(C))?,
+        "an accept with a stale bucket was applied"
+    );
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == before,
+        "a refused accept (stale bucket) changed the state to {now:?}"
+    );
+    // The step moved since the check: refused, nothing written.
+    ensure!(
+        C,
+        !store
+            .accept_otp(&f.user, id, p2, a1, p1)
+            .await
+            .map_err(storage(C))?,
+        "an accept with a stale progress was applied"
+    );
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == before,
+        "a refused accept (stale progress) changed the state to {now:?}"
+    );
+    // As the check saw it: the step advances, the bucket empties and the
+    // confirmation activates the recovery codes, together.
+    ensure!(
+        C,
+        store
+            .accept_otp(&f.user, id, p0, a1, p1)
+            .await
+            .map_err(storage(C))?,
+        "the current expected state was refused"
+    );
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == (Some((p1, a0)), Some(true)),
+        "after an accept the state reads {now:?}"
+    );
+    ensure!(
+        C,
+        !store
+            .accept_otp(&f.user, id, p0, a1, p1)
+            .await
+            .map_err(storage(C))?,
+        "the same accept succeeded twice"
+    );
+    // A later login, from a charged bucket.
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, id, a0, a2)
+            .await
+            .map_err(storage(C))?,
+        "charging the bucket again failed"
+    );
+    ensure!(
+        C,
+        store
+            .accept_otp(&f.user, id, p1, a2, p2)
+            .await
+            .map_err(storage(C))?,
+        "a later accept was refused"
+    );
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == (Some((p2, a0)), Some(true)),
+        "after a later accept the state reads {now:?}"
+    );
+    let other = AuthenticatorId::parse("totp|dev_0000000000000000").ok_or_else(|| Failure {
+        check: C,
+        message: "id parse".into(),
+    })?;
+    ensure!(
+        C,
+        !store
+            .accept_otp(&f.user, &other, p2, a0, p1)
+            .await
+            .map_err(storage(C))?,
+        "an unknown id was accepted"
     );
     Ok(())
 }
@@ -729,6 +868,124 @@ async fn concurrent_failures_lose_no_increment<S: MfaStore + 'static>(
         C,
         used == Some(CONCURRENCY as u32),
         "the counter reads {used:?} after {CONCURRENCY} concurrent increments"
+    );
+    Ok(())
+}
+
+/// [`CONCURRENCY`] simultaneous accepts of one expected state (the same
+/// code checked by concurrent requests): exactly one is applied.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn concurrent_accepts_have_one_winner<S: MfaStore + 'static>(
+    store: Arc<S>,
+    f: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "concurrent_accepts_have_one_winner";
+    store
+        .enroll(&f.user, f.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    let next = OtpProgress {
+        last_step: Some(7),
+        drift: Drift::NONE,
+        active: true,
+    };
+    let tasks = (0..CONCURRENCY).map(|_| {
+        let (store, user, id) = (store.clone(), f.user.clone(), f.otp.id.clone());
+        async move {
+            store
+                .accept_otp(
+                    &user,
+                    &id,
+                    OtpProgress::default(),
+                    Attempts::default(),
+                    next,
+                )
+                .await
+                .map_err(|e| e.to_string())
+        }
+    });
+    let wins = race(C, tasks).await?;
+    ensure!(
+        C,
+        wins == 1,
+        "{wins} of {CONCURRENCY} concurrent accepts of one state were applied"
+    );
+    Ok(())
+}
+
+/// Through the flow: [`CONCURRENCY`] simultaneous wrong codes against a
+/// bucket of 5 get at most 5 answers of `invalid_grant` (each spent one
+/// attempt, and the bucket reads exactly that many), the rest
+/// `too_many_attempts` (or contention); no wrong guess is checked unpaid.
+///
+/// # Errors
+///
+/// A [`Failure`].
+pub async fn flow_concurrent_wrong_codes_stay_within_the_bucket<S, R>(
+    store: Arc<S>,
+    rng: &mut R,
+) -> Result<(), Failure>
+where
+    S: MfaStore + 'static,
+    R: CryptoRng + ?Sized,
+{
+    const C: &str = "flow_concurrent_wrong_codes_stay_within_the_bucket";
+    const CAPACITY: u32 = 5;
+    let throttle = crate::ThrottlePolicy::new(CAPACITY, 3600).map_err(failed(C))?;
+    let config = MfaConfig::new("Conformance")
+        .map_err(failed(C))?
+        .with_throttle(throttle);
+    let mfa = Arc::new(Mfa::new(store.clone(), config));
+    let f = fixture(rng, "flow-wrong");
+    let now = 1_700_000_000u64;
+    let association = mfa
+        .associate(&f.user, "guess@example.com", rng, now)
+        .await
+        .map_err(failed(C))?;
+    let secret = Secret::from_base32(&association.secret).map_err(failed(C))?;
+    let totp = Totp::new(&secret, TotpParams::default());
+    // A six-digit code that is none of the window's.
+    let window: Vec<String> = [now.saturating_sub(30), now, now.saturating_add(30)]
+        .iter()
+        .filter_map(|&t| totp.generate(t).ok().map(|c| String::from(c.as_str())))
+        .collect();
+    let wrong = (0..1000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !window.contains(c))
+        .ok_or_else(|| Failure {
+            check: C,
+            message: "no wrong code found".into(),
+        })?;
+    let tasks = (0..CONCURRENCY).map(|_| {
+        let (mfa, user, wrong) = (mfa.clone(), f.user.clone(), wrong.clone());
+        async move {
+            match mfa.verify_otp(&user, &wrong, now).await {
+                Err(MfaError::InvalidOtp) => Ok(true),
+                Err(MfaError::TooManyAttempts(_) | MfaError::Contention) => Ok(false),
+                Ok(_) => Err("a wrong code was accepted".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    });
+    let answered = race(C, tasks).await?;
+    ensure!(
+        C,
+        answered <= CAPACITY as usize,
+        "{answered} of {CONCURRENCY} concurrent wrong codes were checked against a bucket of {CAPACITY}"
+    );
+    let used = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .otp
+        .map(|o| o.attempts.used());
+    ensure!(
+        C,
+        used == Some(u32::try_from(answered).unwrap_or(u32::MAX)),
+        "{answered} wrong codes were answered but the bucket reads {used:?}"
     );
     Ok(())
 }

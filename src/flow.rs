@@ -11,11 +11,15 @@
 //! What is checked in which order, for an OTP:
 //! 1. the user has an OTP authenticator (else `unsupported_challenge_type`);
 //! 2. the text has the shape of a code (else `invalid_grant`, nothing stored);
-//! 3. the attempt is charged to the throttle bucket by compare-and-set
-//!    (else `too_many_attempts`, before any code is checked);
-//! 4. the constant-time window check with the replay rule;
-//! 5. the compare-and-set advance of the last accepted step, which also
-//!    confirms a pending enrollment; losing that race is `invalid_grant`.
+//! 3. the throttle bucket has an attempt left (else `too_many_attempts`,
+//!    before any code is checked);
+//! 4. the constant-time window check with the replay rule, on the snapshot;
+//! 5. **one** compare-and-set conditioned on the snapshot: a wrong code
+//!    charges the bucket (`invalid_grant`); a right one advances the last
+//!    accepted step and empties the bucket in the same write (which also
+//!    confirms a pending enrollment). A request whose write loses to a
+//!    concurrent one reloads and checks again: a code consumed meanwhile is
+//!    then a replay; no answer comes from a stale snapshot.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -355,10 +359,11 @@ pub struct OtpVerified {
     pub step: u64,
     /// Whether this verification confirmed a pending enrollment.
     pub confirmed_enrollment: bool,
-    /// Whether the attempt bucket was emptied afterwards. `false` means the
-    /// store failed (or kept changing) *after* the code was consumed: the
-    /// success stands, since the code is used up and a retry would be a
-    /// replay, but the bucket keeps this attempt's charge. Log it.
+    /// Whether the attempt bucket was emptied. Always `true` for an OTP:
+    /// the step advance and the bucket's reset are one write
+    /// ([`MfaStore::accept_otp`]), so a consumed code never leaves a
+    /// charged bucket behind. (Kept for the recovery-code path, where
+    /// [`RecoveryVerified::attempts_reset`] can be `false`.)
     pub attempts_reset: bool,
 }
 
@@ -406,9 +411,10 @@ pub struct RecoveryVerified {
     pub new_code: Option<RecoveryCode>,
     /// Unused codes left (set policy; 1 under the rotating policy).
     pub remaining: usize,
-    /// Whether the attempt bucket was emptied afterwards; as
-    /// [`OtpVerified::attempts_reset`]: `false` never undoes the success
-    /// (the old code is consumed and its replacement stored).
+    /// Whether the attempt bucket was emptied afterwards. `false` means the
+    /// store failed (or kept changing) *after* the code was consumed: the
+    /// success stands, since the code is used up and a retry would be a
+    /// replay, but the bucket keeps this attempt's charge. Log it.
     pub attempts_reset: bool,
 }
 
@@ -668,53 +674,61 @@ impl<S: MfaStore> Mfa<S> {
             let auth = auths.otp.ok_or(MfaError::NotEnrolled)?;
             let submitted = SubmittedCode::parse(otp, auth.params.digits())
                 .map_err(|_| invalid(InvalidOtpReason::Malformed))?;
+            // Refused before the code is looked at when the bucket is empty.
             let charged = self
                 .config
                 .throttle
                 .charge(auth.attempts, now)
                 .map_err(MfaError::TooManyAttempts)?;
-            if !self
-                .store
-                .update_attempts(user, &auth.id, auth.attempts, charged)
-                .await
-                .map_err(MfaError::Storage)?
-            {
-                continue; // a concurrent attempt moved the bucket: re-read
-            }
             let totp = Totp::new(&auth.secret, auth.params.with_window(self.window()));
             let drift = self.config.drift.centre(auth.progress.drift);
-            let verified = totp
-                .verify_code(&submitted, now, auth.progress.last_step, drift)
-                .map_err(|refusal| {
-                    invalid(match refusal {
+            // The check runs on the snapshot; its answer is given only once
+            // one write conditioned on that snapshot's bucket has landed, so
+            // every answer spends one attempt of the bucket it saw (or, for
+            // a right code, empties it) and the throttle's bound is exact.
+            match totp.verify_code(&submitted, now, auth.progress.last_step, drift) {
+                Ok(verified) => {
+                    let next = OtpProgress {
+                        last_step: Some(verified.step()),
+                        drift: self.config.drift.after(&verified),
+                        active: true,
+                    };
+                    // One write: the step advances and the bucket empties,
+                    // only if neither moved since the snapshot.
+                    if self
+                        .store
+                        .accept_otp(user, &auth.id, auth.progress, auth.attempts, next)
+                        .await
+                        .map_err(MfaError::Storage)?
+                    {
+                        return Ok(OtpVerified {
+                            authenticator_id: auth.id,
+                            step: verified.step(),
+                            confirmed_enrollment: !auth.progress.active,
+                            attempts_reset: true,
+                        });
+                    }
+                    // Another request accepted a code or charged the bucket
+                    // in between: check again on a fresh snapshot (a code
+                    // consumed meanwhile is then a replay).
+                }
+                Err(refusal) => {
+                    let reason = match refusal {
                         Refusal::Replayed => InvalidOtpReason::Replayed,
                         Refusal::Malformed(_) => InvalidOtpReason::Malformed,
                         _ => InvalidOtpReason::NoMatch,
-                    })
-                })?;
-            let next = OtpProgress {
-                last_step: Some(verified.step()),
-                drift: self.config.drift.after(&verified),
-                active: true,
-            };
-            let advanced = self
-                .store
-                .advance_otp(user, &auth.id, auth.progress, next)
-                .await
-                .map_err(MfaError::Storage)?;
-            if !advanced {
-                // Another request accepted a code in between: this one is
-                // at best a replay of the same step.
-                return Err(invalid(InvalidOtpReason::Replayed));
+                    };
+                    // One write: the conditional charge of the bucket.
+                    if self
+                        .store
+                        .update_attempts(user, &auth.id, auth.attempts, charged)
+                        .await
+                        .map_err(MfaError::Storage)?
+                    {
+                        return Err(invalid(reason));
+                    }
+                }
             }
-            // The code is consumed: from here on the success stands.
-            let attempts_reset = self.reset_attempts(user, &auth.id, charged).await;
-            return Ok(OtpVerified {
-                authenticator_id: auth.id,
-                step: verified.step(),
-                confirmed_enrollment: !auth.progress.active,
-                attempts_reset,
-            });
         }
         Err(MfaError::Contention.into())
     }

@@ -109,6 +109,34 @@ impl MfaStore for MemoryStore {
         core::future::ready(Ok(done))
     }
 
+    fn accept_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        expected_attempts: Attempts,
+        next: OtpProgress,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let done = self.with_user(user, |u| {
+            let Some(otp) = u.otp.as_mut().filter(|o| &o.id == id) else {
+                return false;
+            };
+            if otp.progress != expected || otp.attempts != expected_attempts {
+                return false;
+            }
+            otp.progress = next;
+            otp.attempts = Attempts::default();
+            if next.active
+                && !expected.active
+                && let Some(r) = u.recovery.as_mut()
+            {
+                r.active = true;
+            }
+            true
+        });
+        core::future::ready(Ok(done))
+    }
+
     fn consume_recovery_code(
         &self,
         user: &str,

@@ -260,6 +260,31 @@ pub trait MfaStore: Send + Sync {
         next: OtpProgress,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
+    /// The write of an accepted code, as **one** compare-and-set: if the
+    /// OTP authenticator's progress is exactly `expected` **and** its
+    /// attempt bucket is exactly `expected_attempts` (the state the code
+    /// was checked against), set the progress to `next` and empty the
+    /// bucket (`Attempts::default()`) in the same atomic step, and return
+    /// `true`; otherwise change nothing and return `false`. As in
+    /// [`advance_otp`](Self::advance_otp), confirming an enrollment
+    /// (`next.active` and not `expected.active`) also activates the user's
+    /// inactive recovery authenticator in that step.
+    ///
+    /// Both conditions are needed: the progress makes the code one-time
+    /// (two submissions of one code cannot both match it), the bucket makes
+    /// the success answer for the bucket the check saw, so that no attempt
+    /// charged in between is erased unseen. Splitting it into an advance
+    /// and a reset is not conforming: between the two, a failure or a
+    /// concurrent request sees a consumed code with a charged bucket.
+    fn accept_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        expected_attempts: Attempts,
+        next: OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
     /// Compare-and-set of one recovery slot: if slot `slot` of recovery
     /// authenticator `id` still holds `expected` (the code is unused), set it
     /// to `replacement` (`None` marks it used) and return `true`; otherwise
@@ -330,6 +355,17 @@ impl<T: MfaStore + ?Sized> MfaStore for alloc::sync::Arc<T> {
         next: OtpProgress,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
         (**self).advance_otp(user, id, expected, next)
+    }
+
+    fn accept_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        expected_attempts: Attempts,
+        next: OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).accept_otp(user, id, expected, expected_attempts, next)
     }
 
     fn consume_recovery_code(

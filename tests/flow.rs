@@ -642,6 +642,34 @@ impl MfaStore for RacyStore {
             .unwrap_or_default();
         self.0.advance_otp(user, id, now, next).await
     }
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        expected_attempts: totp_engine::Attempts,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        let current = self
+            .0
+            .load(user)
+            .await?
+            .otp
+            .map(|o| (o.progress, o.attempts));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if current != Some((expected, expected_attempts)) {
+            return Ok(false);
+        }
+        // Read-then-write: overwrite whatever is there now.
+        let (now, attempts) = self
+            .0
+            .load(user)
+            .await?
+            .otp
+            .map(|o| (o.progress, o.attempts))
+            .unwrap_or_default();
+        self.0.accept_otp(user, id, now, attempts, next).await
+    }
     fn consume_recovery_code(
         &self,
         user: &str,
@@ -691,6 +719,126 @@ async fn conformance_kit_rejects_a_read_then_write_store() {
         failure.check.contains("concurrent") || failure.check.contains("flow_concurrent"),
         "{failure}"
     );
+}
+
+/// A store that splits an accepted code's write in two: the step advance
+/// and the bucket's reset as separate compare-and-sets (in either order),
+/// the three-write flow this crate used to run. Every other method is the
+/// memory store's.
+#[cfg(feature = "conformance")]
+struct SplitAcceptStore {
+    inner: MemoryStore,
+    reset_first: bool,
+}
+
+#[cfg(feature = "conformance")]
+impl MfaStore for SplitAcceptStore {
+    type Error = std::convert::Infallible;
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
+        self.inner.load(user)
+    }
+    fn enroll(
+        &self,
+        user: &str,
+        otp: totp_engine::OtpAuthenticator,
+        recovery: Option<totp_engine::RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
+        self.inner.enroll(user, otp, recovery)
+    }
+    fn advance_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        next: totp_engine::OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.advance_otp(user, id, expected, next)
+    }
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        expected_attempts: totp_engine::Attempts,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        let empty = totp_engine::Attempts::default();
+        if self.reset_first {
+            let reset = self
+                .inner
+                .update_attempts(user, id, expected_attempts, empty)
+                .await?;
+            Ok(reset && self.inner.advance_otp(user, id, expected, next).await?)
+        } else {
+            let advanced = self.inner.advance_otp(user, id, expected, next).await?;
+            Ok(advanced
+                && self
+                    .inner
+                    .update_attempts(user, id, expected_attempts, empty)
+                    .await?)
+        }
+    }
+    fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slot: usize,
+        expected: totp_engine::RecoveryHash,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner
+            .consume_recovery_code(user, id, slot, expected, replacement)
+    }
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slots: Vec<Option<totp_engine::RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.replace_recovery_codes(user, id, slots)
+    }
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::Attempts,
+        next: totp_engine::Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.update_attempts(user, id, expected, next)
+    }
+    fn remove(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.remove(user, id)
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_splits_the_accepted_write() {
+    for reset_first in [false, true] {
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        let store = SplitAcceptStore {
+            inner: MemoryStore::new(),
+            reset_first,
+        };
+        let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failure.check, "accept_is_one_compare_and_set",
+            "reset first: {reset_first}: {failure}"
+        );
+        assert!(
+            failure.message.contains("changed the state"),
+            "reset first: {reset_first}: {failure}"
+        );
+    }
 }
 
 #[derive(Debug, Clone)]

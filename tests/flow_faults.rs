@@ -1,8 +1,10 @@
-//! Storage faults after a code is consumed: once the one-time write has
-//! happened, the success stands. A failing bucket reset afterwards is
-//! reported in the outcome (`attempts_reset: false`), never as an error that
-//! would make the client retry what is now a replay, or lose a recovery
-//! code's replacement.
+//! Storage faults around the one-time write. An accepted OTP is one write
+//! (the step and the bucket's reset together): when it fails, nothing is
+//! charged or advanced and the same code still works. A recovery code is
+//! consumed first and its bucket reset afterwards: once consumed, the
+//! success stands, and a failing reset is reported in the outcome
+//! (`attempts_reset: false`), never as an error that would make the client
+//! retry what is now a replay, or lose the code's replacement.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,11 +30,13 @@ const T0: u64 = 1_700_000_000;
 
 /// Delegates to a `MemoryStore`; while `fail_resets` is set, emptying a
 /// bucket (`update_attempts` to the empty bucket) fails as a dropped
-/// connection would.
+/// connection would, and while `fail_accepts` is set, so does the write of
+/// an accepted code (`accept_otp`).
 #[derive(Default)]
 struct FaultyResets {
     inner: MemoryStore,
     fail_resets: AtomicBool,
+    fail_accepts: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -71,6 +75,22 @@ impl MfaStore for FaultyResets {
         next: OtpProgress,
     ) -> Result<bool, ConnectionLost> {
         ok(self.inner.advance_otp(user, id, expected, next).await)
+    }
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        expected_attempts: Attempts,
+        next: OtpProgress,
+    ) -> Result<bool, ConnectionLost> {
+        if self.fail_accepts.load(Ordering::SeqCst) {
+            return Err(ConnectionLost);
+        }
+        ok(self
+            .inner
+            .accept_otp(user, id, expected, expected_attempts, next)
+            .await)
     }
     async fn consume_recovery_code(
         &self,
@@ -122,25 +142,56 @@ async fn enrolled(mfa: &Mfa<Arc<FaultyResets>>, user: &str) -> (Totp, String) {
 }
 
 #[tokio::test]
-async fn a_failed_bucket_reset_after_an_accepted_otp_keeps_the_success() {
+async fn a_failed_accept_write_charges_and_advances_nothing() {
     let store = Arc::new(FaultyResets::default());
     let mfa = Mfa::new(store.clone(), MfaConfig::new("ACME").unwrap());
     let (app, _) = enrolled(&mfa, "u").await;
-    store.fail_resets.store(true, Ordering::SeqCst);
+    let before = store.inner.load("u").await.unwrap().otp.unwrap();
+    store.fail_accepts.store(true, Ordering::SeqCst);
     let t = T0 + 60;
     let code = app.generate(t).unwrap();
-    let v = mfa.verify_otp("u", code.as_str(), t).await.unwrap();
-    assert!(!v.attempts_reset, "the failed reset is reported");
-    assert_eq!(v.step, t / 30);
-    // The code is used up: the same code again is refused as a replay.
     assert!(matches!(
         mfa.verify_otp("u", code.as_str(), t).await,
+        Err(MfaError::Storage(ConnectionLost))
+    ));
+    // Nothing was decided: no step consumed, no attempt charged.
+    let after = store.inner.load("u").await.unwrap().otp.unwrap();
+    assert_eq!(after.progress, before.progress);
+    assert_eq!(after.attempts, before.attempts);
+    assert_eq!(after.attempts, Attempts::default());
+    // So the same code works once the store does, and empties the bucket.
+    store.fail_accepts.store(false, Ordering::SeqCst);
+    let v = mfa.verify_otp("u", code.as_str(), t).await.unwrap();
+    assert!(v.attempts_reset);
+    assert_eq!(v.step, t / 30);
+    // A wrong code charges one attempt; the next right one empties the bucket.
+    let wrong = if code.as_str() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let later = t + 60;
+    assert!(matches!(
+        mfa.verify_otp("u", wrong, later).await,
         Err(MfaError::InvalidOtp)
     ));
-    // The bucket kept the accepted attempt's charge and the replay's.
+    assert_eq!(
+        store
+            .inner
+            .load("u")
+            .await
+            .unwrap()
+            .otp
+            .unwrap()
+            .attempts
+            .used(),
+        1
+    );
+    let next = app.generate(later).unwrap();
+    mfa.verify_otp("u", next.as_str(), later).await.unwrap();
     let otp = store.inner.load("u").await.unwrap().otp.unwrap();
-    assert_eq!(otp.progress.last_step, Some(t / 30));
-    assert_eq!(otp.attempts.used(), 2);
+    assert_eq!(otp.attempts, Attempts::default());
+    assert_eq!(otp.progress.last_step, Some(later / 30));
 }
 
 #[tokio::test]

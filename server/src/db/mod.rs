@@ -12,6 +12,7 @@
 
 pub mod client_grants;
 pub mod clients;
+pub mod import;
 pub mod jti;
 pub mod login_attempts;
 pub mod mfa_tokens;

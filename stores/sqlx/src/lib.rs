@@ -5,6 +5,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod error;
+mod import;
 mod migrate;
 mod options;
 mod outcome;

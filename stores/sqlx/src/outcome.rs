@@ -1,5 +1,6 @@
 //! One-time writes whose outcome is unknown: the step advance
-//! (`SqlxStore::try_advance`) and, when a statement or its COMMIT fails
+//! (`SqlxStore::try_advance`), an accepted code's write
+//! (`SqlxStore::try_accept`) and, when a statement or its COMMIT fails
 //! with the connection broken (`outcome_unknown`), the re-read that tells
 //! applied from not applied by the write's nonce (`fresh_nonce`):
 //! `SqlxStore::resolve_advance`, `SqlxStore::resolve_consume`.
@@ -11,9 +12,9 @@
 //! these (`store`), the SQL text (`statements`).
 
 use sqlx::Row as _;
-use totp_engine::{AuthenticatorId, OtpProgress, RecoveryHash, decode_recovery_slots};
+use totp_engine::{Attempts, AuthenticatorId, OtpProgress, RecoveryHash, decode_recovery_slots};
 
-use crate::rows::progress_columns;
+use crate::rows::{bits, progress_columns};
 use crate::{SqlxStore, StoreError};
 
 impl SqlxStore {
@@ -50,6 +51,54 @@ impl SqlxStore {
         // Confirmation: the step and the recovery codes activate together.
         let mut tx = self.pool.begin().await?;
         if advance.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(&self.sql.activate_recovery)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The write of an accepted code ([`MfaStore::accept_otp`]): one
+    /// conditional UPDATE of the progress and the bucket together (with the
+    /// recovery codes' activation in the same transaction when it confirms
+    /// an enrollment).
+    ///
+    /// [`MfaStore::accept_otp`]: totp_engine::MfaStore::accept_otp
+    pub(crate) async fn try_accept(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: (OtpProgress, Attempts),
+        next: OtpProgress,
+        nonce: &[u8; 16],
+    ) -> Result<bool, sqlx::Error> {
+        let [n_stepped, n_last, n_drift, n_active] = progress_columns(&next);
+        let [e_stepped, e_last, e_drift, e_active] = progress_columns(&expected.0);
+        let accept = sqlx::query(&self.sql.accept)
+            .bind(n_stepped)
+            .bind(n_last)
+            .bind(n_drift)
+            .bind(n_active)
+            .bind(id.as_str())
+            .bind(user)
+            .bind(e_stepped)
+            .bind(e_last)
+            .bind(e_drift)
+            .bind(e_active)
+            .bind(nonce.to_vec())
+            .bind(i64::from(expected.1.used()))
+            .bind(bits(expected.1.since()));
+        let confirms = next.active && !expected.0.active;
+        if !confirms {
+            // A later login: one statement, no transaction.
+            return Ok(accept.execute(&self.pool).await?.rows_affected() == 1);
+        }
+        let mut tx = self.pool.begin().await?;
+        if accept.execute(&mut *tx).await?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
         }

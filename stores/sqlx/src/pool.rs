@@ -53,7 +53,10 @@ impl Backend {
 ///   `secure_delete = ON` (deleted rows, such as a removed authenticator's
 ///   secret, are overwritten with zeros rather than left in free pages).
 ///
-/// Acquiring waits at most 5 s. The pool is yours: hand it to
+/// Acquiring waits at most 5 s and pings the connection first (sqlx's
+/// default): after a database outage, idle connections that died are
+/// replaced at their next checkout instead of failing a request each. The
+/// pool is yours: hand it to
 /// [`SqlxStore::new`](crate::SqlxStore::new) and use it for your own tables.
 ///
 /// # Errors

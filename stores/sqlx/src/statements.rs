@@ -16,6 +16,7 @@ pub(crate) struct Statements {
     pub(crate) enroll_otp: String,
     pub(crate) enroll_recovery: String,
     pub(crate) advance: String,
+    pub(crate) accept: String,
     pub(crate) reread_otp: String,
     pub(crate) reread_slots: String,
     pub(crate) activate_recovery: String,
@@ -83,6 +84,13 @@ impl Statements {
                     write_nonce = $11
                  WHERE id = $5 AND user_id = $6
                    AND stepped = $7 AND last_step = $8 AND drift = $9 AND active = $10"
+            ),
+            accept: format!(
+                "UPDATE {otp} SET stepped = $1, last_step = $2, drift = $3, active = $4,
+                    attempts_used = 0, attempts_since = 0, write_nonce = $11
+                 WHERE id = $5 AND user_id = $6
+                   AND stepped = $7 AND last_step = $8 AND drift = $9 AND active = $10
+                   AND attempts_used = $12 AND attempts_since = $13"
             ),
             reread_otp: format!(
                 "SELECT write_nonce, stepped, last_step, drift, active FROM {otp}

@@ -8,6 +8,9 @@
 //! - step advance: `UPDATE … WHERE <every progress column> = <expected>`;
 //!   when it confirms an enrollment, the recovery codes are activated in
 //!   the same transaction;
+//! - an accepted code (`accept_otp`): the step advance and the bucket's
+//!   reset in one `UPDATE … WHERE <every progress column> = <expected> AND
+//!   <both attempt columns> = <expected>`;
 //! - recovery-code consumption: `UPDATE … SET slots = <new> WHERE slots =
 //!   <as read>` (the slot encoding is unique, so equal bytes mean equal
 //!   slots), retried from a fresh read only while the wanted slot still
@@ -36,11 +39,9 @@ use totp_engine::{
     OtpProgress, RecoveryAuthenticator, RecoveryHash, UserAuthenticators, decode_recovery_slots,
     encode_recovery_slots,
 };
-use zeroize::Zeroizing;
 
 use crate::outcome::{fresh_nonce, outcome_unknown};
 use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
-use crate::sealing::otp_binding;
 use crate::statements::Statements;
 use crate::{Backend, StoreError, StoreOptions, migrate};
 
@@ -169,19 +170,7 @@ impl MfaStore for SqlxStore {
             .map(|r| self.encode(&r.slots))
             .transpose()?;
         // Sealed before any await: the future holds no RNG.
-        let (secret, key_id) = match self.options.keyring() {
-            Some(keyring) => {
-                let key = keyring.current();
-                let sealed = key.seal(
-                    &otp.secret,
-                    &otp_binding(user, otp.id.as_str()),
-                    &mut rand::rng(),
-                );
-                (sealed.as_bytes().to_vec(), Some(i64::from(key.id())))
-            }
-            None => (otp.secret.expose_bytes().to_vec(), None),
-        };
-        let secret = Zeroizing::new(secret);
+        let (secret, key_id) = self.sealed(user, &otp);
         let mut tx = self.pool.begin().await?;
         let [stepped, last, drift, active] = progress_columns(&otp.progress);
         let inserted = sqlx::query(&self.sql.enroll_otp)
@@ -235,6 +224,29 @@ impl MfaStore for SqlxStore {
     ) -> Result<bool, StoreError> {
         let nonce = fresh_nonce();
         match self.try_advance(user, id, expected, next, &nonce).await {
+            Err(e) if outcome_unknown(&e) => {
+                self.resolve_advance(user, id, expected, &nonce, e).await
+            }
+            other => other.map_err(StoreError::from),
+        }
+    }
+
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &AuthenticatorId,
+        expected: OtpProgress,
+        expected_attempts: Attempts,
+        next: OtpProgress,
+    ) -> Result<bool, StoreError> {
+        let nonce = fresh_nonce();
+        match self
+            .try_accept(user, id, (expected, expected_attempts), next, &nonce)
+            .await
+        {
+            // The same re-read as an advance: our nonce means applied; the
+            // progress as expected means provably not (the bucket is then
+            // untouched too: both change in one statement).
             Err(e) if outcome_unknown(&e) => {
                 self.resolve_advance(user, id, expected, &nonce, e).await
             }

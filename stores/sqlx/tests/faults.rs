@@ -272,3 +272,92 @@ async fn a_write_cut_after_it_committed_is_recognized_and_one_cut_before_is_not_
         Some(second)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_code_write_cut_after_commit_is_recognized_and_one_cut_before_changes_nothing()
+{
+    let target = std::env::var("MFA_TEST_POSTGRES_URL")
+        .expect("MFA_TEST_POSTGRES_URL is not set: run scripts/test.sh (this test does not skip)");
+    let user = format!(
+        "faults-accept-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let proxy = proxy(&target, &user).await;
+    let (pool, _) = connect_pool(&proxy.url).await.unwrap();
+    let options = StoreOptions::default()
+        .with_table_prefix("faults_")
+        .unwrap();
+    let store = SqlxStore::new(pool, options).await.unwrap();
+    let (otp, rec, _) = fixture(&user);
+    let otp_id = otp.id.clone();
+    store.enroll(&user, otp, Some(rec)).await.unwrap();
+    let charged = totp_engine::Attempts::from_parts(1, 1_700_000_000);
+    let empty = totp_engine::Attempts::default();
+    let state = |a: totp_engine::UserAuthenticators| {
+        let otp = a.otp.unwrap();
+        (otp.progress, otp.attempts, a.recovery.unwrap().active)
+    };
+
+    // Confirmation (a transaction) from a charged bucket, cut as COMMIT's
+    // answer comes back: applied, the bucket empty, recovery active.
+    assert!(
+        store
+            .update_attempts(&user, &otp_id, empty, charged)
+            .await
+            .unwrap()
+    );
+    proxy.mode.store(CUT_AFTER_COMMIT, Ordering::SeqCst);
+    let confirmed = store
+        .accept_otp(
+            &user,
+            &otp_id,
+            OtpProgress::default(),
+            charged,
+            step(10, true),
+        )
+        .await;
+    assert_eq!(proxy.mode.load(Ordering::SeqCst), PASS, "the cut happened");
+    assert!(matches!(confirmed, Ok(true)), "{confirmed:?}");
+    assert_eq!(
+        state(store.load(&user).await.unwrap()),
+        (step(10, true), empty, true)
+    );
+
+    // A later login (one autocommit UPDATE), cut on its answer.
+    assert!(
+        store
+            .update_attempts(&user, &otp_id, empty, charged)
+            .await
+            .unwrap()
+    );
+    proxy.mode.store(CUT_AFTER_UPDATE, Ordering::SeqCst);
+    let accepted = store
+        .accept_otp(&user, &otp_id, step(10, true), charged, step(11, true))
+        .await;
+    assert_eq!(proxy.mode.load(Ordering::SeqCst), PASS, "the cut happened");
+    assert!(matches!(accepted, Ok(true)), "{accepted:?}");
+    assert_eq!(
+        state(store.load(&user).await.unwrap()),
+        (step(11, true), empty, true)
+    );
+
+    // Cut before the write reaches the database: provably not applied, and
+    // neither the step nor the bucket moved.
+    assert!(
+        store
+            .update_attempts(&user, &otp_id, empty, charged)
+            .await
+            .unwrap()
+    );
+    proxy.mode.store(CUT_BEFORE_SEND, Ordering::SeqCst);
+    let lost = store
+        .accept_otp(&user, &otp_id, step(11, true), charged, step(12, true))
+        .await;
+    assert!(matches!(lost, Err(StoreError::NotApplied)), "{lost:?}");
+    assert_eq!(
+        state(store.load(&user).await.unwrap()),
+        (step(11, true), charged, true),
+        "nothing changed"
+    );
+}
