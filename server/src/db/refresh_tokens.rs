@@ -7,9 +7,9 @@ use sqlx::any::AnyRow;
 
 use super::{Db, DbError, bits, unbits};
 
-/// One refresh token as stored (the token itself never is), with the
-/// revocation mark of its user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One refresh token as stored (the token itself never is). `Debug`
+/// leaves out the token's hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RefreshTokenRow {
     /// SHA-256 of the token.
     pub token_hash: [u8; 32],
@@ -35,6 +35,19 @@ pub struct RefreshTokenRow {
     pub used_at: Option<u64>,
     /// The RFC 7638 thumbprint of the DPoP key the family is bound to.
     pub dpop_jkt: Option<String>,
+}
+
+impl std::fmt::Debug for RefreshTokenRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshTokenRow")
+            .field("user_id", &self.user_id)
+            .field("client_id", &self.client_id)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a rotation did.

@@ -193,6 +193,12 @@ pub(crate) fn endpoint_url(app: &App, path: &str) -> String {
 }
 
 /// base64url(SHA-256(access token)): the `ath` of a proof.
+/// Equality of token- and key-derived values (`ath`, thumbprints) in
+/// constant time (`subtle`).
+fn same(a: &str, b: &str) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()))
+}
+
 pub(crate) fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
 }
@@ -260,7 +266,10 @@ pub(crate) fn check(
         }
     };
     if let Some(token) = access_token
-        && claims.get("ath").and_then(Value::as_str) != Some(token_hash(token).as_str())
+        && !claims
+            .get("ath")
+            .and_then(Value::as_str)
+            .is_some_and(|ath| same(ath, &token_hash(token)))
     {
         return Err(invalid(
             "DPoP proof ath must be the base64url SHA-256 of the access token",
@@ -380,7 +389,7 @@ pub(crate) async fn check_resource(
             let htu = endpoint_url(app, &request.path);
             let proof = check(app, proof, &request.method, &htu, Some(token), now)
                 .map_err(|r| r.into_api(app, place, now))?;
-            if proof.jkt != cnf.jkt {
+            if !same(&proof.jkt, &cnf.jkt) {
                 return Err(invalid("DPoP proof key does not match the token's cnf.jkt")
                     .into_api(app, place, now));
             }
@@ -476,7 +485,7 @@ pub(crate) fn check_refresh_binding(
             "This refresh token is DPoP-bound: send a DPoP proof by its key",
         )
         .into_api(app, place, now)),
-        (Some(jkt), Some(b)) if b.jkt == jkt => Ok(()),
+        (Some(jkt), Some(b)) if same(&b.jkt, jkt) => Ok(()),
         (Some(_), Some(_)) => Err(invalid(
             "DPoP proof key does not match the refresh token's binding",
         )
