@@ -126,9 +126,17 @@ impl Needles {
                     .windows(5)
                     .position(|w| w == [0x02, 0x03, 0x01, 0x00, 0x01])
                     .expect("e = 65537");
-            // d: INTEGER with a two-byte length (02 82 LL LL), 32 of its bytes.
-            assert_eq!(pkcs8[e + 5..e + 7], [0x02, 0x82]);
-            let d = pkcs8[e + 9..e + 9 + 32].to_vec();
+            // d: an INTEGER after e. Its DER length takes one byte (short
+            // form) or 0x81/0x82 and one or two bytes: a d below 2^2040,
+            // about one key in 256, is 255 bytes long or less (02 81 LL).
+            assert_eq!(pkcs8[e + 5], 0x02, "d is an INTEGER");
+            let body = match pkcs8[e + 6] {
+                0x81 => e + 8,
+                0x82 => e + 9,
+                short if short < 0x80 => e + 7,
+                other => panic!("unexpected DER length byte {other:#04x} for d"),
+            };
+            let d = pkcs8[body..body + 32].to_vec();
             self.0.push((
                 "signing key (RSAPrivateKey header)".into(),
                 pkcs8[header..header + 8].to_vec(),
