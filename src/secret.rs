@@ -115,6 +115,7 @@ impl Secret {
     /// # Errors
     ///
     /// [`SecretError::TooShort`] or [`SecretError::TooLong`].
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
         check_len(bytes.len())?;
         let mut s = Self::zeroed(bytes.len());
@@ -256,6 +257,7 @@ impl Secret {
         s
     }
 
+    #[inline]
     fn zeroed(len: usize) -> Self {
         Self {
             bytes: [0; Self::MAX_LEN],
@@ -263,16 +265,19 @@ impl Secret {
         }
     }
 
+    #[inline]
     fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.len();
         self.bytes.get_mut(..len).unwrap_or_default()
     }
 }
 
+#[inline]
 fn check_len(len: usize) -> Result<(), SecretError> {
     check_len_min(len, Secret::MIN_LEN)
 }
 
+#[inline]
 fn check_len_min(len: usize, min_len: usize) -> Result<(), SecretError> {
     if len < min_len {
         Err(SecretError::TooShort { len })
