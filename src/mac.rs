@@ -342,7 +342,7 @@ impl<H: BlockHash> Keyed<H> {
             H::OUTPUT_LEN
         } else {
             if let Some(head) = pad.as_mut().get_mut(..key.len()) {
-                head.copy_from_slice(key);
+                crate::secret::copy_key(head, key);
             }
             key.len()
         };
