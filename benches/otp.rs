@@ -413,7 +413,11 @@ fn bench_verify_sha2(c: &mut Criterion) {
                 floor::sha512_window(&i, &o, steps)
             }
         };
-        assert_eq!(floor_codes.to_vec(), expect, "{name} floor disagrees with the engine");
+        assert_eq!(
+            floor_codes.to_vec(),
+            expect,
+            "{name} floor disagrees with the engine"
+        );
         match algorithm {
             Algorithm::Sha256 => {
                 let (i, o) = floor::sha256_pads(seed);

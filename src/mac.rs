@@ -21,6 +21,28 @@ use zeroize::Zeroize;
 /// Largest digest this module produces (SHA-512).
 pub(crate) const MAX_OUTPUT: usize = 64;
 
+/// Compressions run on the current thread, counted only with the
+/// `__count-compressions` feature (a test hook: `tests/hmac_count.rs` proves
+/// with it that malformed input is refused before any HMAC work).
+#[cfg(feature = "__count-compressions")]
+pub(crate) mod counting {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static COMPRESSIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Counts one compression.
+    pub(crate) fn bump() {
+        COMPRESSIONS.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+
+    /// Compressions run on this thread so far.
+    pub(crate) fn get() -> u64 {
+        COMPRESSIONS.with(Cell::get)
+    }
+}
+
 /// A hash function seen through its compression function.
 pub(crate) trait BlockHash {
     /// The chaining state.
@@ -138,6 +160,8 @@ impl BlockHash for Sha1 {
     const ZERO_BLOCK: [u8; 64] = [0; 64];
     #[inline(always)]
     fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
+        #[cfg(feature = "__count-compressions")]
+        counting::bump();
         sha1::block_api::compress(state, core::slice::from_ref(block));
     }
     #[inline(always)]
@@ -190,6 +214,8 @@ impl BlockHash for Sha256 {
     const ZERO_BLOCK: [u8; 64] = [0; 64];
     #[inline(always)]
     fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+        #[cfg(feature = "__count-compressions")]
+        counting::bump();
         sha2::block_api::compress256(state, core::slice::from_ref(block));
     }
     #[inline(always)]
@@ -242,6 +268,8 @@ impl BlockHash for Sha512 {
     const ZERO_BLOCK: [u8; 128] = [0; 128];
     #[inline(always)]
     fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
+        #[cfg(feature = "__count-compressions")]
+        counting::bump();
         sha2::block_api::compress512(state, core::slice::from_ref(block));
     }
     #[inline(always)]
