@@ -14,9 +14,9 @@ use core::fmt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use zeroize::Zeroize;
 
-use crate::error::SecretError;
 use crate::hotp::HotpParams;
 use crate::params::{Algorithm, Digits, Period};
+use crate::secret::SecretError;
 use crate::secret::{MAX_BASE32_LEN, Secret};
 use crate::totp::TotpParams;
 
