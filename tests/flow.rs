@@ -1,7 +1,8 @@
 //! The MFA flow of the seed guide against the in-memory store with an
 //! injected clock: every step and every error, throttling, drift,
-//! concurrency, the conformance kit (and a racy store it must reject; these
-//! two tests need feature `conformance`, which `scripts/test.sh` enables),
+//! concurrency, the conformance kit (and the broken stores it must reject:
+//! racy, split writes, u64 saturated at i64::MAX, `NULL = NULL`; these
+//! tests need feature `conformance`, which `scripts/test.sh` enables),
 //! and property tests over random sequences of operations.
 
 #![allow(
@@ -839,6 +840,180 @@ async fn conformance_kit_rejects_a_store_that_splits_the_accepted_write() {
             "reset first: {reset_first}: {failure}"
         );
     }
+}
+
+/// How [`FaultyStore`] breaks the contract, each the way a SQL store
+/// written without the contract's rules would.
+#[cfg(feature = "conformance")]
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Binds every u64 as `i64::try_from(v).unwrap_or(i64::MAX)`, reads it
+    /// back as a u64: values above `i64::MAX` come back as `i64::MAX`.
+    SaturatesAtI64Max,
+    /// Compares a nullable `last_step` with `=`: `NULL = NULL` is not true,
+    /// so no compare-and-set expecting "never used" matches.
+    NullIsNeverEqual,
+}
+
+/// The memory store with one [`Fault`].
+#[cfg(feature = "conformance")]
+struct FaultyStore {
+    inner: MemoryStore,
+    fault: Fault,
+}
+
+#[cfg(feature = "conformance")]
+impl FaultyStore {
+    fn int(&self, v: u64) -> u64 {
+        match self.fault {
+            Fault::SaturatesAtI64Max => v.min(i64::MAX.cast_unsigned()),
+            Fault::NullIsNeverEqual => v,
+        }
+    }
+    fn progress(&self, p: totp_engine::OtpProgress) -> totp_engine::OtpProgress {
+        totp_engine::OtpProgress {
+            last_step: p.last_step.map(|s| self.int(s)),
+            ..p
+        }
+    }
+    fn attempts(&self, a: totp_engine::Attempts) -> totp_engine::Attempts {
+        totp_engine::Attempts::from_parts(a.used(), self.int(a.since()))
+    }
+    /// Whether a compare-and-set expecting `expected` can match at all.
+    fn can_match(&self, expected: totp_engine::OtpProgress) -> bool {
+        !matches!(self.fault, Fault::NullIsNeverEqual) || expected.last_step.is_some()
+    }
+}
+
+#[cfg(feature = "conformance")]
+impl MfaStore for FaultyStore {
+    type Error = std::convert::Infallible;
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
+        self.inner.load(user)
+    }
+    fn enroll(
+        &self,
+        user: &str,
+        mut otp: totp_engine::OtpAuthenticator,
+        recovery: Option<totp_engine::RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
+        otp.params = otp.params.with_t0(self.int(otp.params.t0()));
+        otp.created_at = self.int(otp.created_at);
+        otp.attempts = self.attempts(otp.attempts);
+        otp.progress = self.progress(otp.progress);
+        let recovery = recovery.map(|mut r| {
+            r.created_at = self.int(r.created_at);
+            r.attempts = self.attempts(r.attempts);
+            r
+        });
+        self.inner.enroll(user, otp, recovery)
+    }
+    async fn advance_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        if !self.can_match(expected) {
+            return Ok(false);
+        }
+        let (expected, next) = (self.progress(expected), self.progress(next));
+        self.inner.advance_otp(user, id, expected, next).await
+    }
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        expected_attempts: totp_engine::Attempts,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        if !self.can_match(expected) {
+            return Ok(false);
+        }
+        let (expected, next) = (self.progress(expected), self.progress(next));
+        let expected_attempts = self.attempts(expected_attempts);
+        self.inner
+            .accept_otp(user, id, expected, expected_attempts, next)
+            .await
+    }
+    fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slot: usize,
+        expected: totp_engine::RecoveryHash,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner
+            .consume_recovery_code(user, id, slot, expected, replacement)
+    }
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slots: Vec<Option<totp_engine::RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.replace_recovery_codes(user, id, slots)
+    }
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::Attempts,
+        next: totp_engine::Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let (expected, next) = (self.attempts(expected), self.attempts(next));
+        self.inner.update_attempts(user, id, expected, next)
+    }
+    fn remove(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.remove(user, id)
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_saturates_u64_at_i64_max() {
+    let mut rng = ChaCha20Rng::seed_from_u64(14);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::SaturatesAtI64Max,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.check, "whole_u64_range_round_trips", "{failure}");
+    assert_eq!(
+        failure.message,
+        format!("t0 {} read back as {}", u64::MAX, i64::MAX),
+        "{failure}"
+    );
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_compares_last_step_with_null_equals_null() {
+    let mut rng = ChaCha20Rng::seed_from_u64(15);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::NullIsNeverEqual,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.check, "last_step_compares_null_safely", "{failure}");
+    assert_eq!(
+        failure.message, "an advance expecting a never-used authenticator (NULL) did not match it",
+        "{failure}"
+    );
 }
 
 #[derive(Debug, Clone)]
