@@ -1046,8 +1046,14 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Over random sequences: no step is accepted twice, no recovery code is
-    /// accepted twice, and a locked-out authenticator accepts nothing.
+    /// Over random sequences, against a model built from the stored state
+    /// before each operation: a valid code is accepted exactly when the
+    /// model says so (not locked out, its step inside the window around the
+    /// current step plus the stored drift, and after the last accepted
+    /// step), and the current recovery code likewise (not locked out, the
+    /// codes active); no step is accepted twice, no recovery code twice,
+    /// a locked-out authenticator accepts nothing. A flow that refuses
+    /// every code fails this as surely as one that accepts a replay.
     #[test]
     fn random_operations_keep_the_invariants(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -1055,6 +1061,7 @@ proptest! {
             let store = Arc::new(MemoryStore::new());
             let mfa = Mfa::new(store.clone(), config().with_drift_tracking(DriftTracking::On));
             let policy = *mfa.config().throttle();
+            let window = mfa.config().totp().window();
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             let mut now = T0;
             let a = mfa.associate("u", "u", &mut rng, now).await.unwrap();
@@ -1065,17 +1072,46 @@ proptest! {
             let mut last_code: Option<String> = None;
             for op in ops {
                 let before = store.load("u").await.unwrap();
-                let otp_locked = policy.is_locked(before.otp.as_ref().unwrap().attempts, now);
+                let otp = before.otp.as_ref().unwrap();
+                let otp_locked = policy.is_locked(otp.attempts, now);
                 let rec_locked = before.recovery.as_ref().is_some_and(|r| policy.is_locked(r.attempts, now));
                 match op {
                     Op::Tick(s) => now += u64::from(s),
                     Op::Code(delta) => {
                         let t = now.checked_add_signed(i64::from(delta) * 30).unwrap();
                         let code = code_at(&phone, t);
-                        if let Ok(ok) = mfa.verify_otp("u", &code, now).await {
-                            prop_assert!(!otp_locked, "a locked authenticator accepted a code");
-                            prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
-                            last_code = Some(code);
+                        // The model: the code's step, the window the flow
+                        // must use (centred on the stored drift), the replay mark.
+                        let step = t / 30;
+                        let centre = (now / 30).checked_add_signed(i64::from(otp.progress.drift.steps())).unwrap();
+                        let in_window = step + u64::from(window.past()) >= centre
+                            && step <= centre + u64::from(window.future());
+                        let fresh = otp.progress.last_step.is_none_or(|last| step > last);
+                        let expected = !otp_locked && in_window && fresh;
+                        match mfa.verify_otp("u", &code, now).await {
+                            Ok(ok) => {
+                                prop_assert!(!otp_locked, "a locked authenticator accepted a code");
+                                prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
+                                // Another step of the window can share the digits (about
+                                // one in 10^6): then its own code is the one submitted.
+                                prop_assert!(
+                                    expected || code_at(&phone, ok.step * 30) == code,
+                                    "code for step {step} accepted as step {} though the model refuses it",
+                                    ok.step
+                                );
+                                last_code = Some(code);
+                            }
+                            Err(e) => {
+                                prop_assert!(
+                                    !expected,
+                                    "the valid code for step {step} (now step {}, drift {:?}, last {:?}) was refused: {e}",
+                                    now / 30,
+                                    otp.progress.drift,
+                                    otp.progress.last_step
+                                );
+                                let want = if otp_locked { "too_many_attempts" } else { "invalid_grant" };
+                                prop_assert_eq!(e.error_code(), want);
+                            }
                         }
                     }
                     Op::Replay => {
@@ -1084,17 +1120,27 @@ proptest! {
                         {
                             // Only possible if the same digits are a later step's code.
                             prop_assert!(accepted_steps.insert(ok.step), "replay accepted step {}", ok.step);
+                            prop_assert_eq!(&code_at(&phone, ok.step * 30), code);
                         }
                     }
                     Op::Wrong => {
-                        let _ = mfa.verify_otp("u", "999 999", now).await;
+                        // Accepted only if it happens to be a window step's code.
+                        if let Ok(ok) = mfa.verify_otp("u", "999 999", now).await {
+                            prop_assert_eq!(code_at(&phone, ok.step * 30), "999999");
+                            prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
+                        }
                     }
                     Op::Recover => {
-                        if let Ok(ok) = mfa.verify_recovery_code("u", &recovery, &mut rng, now).await {
-                            prop_assert!(!rec_locked, "a locked authenticator accepted a recovery code");
-                            prop_assert!(!used_codes.contains(&recovery), "recovery code accepted twice");
-                            used_codes.push(recovery.clone());
-                            recovery = ok.new_code.unwrap().as_str().to_owned();
+                        let active = before.recovery.as_ref().is_some_and(|r| r.active);
+                        let expected = active && !rec_locked;
+                        match mfa.verify_recovery_code("u", &recovery, &mut rng, now).await {
+                            Ok(ok) => {
+                                prop_assert!(expected, "a recovery code was accepted (active: {active}, locked: {rec_locked})");
+                                prop_assert!(!used_codes.contains(&recovery), "recovery code accepted twice");
+                                used_codes.push(recovery.clone());
+                                recovery = ok.new_code.unwrap().as_str().to_owned();
+                            }
+                            Err(e) => prop_assert!(!expected, "the current recovery code was refused: {e}"),
                         }
                     }
                     Op::OldRecovery => {
