@@ -49,7 +49,7 @@ pub use hotp::{Hotp, HotpMatch, HotpParams};
 pub use params::{Algorithm, Digits, Drift, LookAhead, ParamError, Period, Window};
 pub use secret::{MAX_BASE32_LEN, Secret, SecretError};
 pub use totp::{Totp, TotpParams, Verified};
-pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError, UriText};
+pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError};
 
 #[cfg(feature = "sha2")]
 pub use recovery::{
