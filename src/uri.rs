@@ -349,7 +349,7 @@ impl Text {
 /// …) give the **decoded** text as `&str`: `Contoso%3Ajane%40contoso.com`
 /// gives the issuer `Contoso` and the account `jane@contoso.com`. A parsed
 /// URI owns that text, decoded once at parse time into inline buffers of
-/// [`MAX_TEXT_LEN`] bytes each (no heap: the value is about 1 KiB, the
+/// [`MAX_TEXT_LEN`] bytes each (no heap: the value is under 1 KiB, the
 /// secret included), and borrows nothing from the input.
 ///
 /// ```
