@@ -1,7 +1,7 @@
 //! The flow's errors: [`MfaError`], which every operation of
 //! [`Mfa`](super::Mfa) returns, with the OAuth `error` code,
 //! `error_description`, HTTP status and `Retry-After` a server sends; and
-//! for [`Mfa::verify_otp_explained`](super::Mfa::verify_otp_explained),
+//! for [`Mfa::verify_otp_explained`](super::Mfa::verify_otp_explained)(super::Mfa::verify_otp_explained),
 //! [`OtpRefused`] with its [`InvalidOtpReason`], for the server's own logs.
 //! Not here: the errors of the primitives, which live next to their
 //! operations (`SecretError` with secrets, `UriError` with URIs, …).
@@ -147,7 +147,7 @@ impl<E: core::error::Error + 'static> core::error::Error for MfaError<E> {
 }
 
 /// Why an OTP was refused as [`MfaError::InvalidOtp`]
-/// ([`Mfa::verify_otp_explained`]): for the server's logs and metrics,
+/// ([`Mfa::verify_otp_explained`](super::Mfa::verify_otp_explained)): for the server's logs and metrics,
 /// never for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -161,7 +161,7 @@ pub enum InvalidOtpReason {
     Replayed,
 }
 
-/// A refusal of [`Mfa::verify_otp_explained`]: the error to answer with,
+/// A refusal of [`Mfa::verify_otp_explained`](super::Mfa::verify_otp_explained): the error to answer with,
 /// and for [`MfaError::InvalidOtp`] the reason (`None` for other errors).
 #[derive(Debug)]
 pub struct OtpRefused<E> {

@@ -63,7 +63,7 @@ pub struct OtpVerified {
     pub confirmed_enrollment: bool,
     /// Whether the attempt bucket was emptied. Always `true` for an OTP:
     /// the step advance and the bucket's reset are one write
-    /// ([`MfaStore::accept_otp`]), so a consumed code never leaves a
+    /// ([`MfaStore::accept_otp`](crate::MfaStore::accept_otp)), so a consumed code never leaves a
     /// charged bucket behind. (Kept for the recovery-code path, where
     /// [`RecoveryVerified::attempts_reset`] can be `false`.)
     pub attempts_reset: bool,
@@ -74,7 +74,7 @@ pub struct OtpVerified {
 pub struct RecoveryVerified {
     /// The recovery authenticator.
     pub authenticator_id: AuthenticatorId,
-    /// Under [`RecoveryPolicy::Rotating`], the code that replaces the one
+    /// Under [`RecoveryPolicy::Rotating`](super::RecoveryPolicy::Rotating), the code that replaces the one
     /// just used: show it once.
     pub new_code: Option<RecoveryCode>,
     /// Unused codes left (set policy; 1 under the rotating policy).
@@ -87,7 +87,7 @@ pub struct RecoveryVerified {
 }
 
 /// Randomness drawn ahead of a recovery-code verification
-/// ([`Mfa::prepare_recovery`]). Holds the would-be replacement code, which is
+/// ([`Mfa::prepare_recovery`](super::Mfa::prepare_recovery)). Holds the would-be replacement code, which is
 /// wiped on drop if unused.
 pub struct PreparedRecovery {
     pub(super) replacement: Option<(RecoveryCode, RecoveryHash)>,
