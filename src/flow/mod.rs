@@ -554,7 +554,11 @@ impl<S: MfaStore> Mfa<S> {
         Ok(list)
     }
 
-    /// Removes one of the user's authenticators.
+    /// Removes one of the user's authenticators, and only that one:
+    /// removing the OTP authenticator keeps the recovery codes (the
+    /// [`MfaStore`] contract), so the user can still sign in with a recovery
+    /// code and enroll a new device, whose association then returns no new
+    /// codes. Remove both to start over.
     ///
     /// # Errors
     ///
