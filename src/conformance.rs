@@ -27,7 +27,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use core::future::Future;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rand_core::CryptoRng;
 
@@ -1163,7 +1163,9 @@ const SNAPSHOT_READERS: usize = 8;
 /// and reads its own writes back after each; concurrent readers check that
 /// every snapshot is a state those writes produce (the bucket belongs to
 /// the step beside it; active OTP means active recovery codes) and that
-/// no reader ever sees the step go backwards.
+/// no reader ever sees the step go backwards. The writer starts once every
+/// reader has loaded, and waits for [`SNAPSHOT_READERS`] more loads after
+/// each write, so that writes land while loads are under way.
 ///
 /// # Errors
 ///
@@ -1177,36 +1179,30 @@ async fn load_is_one_consistent_snapshot<S: MfaStore + 'static>(
         .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
         .await
         .map_err(storage(C))?;
-    let done = Arc::new(AtomicBool::new(false));
+    let pace = Arc::new(Pace::default());
     let readers: Vec<_> = (0..SNAPSHOT_READERS)
         .map(|_| {
-            let (store, user, done) = (store.clone(), f.user.clone(), done.clone());
+            let (store, user, pace) = (store.clone(), f.user.clone(), pace.clone());
             tokio::spawn(async move {
-                let mut seen = None;
-                let mut loads = 0u32;
-                // At least one load, then until the writer is done.
-                while loads == 0 || !done.load(Ordering::Acquire) {
-                    let snapshot = store.load(&user).await.map_err(|e| e.to_string())?;
-                    consistent(&snapshot)?;
-                    let step = snapshot.otp.as_ref().and_then(|o| o.progress.last_step);
-                    if step < seen {
-                        return Err(format!(
-                            "a later load went back from step {seen:?} to {step:?}"
-                        ));
-                    }
-                    seen = step;
-                    loads = loads.saturating_add(1);
-                    tokio::task::yield_now().await;
+                let read = read_until_done(&*store, &user, &pace).await;
+                if read.is_err() {
+                    pace.stop.store(true, Ordering::Release);
                 }
-                Ok(loads)
+                read
             })
         })
         .collect();
-    let written = write_rounds(&*store, &f).await;
-    done.store(true, Ordering::Release);
+    let writer = {
+        let (store, pace) = (store.clone(), pace.clone());
+        tokio::spawn(async move {
+            let written = write_rounds(&*store, &f, &pace).await;
+            pace.stop.store(true, Ordering::Release);
+            written
+        })
+    };
     for reader in readers {
         match reader.await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(())) => {}
             Ok(Err(message)) => return Err(Failure { check: C, message }),
             Err(e) => {
                 return Err(Failure {
@@ -1216,7 +1212,55 @@ async fn load_is_one_consistent_snapshot<S: MfaStore + 'static>(
             }
         }
     }
-    written.map_err(|message| Failure { check: C, message })
+    match writer.await {
+        Ok(written) => written.map_err(|message| Failure { check: C, message }),
+        Err(e) => Err(Failure {
+            check: C,
+            message: format!("writer failed: {e}"),
+        }),
+    }
+}
+
+/// What the readers and the writer of [`load_is_one_consistent_snapshot`]
+/// share: loads completed so far, and whether to stop (the writer is done,
+/// or a reader failed).
+#[derive(Default)]
+struct Pace {
+    loads: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Pace {
+    /// Waits (boundedly) until `more` loads have completed since the call.
+    async fn loads_after(&self, more: usize) {
+        let target = self.loads.load(Ordering::Acquire).saturating_add(more);
+        for _ in 0..100_000 {
+            if self.loads.load(Ordering::Acquire) >= target || self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// One reader of [`load_is_one_consistent_snapshot`]: loads until told to
+/// stop, checking every snapshot.
+async fn read_until_done<S: MfaStore>(store: &S, user: &str, pace: &Pace) -> Result<(), String> {
+    let mut seen = None;
+    while !pace.stop.load(Ordering::Acquire) {
+        let snapshot = store.load(user).await.map_err(|e| e.to_string())?;
+        consistent(&snapshot)?;
+        let step = snapshot.otp.as_ref().and_then(|o| o.progress.last_step);
+        if step < seen {
+            return Err(format!(
+                "a later load went back from step {seen:?} to {step:?}"
+            ));
+        }
+        seen = step;
+        pace.loads.fetch_add(1, Ordering::AcqRel);
+        tokio::task::yield_now().await;
+    }
+    Ok(())
 }
 
 /// The states [`write_rounds`] produces, for one snapshot.
@@ -1249,11 +1293,17 @@ fn charged(k: u64) -> u32 {
 
 /// The writer of [`load_is_one_consistent_snapshot`]: every write must
 /// succeed, and a load right after it must show it.
-async fn write_rounds<S: MfaStore>(store: &S, f: &Fixture) -> Result<(), String> {
+async fn write_rounds<S: MfaStore>(store: &S, f: &Fixture, pace: &Pace) -> Result<(), String> {
     let (user, id) = (&f.user, &f.otp.id);
+    // Every reader is under way first.
+    pace.loads_after(SNAPSHOT_READERS).await;
     let mut progress = OtpProgress::default();
     let mut attempts = Attempts::default();
     for k in 1..=SNAPSHOT_ROUNDS {
+        if pace.stop.load(Ordering::Acquire) {
+            // A reader failed; it reports why.
+            return Ok(());
+        }
         let next = OtpProgress {
             last_step: Some(k),
             drift: Drift::NONE,
@@ -1267,7 +1317,7 @@ async fn write_rounds<S: MfaStore>(store: &S, f: &Fixture) -> Result<(), String>
             return Err(format!("round {k}: the accept was refused"));
         }
         // Let the readers in between every two writes.
-        tokio::task::yield_now().await;
+        pace.loads_after(SNAPSHOT_READERS).await;
         let read = store.load(user).await.map_err(|e| e.to_string())?;
         let got = read.otp.as_ref().map(|o| (o.progress, o.attempts));
         if got != Some((next, Attempts::default())) {
@@ -1283,7 +1333,7 @@ async fn write_rounds<S: MfaStore>(store: &S, f: &Fixture) -> Result<(), String>
         {
             return Err(format!("round {k}: the charge was refused"));
         }
-        tokio::task::yield_now().await;
+        pace.loads_after(SNAPSHOT_READERS).await;
         let read = store.load(user).await.map_err(|e| e.to_string())?;
         let got = read.otp.as_ref().map(|o| o.attempts);
         if got != Some(bucket) {

@@ -1,7 +1,8 @@
 //! The MFA flow of the seed guide against the in-memory store with an
 //! injected clock: every step and every error, throttling, drift,
 //! concurrency, the conformance kit (and the broken stores it must reject:
-//! racy, split writes, u64 saturated at i64::MAX, `NULL = NULL`; these
+//! racy, split writes, u64 saturated at i64::MAX, `NULL = NULL`, a torn
+//! `load`; these
 //! tests need feature `conformance`, which `scripts/test.sh` enables),
 //! and property tests over random sequences of operations.
 
@@ -853,6 +854,9 @@ enum Fault {
     /// Compares a nullable `last_step` with `=`: `NULL = NULL` is not true,
     /// so no compare-and-set expecting "never used" matches.
     NullIsNeverEqual,
+    /// Loads in two queries: the OTP bucket first, the rest after, so a
+    /// write landing in between gives a snapshot of no single instant.
+    TornLoad,
 }
 
 /// The memory store with one [`Fault`].
@@ -867,7 +871,7 @@ impl FaultyStore {
     fn int(&self, v: u64) -> u64 {
         match self.fault {
             Fault::SaturatesAtI64Max => v.min(i64::MAX.cast_unsigned()),
-            Fault::NullIsNeverEqual => v,
+            Fault::NullIsNeverEqual | Fault::TornLoad => v,
         }
     }
     fn progress(&self, p: totp_engine::OtpProgress) -> totp_engine::OtpProgress {
@@ -888,11 +892,17 @@ impl FaultyStore {
 #[cfg(feature = "conformance")]
 impl MfaStore for FaultyStore {
     type Error = std::convert::Infallible;
-    fn load(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
-        self.inner.load(user)
+    async fn load(&self, user: &str) -> Result<totp_engine::UserAuthenticators, Self::Error> {
+        if !matches!(self.fault, Fault::TornLoad) {
+            return self.inner.load(user).await;
+        }
+        let bucket = self.inner.load(user).await?.otp.map(|o| o.attempts);
+        tokio::task::yield_now().await;
+        let mut rest = self.inner.load(user).await?;
+        if let (Some(otp), Some(bucket)) = (rest.otp.as_mut(), bucket) {
+            otp.attempts = bucket;
+        }
+        Ok(rest)
     }
     fn enroll(
         &self,
@@ -1014,6 +1024,24 @@ async fn conformance_kit_rejects_a_store_that_compares_last_step_with_null_equal
         failure.message, "an advance expecting a never-used authenticator (NULL) did not match it",
         "{failure}"
     );
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_whose_load_is_torn() {
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::TornLoad,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.check, "load_is_one_consistent_snapshot",
+        "{failure}"
+    );
+    assert!(failure.message.starts_with("a torn snapshot"), "{failure}");
 }
 
 #[derive(Debug, Clone)]
