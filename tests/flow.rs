@@ -2,7 +2,7 @@
 //! injected clock: every step and every error, throttling, drift,
 //! concurrency, the conformance kit (and the broken stores it must reject:
 //! racy, split writes, u64 saturated at i64::MAX, `NULL = NULL`, a torn
-//! `load`; these
+//! `load`, a removal that takes the recovery codes; these
 //! tests need feature `conformance`, which `scripts/test.sh` enables),
 //! and property tests over random sequences of operations.
 
@@ -857,6 +857,9 @@ enum Fault {
     /// Loads in two queries: the OTP bucket first, the rest after, so a
     /// write landing in between gives a snapshot of no single instant.
     TornLoad,
+    /// Removing the OTP authenticator removes the recovery codes too
+    /// (`ON DELETE CASCADE` from one table to the other).
+    RemoveCascades,
 }
 
 /// The memory store with one [`Fault`].
@@ -871,7 +874,7 @@ impl FaultyStore {
     fn int(&self, v: u64) -> u64 {
         match self.fault {
             Fault::SaturatesAtI64Max => v.min(i64::MAX.cast_unsigned()),
-            Fault::NullIsNeverEqual | Fault::TornLoad => v,
+            Fault::NullIsNeverEqual | Fault::TornLoad | Fault::RemoveCascades => v,
         }
     }
     fn progress(&self, p: totp_engine::OtpProgress) -> totp_engine::OtpProgress {
@@ -980,13 +983,45 @@ impl MfaStore for FaultyStore {
         let (expected, next) = (self.attempts(expected), self.attempts(next));
         self.inner.update_attempts(user, id, expected, next)
     }
-    fn remove(
+    async fn remove(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.remove(user, id)
+    ) -> Result<bool, Self::Error> {
+        let recovery = self.inner.load(user).await?.recovery.map(|r| r.id);
+        let removed = self.inner.remove(user, id).await?;
+        if removed
+            && matches!(self.fault, Fault::RemoveCascades)
+            && id.kind() == AuthenticatorKind::Otp
+            && let Some(recovery) = recovery
+        {
+            self.inner.remove(user, &recovery).await?;
+        }
+        Ok(removed)
     }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_whose_otp_removal_takes_the_recovery_codes() {
+    let mut rng = ChaCha20Rng::seed_from_u64(17);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::RemoveCascades,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.check, "remove_deletes_only_that_authenticator",
+        "{failure}"
+    );
+    assert!(
+        failure
+            .message
+            .starts_with("removing the OTP authenticator changed the recovery codes"),
+        "{failure}"
+    );
 }
 
 #[cfg(feature = "conformance")]
