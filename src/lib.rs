@@ -43,13 +43,13 @@ mod memory;
 #[cfg(feature = "flow")]
 mod store;
 
-pub use code::{Code, SubmittedCode};
-pub use error::{BeforeT0, MalformedCode, ParamError, Refusal, SecretError};
+pub use code::{Code, MalformedCode, SubmittedCode};
+pub use error::{BeforeT0, Refusal};
 pub use hotp::{Hotp, HotpMatch, HotpParams};
-pub use params::{Algorithm, Digits, Drift, LookAhead, Period, Window};
-pub use secret::{MAX_BASE32_LEN, Secret};
+pub use params::{Algorithm, Digits, Drift, LookAhead, ParamError, Period, Window};
+pub use secret::{MAX_BASE32_LEN, Secret, SecretError};
 pub use totp::{Totp, TotpParams, Verified};
-pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError, UriText};
+pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError};
 
 #[cfg(feature = "sha2")]
 pub use recovery::{
