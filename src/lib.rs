@@ -10,7 +10,6 @@ extern crate std;
 
 // Primitives: `core` only, no heap.
 mod code;
-mod error;
 mod hotp;
 mod mac;
 mod params;
@@ -44,10 +43,11 @@ mod memory;
 mod store;
 
 pub use code::{Code, MalformedCode, SubmittedCode};
-pub use error::{BeforeT0, Refusal};
 pub use hotp::{Hotp, HotpMatch, HotpParams};
 pub use params::{Algorithm, Digits, Drift, LookAhead, ParamError, Period, Window};
+pub use scan::Refusal;
 pub use secret::{MAX_BASE32_LEN, Secret, SecretError};
+pub use totp::BeforeT0;
 pub use totp::{Totp, TotpParams, Verified};
 pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError};
 

@@ -31,10 +31,10 @@ use core::future::Future;
 use rand_core::CryptoRng;
 
 use crate::code::SubmittedCode;
-use crate::error::Refusal;
 use crate::params::Window;
 use crate::policy::Attempts;
 use crate::recovery::{RecoveryCode, RecoveryHash};
+use crate::scan::Refusal;
 use crate::secret::Secret;
 use crate::store::{
     AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator, OtpProgress,
