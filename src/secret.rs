@@ -9,6 +9,7 @@ use core::fmt;
 
 use rand_core::CryptoRng;
 use subtle::{Choice, ConstantTimeEq};
+use zerocopy::IntoBytes as _;
 use zeroize::Zeroize;
 
 /// RFC 4648 base32, upper-case alphabet, no padding; decoding ignores case.
@@ -37,7 +38,8 @@ const MAX_BASE32_INPUT: usize = 1024;
 /// ```
 #[derive(Clone)]
 pub struct Secret {
-    bytes: [u8; Secret::MAX_LEN],
+    /// The key, in words so that wiping it takes a store per 8 bytes.
+    words: [u64; Secret::MAX_LEN / 8],
     len: u8,
 }
 
@@ -218,7 +220,7 @@ impl Secret {
     /// to find in review.
     #[must_use]
     pub fn expose_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len()).unwrap_or_default()
+        self.words.as_bytes().get(..self.len()).unwrap_or_default()
     }
 
     /// Length of the unpadded base32 encoding.
@@ -258,7 +260,7 @@ impl Secret {
     #[inline]
     fn zeroed(len: usize) -> Self {
         Self {
-            bytes: [0; Self::MAX_LEN],
+            words: [0; Self::MAX_LEN / 8],
             len: u8::try_from(len).unwrap_or(0),
         }
     }
@@ -266,7 +268,7 @@ impl Secret {
     #[inline]
     fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.len();
-        self.bytes.get_mut(..len).unwrap_or_default()
+        self.words.as_mut_bytes().get_mut(..len).unwrap_or_default()
     }
 }
 
@@ -360,7 +362,10 @@ fn decode_compact(compact: &[u8], min_len: usize) -> Result<Secret, SecretError>
 impl Drop for Secret {
     fn drop(&mut self) {
         // Bytes past `len` are never written: only the key needs wiping.
-        self.bytes_mut().zeroize();
+        let used = self.len().div_ceil(8);
+        if let Some(words) = self.words.get_mut(..used) {
+            words.zeroize();
+        }
         self.len.zeroize();
     }
 }

@@ -556,14 +556,33 @@ async fn concurrent_wrong_codes_lose_no_increment_and_never_exceed_the_bucket() 
         "{:06}",
         (code_at(&phone, T0 + 30).parse::<u32>().unwrap() + 1) % 1_000_000
     );
-    let wins = race(64, || {
-        let (mfa, wrong) = (mfa.clone(), wrong.clone());
-        async move { mfa.verify_otp("u", &wrong, T0 + 30).await.is_ok() }
+    // Each request is answered invalid_grant (checked, and charged), or,
+    // having lost the compare-and-set MAX_RETRIES times to the others,
+    // `Contention` (nothing learned about the code, nothing charged).
+    let contended = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let refused = race(64, || {
+        let (mfa, wrong, contended) = (mfa.clone(), wrong.clone(), contended.clone());
+        async move {
+            match mfa.verify_otp("u", &wrong, T0 + 30).await {
+                Err(e) if e.error_code() == "invalid_grant" => true,
+                Err(MfaError::Contention) => {
+                    contended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    false
+                }
+                other => panic!("a wrong code was answered {other:?}"),
+            }
+        }
     })
     .await;
-    assert_eq!(wins, 0);
+    let contended = contended.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(refused + contended, 64);
+    assert!(refused >= 32, "{contended} of 64 lost every retry");
     let used = store.load("u").await.unwrap().otp.unwrap().attempts.used();
-    assert_eq!(used, 64, "every concurrent failure is counted");
+    assert_eq!(
+        used,
+        u32::try_from(refused).unwrap(),
+        "every failure answered is counted, once"
+    );
 
     // Auth0's bucket of 10: of 64 concurrent guesses, exactly 10 are checked.
     let mfa = Arc::new(flow(config()));
