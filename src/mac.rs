@@ -16,6 +16,7 @@
 //! RFC 4231 vectors in `tests/hmac_vectors.rs` and a property test against the
 //! `hmac` crate check it.
 
+use zerocopy::IntoBytes as _;
 use zeroize::Zeroize;
 
 /// Largest digest this module produces (SHA-512).
@@ -57,6 +58,13 @@ pub(crate) trait BlockHash {
     const IV: Self::State;
     /// An all-zero block.
     const ZERO_BLOCK: Self::Block;
+    /// A block as 64-bit words, for the key schedule: wiping the key's
+    /// bytes from it then takes one store per 8 bytes.
+    type Words: Copy + AsMut<[u64]> + zerocopy::IntoBytes + zerocopy::FromBytes;
+    /// An all-zero block of words.
+    const ZERO_WORDS: Self::Words;
+    /// The words as the block they are.
+    fn words_block(words: &Self::Words) -> &Self::Block;
     /// Compresses one block into the state.
     fn compress(state: &mut Self::State, block: &Self::Block);
     /// Writes the state as a big-endian digest into `out[..OUTPUT_LEN]`.
@@ -158,6 +166,12 @@ impl BlockHash for Sha1 {
         0xC3D2_E1F0,
     ];
     const ZERO_BLOCK: [u8; 64] = [0; 64];
+    type Words = [u64; 8];
+    const ZERO_WORDS: [u64; 8] = [0; 8];
+    #[inline(always)]
+    fn words_block(words: &[u64; 8]) -> &[u8; 64] {
+        zerocopy::transmute_ref!(words)
+    }
     #[inline(always)]
     fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
         #[cfg(feature = "__count-compressions")]
@@ -212,6 +226,12 @@ impl BlockHash for Sha256 {
         0x5be0_cd19,
     ];
     const ZERO_BLOCK: [u8; 64] = [0; 64];
+    type Words = [u64; 8];
+    const ZERO_WORDS: [u64; 8] = [0; 8];
+    #[inline(always)]
+    fn words_block(words: &[u64; 8]) -> &[u8; 64] {
+        zerocopy::transmute_ref!(words)
+    }
     #[inline(always)]
     fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
         #[cfg(feature = "__count-compressions")]
@@ -266,6 +286,12 @@ impl BlockHash for Sha512 {
         0x5be0_cd19_137e_2179,
     ];
     const ZERO_BLOCK: [u8; 128] = [0; 128];
+    type Words = [u64; 16];
+    const ZERO_WORDS: [u64; 16] = [0; 16];
+    #[inline(always)]
+    fn words_block(words: &[u64; 16]) -> &[u8; 128] {
+        zerocopy::transmute_ref!(words)
+    }
     #[inline(always)]
     fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
         #[cfg(feature = "__count-compressions")]
@@ -362,29 +388,33 @@ impl<H: BlockHash> Keyed<H> {
     pub(crate) fn new(key: &[u8]) -> Self {
         let bl = block_len::<H>();
         // One block holds the key, XORed with ipad, then turned into the
-        // opad block in place. Only the bytes that depend on the key need
+        // opad block in place. Only the words that hold key bytes need
         // wiping; the rest are 0x36 / 0x5c.
-        let mut pad = H::ZERO_BLOCK;
+        let mut pad = H::ZERO_WORDS;
         let keyed_len = if key.len() > bl {
-            digest::<H>(key, pad.as_mut());
+            digest::<H>(key, pad.as_mut_bytes());
             H::OUTPUT_LEN
         } else {
-            if let Some(head) = pad.as_mut().get_mut(..key.len()) {
+            if let Some(head) = pad.as_mut_bytes().get_mut(..key.len()) {
                 crate::secret::copy_key(head, key);
             }
             key.len()
         };
-        for byte in pad.as_mut() {
+        // Byte-wise, which compiles to 16-byte vector operations: the
+        // compression's 16-byte loads then forward from whole stores.
+        for byte in pad.as_mut_bytes() {
             *byte ^= 0x36;
         }
         let mut inner = H::IV;
-        H::compress(&mut inner, &pad);
-        for byte in pad.as_mut() {
+        H::compress(&mut inner, H::words_block(&pad));
+        for byte in pad.as_mut_bytes() {
             *byte ^= 0x36 ^ 0x5c;
         }
         let mut outer = H::IV;
-        H::compress(&mut outer, &pad);
-        pad.as_mut()[..keyed_len].zeroize();
+        H::compress(&mut outer, H::words_block(&pad));
+        if let Some(keyed) = pad.as_mut().get_mut(..keyed_len.div_ceil(8)) {
+            keyed.zeroize();
+        }
         Self { inner, outer }
     }
 
