@@ -234,11 +234,16 @@ impl Totp {
     /// refusing replays of `last_accepted_step` and earlier steps.
     ///
     /// What is constant-time: every step of the window is computed and
-    /// compared with `subtle`, with no early exit, so the time taken does not
-    /// depend on which step matched or whether any did. What is not: parsing
-    /// the text (length, digits, separators) fails fast before any HMAC, and
-    /// the number of steps computed shrinks where the window would cross
-    /// step 0 or `u64::MAX`; neither involves the secret.
+    /// compared with `subtle`, with no early exit, and the verdict is
+    /// selected without branches, so the work does not depend on which step
+    /// matched or whether any did. What is not: parsing the text (length,
+    /// digits, separators) fails fast before any HMAC; the number of steps
+    /// computed shrinks where the window would cross step 0 or `u64::MAX`;
+    /// whether a step may be accepted at all (is it after
+    /// `last_accepted_step`?) is branched on, being public; and the verdict,
+    /// once reached, becomes `Ok` or `Err` by a `match`, i.e. the answer
+    /// itself, which the caller acts on anyway. None of it involves the
+    /// secret or tells which step matched.
     ///
     /// # Errors
     ///
