@@ -3,8 +3,8 @@
 //! parse the form, one `SELECT` by primary key (the mfa_token's SHA-256),
 //! the TOTP window check (to learn the code's step), one conditional
 //! `UPDATE` of the last step, one JWT signed with the algorithm and key
-//! type the server uses (`--signing-alg`, RS256 through aws-lc-rs or EdDSA
-//! through jsonwebtoken, the key parsed once), and a JSON answer. A replay
+//! type the server uses (`--signing-alg`, RS256 or EdDSA through aws-lc-rs,
+//! the key parsed once), and a JSON answer. A replay
 //! is the same `UPDATE` changing no row, answered 400. Both statements run
 //! on one pooled connection; the pool is the store crate's
 //! (`connect_pool`: the same PRAGMAs, sizes and acquire settings).
@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use aws_lc_rs::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,7 +42,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use sha2::Digest as _;
 use sqlx::{AnyPool, Row as _};
@@ -69,7 +68,7 @@ struct Args {
 
 enum Key {
     Rsa(RsaKeyPair),
-    Ed(EncodingKey),
+    Ed(Ed25519KeyPair),
 }
 
 impl Key {
@@ -78,26 +77,34 @@ impl Key {
             "RS256" => Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()),
             "EdDSA" => {
                 let key = ed25519_dalek::SigningKey::from_bytes(&rand::random());
-                Self::Ed(EncodingKey::from_ed_der(
-                    key.to_pkcs8_der().unwrap().as_bytes(),
-                ))
+                Self::Ed(
+                    Ed25519KeyPair::from_pkcs8_maybe_unchecked(
+                        key.to_pkcs8_der().unwrap().as_bytes(),
+                    )
+                    .unwrap(),
+                )
             }
             other => panic!("unknown signing algorithm {other}"),
         }
     }
 
     fn sign(&self, claims: &serde_json::Value) -> String {
+        let alg = match self {
+            Self::Ed(_) => "EdDSA",
+            Self::Rsa(_) => "RS256",
+        };
+        let header = serde_json::json!({ "typ": "JWT", "alg": alg, "kid": "floor" });
+        let mut jwt = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        jwt.push('.');
+        jwt.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()));
         match self {
-            Self::Ed(key) => {
-                let mut header = Header::new(Algorithm::EdDSA);
-                header.kid = Some("floor".to_owned());
-                jsonwebtoken::encode(&header, claims, key).unwrap()
+            Self::Ed(pair) => {
+                let signature = pair.sign(jwt.as_bytes());
+                jwt.push('.');
+                jwt.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+                jwt
             }
             Self::Rsa(pair) => {
-                let header = serde_json::json!({ "typ": "JWT", "alg": "RS256", "kid": "floor" });
-                let mut jwt = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
-                jwt.push('.');
-                jwt.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()));
                 let mut signature = vec![0u8; pair.public_modulus_len()];
                 pair.sign(
                     &RSA_PKCS1_SHA256,

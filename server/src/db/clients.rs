@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use totp_engine_sqlx::lease;
 
 use super::{Db, DbError, bits};
 use crate::credentials::StoredClientSecret;
@@ -127,18 +128,20 @@ impl Db {
         Ok(())
     }
 
-    /// A client by id; `None` for an unknown client.
+    /// A client by id; `None` for an unknown client. Through the
+    /// request's connection ([`lease::read_optional`]): the first statement
+    /// of every token request, run again if its connection turns out dead.
     ///
     /// # Errors
     ///
     /// [`DbError`] if the database fails or the row is corrupt.
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, DbError> {
-        sqlx::query(
+        lease::read_optional(
+            &self.pool,
             "SELECT client_id, secret_salt, secret_hash, public_keys FROM clients
              WHERE client_id = $1",
+            client_id,
         )
-        .bind(client_id)
-        .fetch_optional(&self.pool)
         .await?
         .as_ref()
         .map(ClientRow::from_row)

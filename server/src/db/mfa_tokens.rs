@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use totp_engine_sqlx::lease;
 
 use super::{Db, DbError, bits, unbits};
 
@@ -73,18 +74,19 @@ impl Db {
     }
 
     /// Looks an mfa_token up by its SHA-256 (expired ones too: the caller
-    /// tells "expired" from "unknown").
+    /// tells "expired" from "unknown"), through the request's connection
+    /// ([`lease::read_optional`]).
     ///
     /// # Errors
     ///
     /// [`DbError`] if the database fails.
     pub async fn mfa_token(&self, token_hash: &[u8; 32]) -> Result<Option<MfaTokenRow>, DbError> {
-        sqlx::query(
+        lease::read_optional(
+            &self.pool,
             "SELECT token_hash, user_id, client_id, scope, audience, expires_at
              FROM mfa_tokens WHERE token_hash = $1",
+            token_hash.to_vec(),
         )
-        .bind(token_hash.to_vec())
-        .fetch_optional(&self.pool)
         .await?
         .as_ref()
         .map(MfaTokenRow::from_row)

@@ -261,6 +261,11 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 format!("Grant type '{}' is not supported.", printable(&grant_type)),
             ));
         }
+        if matches!(grant_type.as_str(), MFA_OTP | MFA_RECOVERY_CODE) {
+            // Every statement of these grants, from the client row on, goes
+            // through the request's one connection (see `one_connection`).
+            totp_engine_sqlx::lease::hold();
+        }
         let now = app.now();
         let auth = ClientAuth::read(&mut parts, &mut params).await?;
         let public_client = matches!(&auth, ClientAuth::Secret(c) if c.secret.is_none());

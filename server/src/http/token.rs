@@ -159,6 +159,9 @@ async fn second_factor_tokens(
     bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
+    // The code is checked: the request's connection goes back to the pool
+    // before the refresh token's own statements and the signatures.
+    totp_engine_sqlx::lease::release().await;
     let amr = vec!["pwd".to_owned(), factor.to_owned()];
     let refresh_jkt = bind.and_then(dpop::Binding::refresh_jkt);
     let refresh_token = refresh::new_family(
