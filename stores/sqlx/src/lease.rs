@@ -151,36 +151,36 @@ pub fn read_attempts(pool: &AnyPool) -> u32 {
     pool.options().get_max_connections().saturating_add(1)
 }
 
-/// The row (if any) that `sql`, with `$1` bound to `key`, selects from
-/// `pool`, through [`connection`]; run again on another connection while
-/// the one it ran on turns out dead (at most [`read_attempts`] times).
-/// For reads only: a statement that changes anything must not run twice.
+/// The row (if any) that `sql`, with its parameters bound by `bind`,
+/// selects from `pool`, through [`connection`]; run again on another
+/// connection while the one it ran on turns out dead (at most
+/// [`read_attempts`] times). For reads only: a statement that changes
+/// anything must not run twice.
 ///
 /// # Errors
 ///
 /// The statement's last error, or the pool's.
-pub async fn read_optional<'q, T>(
+pub async fn read_optional<'q, F>(
     pool: &AnyPool,
     sql: &'q str,
-    key: T,
+    bind: F,
 ) -> Result<Option<AnyRow>, sqlx::Error>
 where
-    T: 'q + sqlx::Encode<'q, Any> + sqlx::Type<Any> + Clone + Send,
+    F: Fn(AnyQuery<'q>) -> AnyQuery<'q>,
 {
     let mut last = sqlx::Error::PoolTimedOut;
     for _ in 0..read_attempts(pool) {
         let mut conn = connection(pool).await?;
-        match sqlx::query(sql)
-            .bind(key.clone())
-            .fetch_optional(&mut *conn)
-            .await
-        {
+        match bind(sqlx::query(sql)).fetch_optional(&mut *conn).await {
             Err(e) if conn.discard_if_dead(&e) => last = e,
             other => return other,
         }
     }
     Err(last)
 }
+
+/// A statement on the `Any` driver, as [`read_optional`] binds it.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 impl Conn {
     /// Whether `error` (of a statement just run on this connection) says

@@ -131,7 +131,7 @@ impl SqlxStore {
     /// The one row `sql` selects for `user`, through the request's
     /// connection ([`lease::read_optional`]).
     async fn read_one(&self, sql: &str, user: &str) -> Result<sqlx::any::AnyRow, sqlx::Error> {
-        lease::read_optional(&self.pool, sql, user)
+        lease::read_optional(&self.pool, sql, |q| q.bind(user))
             .await?
             .ok_or(sqlx::Error::RowNotFound)
     }
