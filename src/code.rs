@@ -146,7 +146,30 @@ impl SubmittedCode {
     ///
     /// [`MalformedCode::TooLong`] over 32 bytes, [`MalformedCode::Empty`],
     /// [`MalformedCode::InvalidCharacter`], [`MalformedCode::WrongLength`].
+    #[inline]
     pub fn parse(text: &str, digits: Digits) -> Result<Self, MalformedCode> {
+        // The common case first, inline: exactly the digits, nothing else.
+        if text.len() == usize::from(digits.get()) {
+            let mut value = 0u32;
+            let mut all_digits = true;
+            for b in text.bytes() {
+                let digit = b.wrapping_sub(b'0');
+                all_digits &= digit <= 9;
+                // At most 8 digits: value < 10^8 (it wraps only past a
+                // non-digit, and then it is discarded).
+                value = value.wrapping_mul(10).wrapping_add(u32::from(digit));
+            }
+            if all_digits {
+                return Ok(Self { value, digits });
+            }
+        }
+        Self::parse_pasted(text, digits)
+    }
+
+    /// [`SubmittedCode::parse`] for text with separators, surrounding
+    /// whitespace or a wrong length.
+    #[inline(never)]
+    fn parse_pasted(text: &str, digits: Digits) -> Result<Self, MalformedCode> {
         if text.len() > MAX_SUBMITTED_LEN {
             return Err(MalformedCode::TooLong);
         }

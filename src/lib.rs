@@ -116,4 +116,13 @@ pub mod __private {
     ) -> Result<(u8, u64, i64), crate::Refusal> {
         totp.verdict(code, now, None, crate::Drift::NONE)
     }
+
+    /// Hash compressions (SHA-1, SHA-256, SHA-512 blocks) the engine has run
+    /// on the current thread: with the `__count-compressions` feature only,
+    /// for tests that prove work was or was not done.
+    #[cfg(feature = "__count-compressions")]
+    #[must_use]
+    pub fn compressions() -> u64 {
+        crate::mac::counting::get()
+    }
 }

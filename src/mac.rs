@@ -21,6 +21,28 @@ use zeroize::Zeroize;
 /// Largest digest this module produces (SHA-512).
 pub(crate) const MAX_OUTPUT: usize = 64;
 
+/// Compressions run on the current thread, counted only with the
+/// `__count-compressions` feature (a test hook: `tests/hmac_count.rs` proves
+/// with it that malformed input is refused before any HMAC work).
+#[cfg(feature = "__count-compressions")]
+pub(crate) mod counting {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static COMPRESSIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Counts one compression.
+    pub(crate) fn bump() {
+        COMPRESSIONS.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+
+    /// Compressions run on this thread so far.
+    pub(crate) fn get() -> u64 {
+        COMPRESSIONS.with(Cell::get)
+    }
+}
+
 /// A hash function seen through its compression function.
 pub(crate) trait BlockHash {
     /// The chaining state.
@@ -48,19 +70,6 @@ pub(crate) trait BlockHash {
     fn truncate(state: &Self::State) -> u32;
 }
 
-/// Writes 16-byte lanes into a block: each lane is one 16-byte store, which
-/// the compression function's 16-byte loads can forward from. Blocks built
-/// from byte or 8-byte stores stall every load on store forwarding, which
-/// serializes compressions that could otherwise overlap.
-#[inline(always)]
-fn lanes<const N: usize, const L: usize>(lanes: [u128; L]) -> [u8; N] {
-    let mut block = [0u8; N];
-    for (chunk, lane) in block.chunks_exact_mut(16).zip(lanes) {
-        chunk.copy_from_slice(&lane.to_be_bytes());
-    }
-    block
-}
-
 /// The 4 bytes at `offset` (0..=15) of a big-endian digest given as 16-byte
 /// lanes `hi` ‖ `lo`, top bit cleared.
 #[inline(always)]
@@ -77,11 +86,55 @@ fn lane32(a: u32, b: u32, c: u32, d: u32) -> u128 {
     (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d)
 }
 
-/// The first lane of a counter block: the counter, then the 0x80 pad byte.
-#[inline(always)]
-fn counter_lane(counter: u64) -> u128 {
-    (u128::from(counter) << 64) | (0x80u128 << 56)
+/// A final block of `B` bytes for a message of `M` bytes: the 0x80 pad
+/// byte after it, zeros, and the total length in bits (big-endian) at the
+/// end (SHA-512's 16-byte length field has zeros in its upper half at
+/// these lengths); the message bytes themselves are left zero. The whole
+/// message fits in the block (`M` < `B` − 8).
+///
+/// Blocks are made from these compile-time templates and one copy of the
+/// message over their head ([`padded_block`]), so building one costs a few
+/// wide stores and no per-byte work.
+const fn padded_template<const B: usize, const M: usize>(bits: u64) -> [u8; B] {
+    let mut block = [0u8; B];
+    block[M] = 0x80;
+    let length = bits.to_be_bytes();
+    let mut i = 0;
+    while i < 8 {
+        block[B.wrapping_sub(8).wrapping_add(i)] = length[i];
+        i = i.wrapping_add(1);
+    }
+    block
 }
+
+/// `template` (from [`padded_template`]) with `msg` as its first bytes.
+#[inline(always)]
+fn padded_block<const B: usize, const M: usize>(template: &[u8; B], msg: &[u8; M]) -> [u8; B] {
+    let mut block = *template;
+    if let Some(head) = block.first_chunk_mut::<M>() {
+        *head = *msg;
+    }
+    block
+}
+
+/// The inner final block of an HMAC-SHA-1 / HMAC-SHA-256 over an 8-byte
+/// counter: length (64 + 8) bytes = 576 bits.
+const COUNTER_BLOCK: [u8; 64] = padded_template::<64, 8>(576);
+/// The outer final block of HMAC-SHA-1: digest (20 bytes), length
+/// (64 + 20) bytes = 672 bits.
+const SHA1_OUTER_BLOCK: [u8; 64] = padded_template::<64, 20>(672);
+/// The outer final block of HMAC-SHA-256: digest (32 bytes), length
+/// (64 + 32) bytes = 768 bits.
+#[cfg(feature = "sha2")]
+const SHA256_OUTER_BLOCK: [u8; 64] = padded_template::<64, 32>(768);
+/// The inner final block of HMAC-SHA-512 over an 8-byte counter: length
+/// (128 + 8) bytes = 1088 bits.
+#[cfg(feature = "sha2")]
+const SHA512_COUNTER_BLOCK: [u8; 128] = padded_template::<128, 8>(1088);
+/// The outer final block of HMAC-SHA-512: digest (64 bytes), length
+/// (128 + 64) bytes = 1536 bits.
+#[cfg(feature = "sha2")]
+const SHA512_OUTER_BLOCK: [u8; 128] = padded_template::<128, 64>(1536);
 
 /// Block length in bytes of `H`.
 fn block_len<H: BlockHash>() -> usize {
@@ -107,6 +160,8 @@ impl BlockHash for Sha1 {
     const ZERO_BLOCK: [u8; 64] = [0; 64];
     #[inline(always)]
     fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
+        #[cfg(feature = "__count-compressions")]
+        counting::bump();
         sha1::block_api::compress(state, core::slice::from_ref(block));
     }
     #[inline(always)]
@@ -117,18 +172,13 @@ impl BlockHash for Sha1 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 64] {
-        // Length: (64 + 8) bytes = 576 bits.
-        lanes([counter_lane(counter), 0, 0, 576])
+        padded_block(&COUNTER_BLOCK, &counter.to_be_bytes())
     }
     #[inline(always)]
     fn outer_block(s: &[u32; 5]) -> [u8; 64] {
-        // Digest (20 bytes), 0x80, length (64 + 20) bytes = 672 bits.
-        lanes([
-            lane32(s[0], s[1], s[2], s[3]),
-            lane32(s[4], 0x8000_0000, 0, 0),
-            0,
-            672,
-        ])
+        let mut digest = [0u8; 20];
+        Self::write_digest(s, &mut digest);
+        padded_block(&SHA1_OUTER_BLOCK, &digest)
     }
     #[inline(always)]
     fn truncate(s: &[u32; 5]) -> u32 {
@@ -164,6 +214,8 @@ impl BlockHash for Sha256 {
     const ZERO_BLOCK: [u8; 64] = [0; 64];
     #[inline(always)]
     fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+        #[cfg(feature = "__count-compressions")]
+        counting::bump();
         sha2::block_api::compress256(state, core::slice::from_ref(block));
     }
     #[inline(always)]
@@ -174,17 +226,13 @@ impl BlockHash for Sha256 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 64] {
-        lanes([counter_lane(counter), 0, 0, 576])
+        padded_block(&COUNTER_BLOCK, &counter.to_be_bytes())
     }
     #[inline(always)]
     fn outer_block(s: &[u32; 8]) -> [u8; 64] {
-        // Digest (32 bytes), 0x80, length (64 + 32) bytes = 768 bits.
-        lanes([
-            lane32(s[0], s[1], s[2], s[3]),
-            lane32(s[4], s[5], s[6], s[7]),
-            0x80u128 << 120,
-            768,
-        ])
+        let mut digest = [0u8; 32];
+        Self::write_digest(s, &mut digest);
+        padded_block(&SHA256_OUTER_BLOCK, &digest)
     }
     #[inline(always)]
     fn truncate(s: &[u32; 8]) -> u32 {
@@ -220,6 +268,8 @@ impl BlockHash for Sha512 {
     const ZERO_BLOCK: [u8; 128] = [0; 128];
     #[inline(always)]
     fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
+        #[cfg(feature = "__count-compressions")]
+        counting::bump();
         sha2::block_api::compress512(state, core::slice::from_ref(block));
     }
     #[inline(always)]
@@ -230,23 +280,13 @@ impl BlockHash for Sha512 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 128] {
-        // Length: (128 + 8) bytes = 1088 bits, in a 16-byte field.
-        lanes([counter_lane(counter), 0, 0, 0, 0, 0, 0, 1088])
+        padded_block(&SHA512_COUNTER_BLOCK, &counter.to_be_bytes())
     }
     #[inline(always)]
     fn outer_block(s: &[u64; 8]) -> [u8; 128] {
-        let l = |a: u64, b: u64| (u128::from(a) << 64) | u128::from(b);
-        // Digest (64 bytes), 0x80, length (128 + 64) bytes = 1536 bits.
-        lanes([
-            l(s[0], s[1]),
-            l(s[2], s[3]),
-            l(s[4], s[5]),
-            l(s[6], s[7]),
-            0x80u128 << 120,
-            0,
-            0,
-            1536,
-        ])
+        let mut digest = [0u8; 64];
+        Self::write_digest(s, &mut digest);
+        padded_block(&SHA512_OUTER_BLOCK, &digest)
     }
     #[inline(always)]
     fn truncate(s: &[u64; 8]) -> u32 {
@@ -321,29 +361,29 @@ impl<H: BlockHash> Keyed<H> {
     /// longer than one block, which is hashed first).
     pub(crate) fn new(key: &[u8]) -> Self {
         let bl = block_len::<H>();
-        let mut k = H::ZERO_BLOCK;
-        // Bytes of `k` (and of the pads) that depend on the key; the rest
-        // are zeros (0x36 / 0x5c in the pads) and need no wiping.
+        // One block holds the key, XORed with ipad, then turned into the
+        // opad block in place. Only the bytes that depend on the key need
+        // wiping; the rest are 0x36 / 0x5c.
+        let mut pad = H::ZERO_BLOCK;
         let keyed_len = if key.len() > bl {
-            digest::<H>(key, k.as_mut());
+            digest::<H>(key, pad.as_mut());
             H::OUTPUT_LEN
         } else {
-            k.as_mut()[..key.len()].copy_from_slice(key);
+            if let Some(head) = pad.as_mut().get_mut(..key.len()) {
+                crate::secret::copy_key(head, key);
+            }
             key.len()
         };
-        let mut pad = k;
         for byte in pad.as_mut() {
             *byte ^= 0x36;
         }
         let mut inner = H::IV;
         H::compress(&mut inner, &pad);
-        pad = k;
         for byte in pad.as_mut() {
-            *byte ^= 0x5c;
+            *byte ^= 0x36 ^ 0x5c;
         }
         let mut outer = H::IV;
         H::compress(&mut outer, &pad);
-        k.as_mut()[..keyed_len].zeroize();
         pad.as_mut()[..keyed_len].zeroize();
         Self { inner, outer }
     }
@@ -361,56 +401,47 @@ impl<H: BlockHash> Keyed<H> {
         inner_digest.zeroize();
     }
 
-    /// HMAC of each big-endian 8-byte counter (the HOTP/TOTP message),
-    /// reduced by RFC 4226 dynamic truncation to a 31-bit value, into
-    /// `out[i]`. Exactly one inner and one outer compression per counter.
+    /// HMAC of each of `N` big-endian 8-byte counters (the HOTP/TOTP
+    /// message), reduced by RFC 4226 dynamic truncation to a 31-bit value.
+    /// Exactly one inner and one outer compression per counter.
     ///
-    /// The counters are processed [`BATCH`] at a time: all inner
-    /// compressions of a batch, then all outer ones. Each compression in a
-    /// row is independent of the one before it, so the CPU overlaps them;
-    /// that is the arithmetic floor of a windowed verification.
+    /// All `N` inner compressions run back to back, then all `N` outer
+    /// ones. Each compression in a row is independent of the one before it,
+    /// so the CPU overlaps them; that is the arithmetic floor of a windowed
+    /// verification. `N` is a constant, so the blocks are built straight
+    /// into place with no zero-filled spare blocks and no per-counter
+    /// branch.
     ///
     /// The per-call scratch (blocks and states derived from the key schedule
     /// and public counters) is not wiped: it is overwritten by later calls,
-    /// and wiping it byte by byte would cost more than the HMAC. The key
-    /// schedule itself is wiped when the [`Keyed`] is dropped.
+    /// and wiping it would cost more than the HMAC. The key schedule itself
+    /// is wiped when the [`Keyed`] is dropped.
     #[inline(always)]
-    pub(crate) fn truncated_batch(&self, counters: &[u64], out: &mut [u32]) {
-        for (cs, os) in counters.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            let n = cs.len();
-            let mut blocks = [H::ZERO_BLOCK; BATCH];
-            for (block, &c) in blocks.iter_mut().zip(cs) {
-                *block = H::counter_block(c);
-            }
-            let mut states = [self.inner; BATCH];
-            for (state, block) in states.iter_mut().zip(&blocks).take(n) {
-                H::compress(state, block);
-            }
-            for (block, state) in blocks.iter_mut().zip(&states).take(n) {
-                *block = H::outer_block(state);
-            }
-            let mut outer = [self.outer; BATCH];
-            for (state, block) in outer.iter_mut().zip(&blocks).take(n) {
-                H::compress(state, block);
-            }
-            for (o, state) in os.iter_mut().zip(&outer) {
-                *o = H::truncate(state);
-            }
+    pub(crate) fn truncated_n<const N: usize>(&self, counters: &[u64; N]) -> [u32; N] {
+        let blocks: [H::Block; N] = core::array::from_fn(|i| H::counter_block(counters[i]));
+        let mut inner = [self.inner; N];
+        for (state, block) in inner.iter_mut().zip(&blocks) {
+            H::compress(state, block);
         }
+        let blocks: [H::Block; N] = core::array::from_fn(|i| H::outer_block(&inner[i]));
+        let mut outer = [self.outer; N];
+        for (state, block) in outer.iter_mut().zip(&blocks) {
+            H::compress(state, block);
+        }
+        core::array::from_fn(|i| H::truncate(&outer[i]))
     }
 
-    /// [`Keyed::truncated_batch`] for one counter.
+    /// [`Keyed::truncated_n`] for one counter.
     #[inline(always)]
     pub(crate) fn truncated(&self, counter: u64) -> u32 {
-        let mut out = [0u32; 1];
-        self.truncated_batch(&[counter], &mut out);
-        out[0]
+        let [value] = self.truncated_n(&[counter]);
+        value
     }
 }
 
-/// Counters per batch in [`Keyed::truncated_batch`]: enough to cover a ±1
-/// window in one batch and keep four compressions in flight; small enough
-/// that a SHA-512 batch needs 1 KiB of stack.
+/// The most counters [`AnyKeyed::truncated_n`] is asked for at once: enough
+/// to cover a ±1 window in one batch and keep four compressions in flight;
+/// small enough that a SHA-512 batch needs 1 KiB of stack.
 pub(crate) const BATCH: usize = 4;
 
 impl<H: BlockHash> Drop for Keyed<H> {
@@ -475,15 +506,16 @@ impl AnyKeyed {
         }
     }
 
-    /// Dynamic truncations of the HMACs of several counters, batched.
-    #[inline]
-    pub(crate) fn truncated_batch(&self, counters: &[u64], out: &mut [u32]) {
+    /// Dynamic truncations of the HMACs of `N` counters, batched
+    /// ([`Keyed::truncated_n`]).
+    #[inline(always)]
+    pub(crate) fn truncated_n<const N: usize>(&self, counters: &[u64; N]) -> [u32; N] {
         match self {
-            Self::Sha1(k) => k.truncated_batch(counters, out),
+            Self::Sha1(k) => k.truncated_n(counters),
             #[cfg(feature = "sha2")]
-            Self::Sha256(k) => k.truncated_batch(counters, out),
+            Self::Sha256(k) => k.truncated_n(counters),
             #[cfg(feature = "sha2")]
-            Self::Sha512(k) => k.truncated_batch(counters, out),
+            Self::Sha512(k) => k.truncated_n(counters),
         }
     }
 }

@@ -56,45 +56,34 @@ impl Scan {
         last_accepted: Option<u64>,
         preference: Preference,
     ) -> Self {
+        let none = Choice::from(0);
         let mut scan = Self {
-            found: Choice::from(0),
+            found: none,
             counter: 0,
-            replayed: Choice::from(0),
+            replayed: none,
         };
-        // Counters go to the HMAC in batches (all inner compressions, then
-        // all outer ones); the comparisons then run over every candidate.
+        let scan_with = Candidates {
+            key,
+            digits,
+            submitted,
+            last_accepted,
+            preference,
+        };
+        // Counters go to the HMAC in batches of up to `BATCH` (all inner
+        // compressions, then all outer ones), sized to what is left so that
+        // a ±1 window is one batch of exactly three.
         let mut next = Some(first).filter(|f| *f <= last);
         while let Some(start) = next {
-            let mut counters = [0u64; BATCH];
-            let mut n = 0usize;
-            let mut c = start;
+            let after_start = last.saturating_sub(start);
             next = None;
-            while n < BATCH {
-                counters[n] = c;
-                n = n.saturating_add(1);
-                match c.checked_add(1).filter(|c| *c <= last) {
-                    Some(following) => c = following,
-                    None => break,
+            match after_start {
+                0 => scan_with.batch::<1>(&mut scan, start),
+                1 => scan_with.batch::<2>(&mut scan, start),
+                2 => scan_with.batch::<3>(&mut scan, start),
+                _ => {
+                    scan_with.batch::<BATCH>(&mut scan, start);
+                    next = start.checked_add(BATCH as u64).filter(|c| *c <= last);
                 }
-                if n == BATCH {
-                    next = Some(c);
-                }
-            }
-            let mut values = [0u32; BATCH];
-            key.truncated_batch(&counters[..n], &mut values[..n]);
-            for (&counter, &value) in counters[..n].iter().zip(&values[..n]) {
-                let candidate = digits.reduce(value);
-                let matches = candidate.ct_eq(&submitted);
-                // Eligibility depends on public state only.
-                let eligible = Choice::from(u8::from(last_accepted.is_none_or(|l| counter > l)));
-                let accept = matches & eligible;
-                let take = match preference {
-                    Preference::Lowest => accept & !scan.found,
-                    Preference::Highest => accept,
-                };
-                scan.counter.conditional_assign(&counter, take);
-                scan.found |= accept;
-                scan.replayed |= matches & !eligible;
             }
         }
         scan
@@ -116,6 +105,44 @@ impl Scan {
             Some(self.counter)
         } else {
             None
+        }
+    }
+}
+
+/// What a scan compares its counters' codes with.
+struct Candidates<'a> {
+    key: &'a AnyKeyed,
+    digits: Digits,
+    submitted: u32,
+    last_accepted: Option<u64>,
+    preference: Preference,
+}
+
+impl Candidates<'_> {
+    /// Computes and compares the `N` counters from `start` (all at most the
+    /// scan's last counter).
+    #[inline(always)]
+    fn batch<const N: usize>(&self, scan: &mut Scan, start: u64) {
+        let mut counters = [start; N];
+        for (offset, counter) in (0u64..).zip(counters.iter_mut()) {
+            *counter = start.saturating_add(offset);
+        }
+        let values = self.key.truncated_n(&counters);
+        for (&counter, &value) in counters.iter().zip(&values) {
+            let matches = self.digits.reduce(value).ct_eq(&self.submitted);
+            // Whether a counter may be accepted depends on public state only
+            // (the counter and the last accepted one), so it is branched on;
+            // `matches`, which depends on the secret, never is.
+            if self.last_accepted.is_none_or(|l| counter > l) {
+                let take = match self.preference {
+                    Preference::Lowest => matches & !scan.found,
+                    Preference::Highest => matches,
+                };
+                scan.counter.conditional_assign(&counter, take);
+                scan.found |= matches;
+            } else {
+                scan.replayed |= matches;
+            }
         }
     }
 }

@@ -115,10 +115,11 @@ impl Secret {
     /// # Errors
     ///
     /// [`SecretError::TooShort`] or [`SecretError::TooLong`].
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
         check_len(bytes.len())?;
         let mut s = Self::zeroed(bytes.len());
-        s.bytes_mut().copy_from_slice(bytes);
+        copy_key(s.bytes_mut(), bytes);
         Ok(s)
     }
 
@@ -256,6 +257,7 @@ impl Secret {
         s
     }
 
+    #[inline]
     fn zeroed(len: usize) -> Self {
         Self {
             bytes: [0; Self::MAX_LEN],
@@ -263,16 +265,41 @@ impl Secret {
         }
     }
 
+    #[inline]
     fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.len();
         self.bytes.get_mut(..len).unwrap_or_default()
     }
 }
 
+/// Copies `src` into `dst` (of the same length). The RFC 6238 key lengths
+/// (20, 32 and 64 bytes) are copied as fixed-size arrays, a few wide moves
+/// the compiler writes inline, instead of a call to `memcpy`.
+#[inline(always)]
+pub(crate) fn copy_key(dst: &mut [u8], src: &[u8]) {
+    fn fixed<const N: usize>(dst: &mut [u8], src: &[u8]) -> bool {
+        match (
+            <&mut [u8; N]>::try_from(&mut *dst),
+            <&[u8; N]>::try_from(src),
+        ) {
+            (Ok(d), Ok(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    if !(fixed::<20>(dst, src) || fixed::<32>(dst, src) || fixed::<64>(dst, src)) {
+        dst.copy_from_slice(src);
+    }
+}
+
+#[inline]
 fn check_len(len: usize) -> Result<(), SecretError> {
     check_len_min(len, Secret::MIN_LEN)
 }
 
+#[inline]
 fn check_len_min(len: usize, min_len: usize) -> Result<(), SecretError> {
     if len < min_len {
         Err(SecretError::TooShort { len })

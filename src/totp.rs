@@ -114,11 +114,26 @@ impl TotpParams {
     /// [`BeforeT0`] if `unix_time < t0`.
     pub fn step_at(&self, unix_time: u64) -> Result<u64, BeforeT0> {
         let elapsed = unix_time.checked_sub(self.t0).ok_or(BeforeT0)?;
-        // The period is at least 1 s (validated), so the division cannot fail.
-        Ok(elapsed
-            .checked_div(u64::from(self.period.secs()))
-            .unwrap_or(elapsed))
+        // The period is at least 1 s (validated), so the division cannot
+        // fail. The default 30 s gets a division by a constant (a multiply
+        // and a shift) instead of a hardware divide.
+        let period = self.period.secs();
+        Ok(if period == 30 {
+            div_30(elapsed)
+        } else {
+            elapsed.checked_div(u64::from(period)).unwrap_or(elapsed)
+        })
     }
+}
+
+/// `x / 30` for every `u64`, as a multiply by the rounded-up 2^68 / 30 and
+/// a shift (the compiler's own constant division, written out so that it
+/// is not merged back into the general division beside it).
+#[inline(always)]
+pub(crate) const fn div_30(x: u64) -> u64 {
+    // 0x8888_8888_8888_8889 = ceil(2^68 / 30); the error term stays below
+    // 1 / 30 for x < 2^64, so the floor is exact.
+    ((x as u128).wrapping_mul(0x8888_8888_8888_8889) >> 68) as u64
 }
 
 /// A TOTP verification that succeeded.
@@ -231,6 +246,7 @@ impl Totp {
     /// length, [`Refusal::BeforeT0`], [`Refusal::NoMatch`], and
     /// [`Refusal::Replayed`] when the code matches only steps at or before
     /// `last_accepted_step`.
+    #[inline]
     pub fn verify(
         &self,
         submitted: &str,
@@ -249,6 +265,7 @@ impl Totp {
     ///
     /// As [`Totp::verify`]; [`Refusal::Malformed`] if `code` was parsed for
     /// another digit count.
+    #[inline]
     pub fn verify_code(
         &self,
         code: &SubmittedCode,
@@ -257,10 +274,11 @@ impl Totp {
         drift: Drift,
     ) -> Result<Verified, Refusal> {
         let (verdict, step, offset) = self.verdict(code, unix_time, last_accepted_step, drift)?;
-        // Both results are built; a conditional move (not a branch) picks one.
-        let refusal =
-            core::hint::select_unpredictable(verdict == 1, Refusal::Replayed, Refusal::NoMatch);
-        core::hint::select_unpredictable(verdict == 0, Ok(Verified { step, offset }), Err(refusal))
+        match verdict {
+            0 => Ok(Verified { step, offset }),
+            1 => Err(Refusal::Replayed),
+            _ => Err(Refusal::NoMatch),
+        }
     }
 
     /// The constant-time core of [`Totp::verify_code`]: the verdict (0

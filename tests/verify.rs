@@ -474,3 +474,51 @@ proptest! {
         );
     }
 }
+
+/// The 30 s period takes a division by a constant (a multiply and a
+/// shift): the step agrees with plain division at the edges of the range
+/// and around every multiple of 30 tried, and with other periods' general
+/// division.
+#[test]
+fn steps_of_the_default_period_match_plain_division_everywhere() {
+    let thirty = TotpParams::default();
+    assert_eq!(thirty.period().secs(), 30);
+    let mut times = vec![
+        0,
+        1,
+        29,
+        30,
+        31,
+        59,
+        60,
+        u64::MAX,
+        u64::MAX - 1,
+        u64::MAX - 29,
+    ];
+    for k in [
+        1u64,
+        2,
+        3,
+        1 << 20,
+        1 << 32,
+        (1 << 32) + 7,
+        u64::MAX / 30 - 1,
+        u64::MAX / 30,
+    ] {
+        let base = k * 30;
+        times.extend([base - 1, base, base + 1]);
+        times.extend(base.checked_add(29));
+    }
+    for t in times {
+        assert_eq!(thirty.step_at(t).unwrap(), t / 30, "t = {t}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn the_default_period_divides_like_the_hardware(t in any::<u64>()) {
+        prop_assert_eq!(TotpParams::default().step_at(t).unwrap(), t / 30);
+    }
+}
