@@ -11,6 +11,9 @@
 //!
 //! No client authentication, no throttle, no sealing, no mfa_token expiry:
 //! everything the server adds on top is what the load test's ratio shows.
+//! With `--replay-charges` a refused code also costs one conditional
+//! `UPDATE` of an attempt counter (a real write, as the server's throttle
+//! must charge every refusal): the replay's floor with that write.
 //!
 //! ```text
 //! floor --db load-floor.db --fixture fixture.txt --signing-alg EdDSA --listen 127.0.0.1:0
@@ -64,6 +67,12 @@ struct Args {
     /// Print the cost of N signatures of each algorithm and exit.
     #[arg(long)]
     bench_sign: Option<u32>,
+    /// Charge a refused code as mfa-server must (its throttle): one more
+    /// conditional `UPDATE` of an attempt counter, a real write, where the
+    /// plain floor's refusal is an `UPDATE` that changes no row. For
+    /// measuring what that write costs (server/README.md § Load).
+    #[arg(long)]
+    replay_charges: bool,
 }
 
 enum Key {
@@ -124,6 +133,7 @@ impl Key {
 struct Floor {
     pool: AnyPool,
     key: Key,
+    replay_charges: bool,
 }
 
 #[derive(Deserialize)]
@@ -151,7 +161,8 @@ async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
         return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     };
     let row = sqlx::query(
-        "SELECT user_id, secret, stepped, last_step FROM floor_grants WHERE token_hash = $1",
+        "SELECT user_id, secret, stepped, last_step, attempts FROM floor_grants
+         WHERE token_hash = $1",
     )
     .bind(hash.to_vec())
     .fetch_optional(&mut *conn)
@@ -183,6 +194,20 @@ async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
     .bind(last_step)
     .execute(&mut *conn)
     .await;
+    if floor.replay_charges && matches!(&updated, Ok(done) if done.rows_affected() == 0) {
+        let attempts: i64 = row.get("attempts");
+        let charged = sqlx::query(
+            "UPDATE floor_grants SET attempts = $1 WHERE token_hash = $2 AND attempts = $3",
+        )
+        .bind(attempts + 1)
+        .bind(hash.to_vec())
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await;
+        if charged.is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+        }
+    }
     drop(conn);
     match updated {
         Ok(done) if done.rows_affected() == 1 => {}
@@ -281,7 +306,7 @@ async fn main() {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS floor_grants (token_hash BYTEA PRIMARY KEY,
             user_id TEXT NOT NULL, secret BYTEA NOT NULL, stepped BIGINT NOT NULL,
-            last_step BIGINT NOT NULL)"
+            last_step BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0)"
             .replace(
                 "BYTEA",
                 if pool.connect_options().database_url.scheme() == "sqlite" {
@@ -301,6 +326,7 @@ async fn main() {
     let floor = Arc::new(Floor {
         pool,
         key: Key::new(&args.signing_alg),
+        replay_charges: args.replay_charges,
     });
     let app = axum::Router::new()
         .route("/oauth/token", axum::routing::post(token))
