@@ -28,10 +28,7 @@ fn main() -> ExitCode {
         }
     };
     println!("type:      {:?}", uri.kind());
-    println!(
-        "issuer:    {}",
-        uri.issuer().map(|i| i.to_string()).unwrap_or_default()
-    );
+    println!("issuer:    {}", uri.issuer().unwrap_or_default());
     println!("account:   {}", uri.account());
     println!("algorithm: {}", uri.algorithm());
     println!("digits:    {}", uri.digits().get());

@@ -49,8 +49,14 @@ trap stop EXIT
 # The server, on port 0 (the kernel picks a free one; the server prints it).
 # Its MFA_SERVER_* environment is its own.
 for v in $(env | grep -o '^MFA_SERVER_[A-Z_]*' || true); do unset "$v"; done
+# cors.test.mjs serves an app page on two more loopback ports and calls
+# this server from them: the first origin is named, the second is not.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+cors_origin=http://127.0.0.1:$(free_port)
+cors_other_origin=http://127.0.0.1:$(free_port)
 "$bin" serve --demo --db "$work/mfa.db" --listen 127.0.0.1:0 \
   --throttle-attempts 3 --login-max-failures 3 --login-block-secs 7200 \
+  --allowed-origin "$cors_origin" \
   >"$work/stdout" 2>"$work/stderr" &
 server_pid=$!
 for _ in $(seq 1 300); do
@@ -75,6 +81,7 @@ status=0
 BASE_URL="$base_url" DEMO_PASSWORD="$demo_password" \
   SECOND_USER=lockout-user SECOND_PASSWORD="$second_password" \
   ARTIFACTS="$shots" CHROMIUM=/usr/bin/chromium BIN="$bin" \
+  CORS_ORIGIN="$cors_origin" CORS_OTHER_ORIGIN="$cors_other_origin" \
   node --test --test-reporter=spec "$modules"/*.test.mjs || status=$?
 # The page never logs a secret: neither codes nor the URI reach the log.
 if grep -E 'otpauth|secret=' "$work/stderr" >&2; then

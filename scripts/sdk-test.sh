@@ -94,12 +94,16 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The spa-js page's own origin (auth0-spa-js.test.mjs serves it): every
+# server names it, so the page calls them across origins (CORS).
+spa_origin="http://127.0.0.1:$(free_port)"
+
 # start NAME PORT EXTRA_FLAGS...: one server on its own SQLite file and key.
 start() {
   local name=$1 port=$2
   shift 2
   "$bin" serve --listen "127.0.0.1:$port" --db "$work/$name.db" \
-    --issuer-url "https://127.0.0.1:$port/" \
+    --issuer-url "https://127.0.0.1:$port/" --allowed-origin "$spa_origin" \
     --tls-cert "$work/server.pem" --tls-key "$work/server.key" "$@" \
     >"$work/$name.out" 2>"$work/$name.log" &
   pids+=($!)
@@ -161,6 +165,7 @@ export SDK_SHORT_DOMAINS="${short_domains[*]}"
 export SDK_CLIENT_ID=sdk-client SDK_CLIENT_SECRET="$client_secret" SDK_PUBLIC_CLIENT_ID=sdk-spa
 export SDK_PASSWORD="$password" SDK_MFA_TOKEN_TTL="$mfa_token_ttl"
 export SDK_RESULTS="$work/results.jsonl" SDK_CA="$work/ca.pem" SDK_SPKI="$spki"
+export SDK_SPA_ORIGIN="$spa_origin"
 export SDK_SPA_BUNDLE="$cache/node/node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js"
 export SDK_CHROMIUM=${SDK_CHROMIUM:-/usr/bin/chromium}
 # Each runtime trusts the throwaway CA through its own documented setting;

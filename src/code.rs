@@ -10,7 +10,6 @@ use core::fmt;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
-use crate::error::MalformedCode;
 use crate::params::Digits;
 
 /// Submitted text longer than this is refused without being scanned.
@@ -249,3 +248,43 @@ impl Drop for SubmittedCode {
         self.value.zeroize();
     }
 }
+
+/// Why submitted code text is not a code of the expected shape.
+///
+/// Parsing fails fast on these: no secret is involved yet, and no HMAC is
+/// computed for malformed input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedCode {
+    /// Nothing but whitespace.
+    Empty,
+    /// Far longer than any code (more than 32 bytes); not scanned further.
+    TooLong,
+    /// A character other than ASCII digits, one space or dash between
+    /// digits, and surrounding ASCII whitespace.
+    InvalidCharacter,
+    /// The wrong number of digits.
+    WrongLength {
+        /// Digits the authenticator uses.
+        expected: u8,
+        /// Digits that were submitted.
+        found: usize,
+    },
+}
+
+impl fmt::Display for MalformedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the code is empty"),
+            Self::TooLong => f.write_str("the code is far too long"),
+            Self::InvalidCharacter => f.write_str(
+                "the code may contain only the digits 0-9, with one space or dash between groups",
+            ),
+            Self::WrongLength { expected, found } => {
+                write!(f, "the code must have {expected} digits, not {found}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for MalformedCode {}

@@ -27,6 +27,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use core::future::Future;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rand_core::CryptoRng;
 
@@ -131,7 +132,10 @@ fn fixture<R: CryptoRng + ?Sized>(rng: &mut R, label: &str) -> Fixture {
     }
 }
 
-/// Runs every check; returns the first failure.
+/// Runs every check; returns the first failure. The checks of the value
+/// rules (`last_step` NULL-safety, the `u64` range, removal) run first, so
+/// a store that breaks one is reported by that rule's check rather than by
+/// a later check that happens to trip over it.
 ///
 /// # Errors
 ///
@@ -142,12 +146,21 @@ where
     R: CryptoRng + ?Sized,
 {
     enroll_round_trip(&*store, fixture(rng, "enroll")).await?;
+    last_step_compares_null_safely(&*store, fixture(rng, "null")).await?;
+    whole_u64_range_round_trips(&*store, fixture(rng, "u64")).await?;
+    remove_deletes_only_that_authenticator(
+        &*store,
+        fixture(rng, "remove-otp"),
+        fixture(rng, "remove-pending"),
+    )
+    .await?;
     enroll_rules(&*store, fixture(rng, "rules"), fixture(rng, "rules2")).await?;
     advance_is_compare_and_set(&*store, fixture(rng, "advance")).await?;
     accept_is_one_compare_and_set(&*store, fixture(rng, "accept")).await?;
     consume_is_compare_and_set(&*store, fixture(rng, "consume")).await?;
     attempts_are_compare_and_set(&*store, fixture(rng, "attempts")).await?;
     remove_and_isolation(&*store, fixture(rng, "remove"), fixture(rng, "other")).await?;
+    load_is_one_consistent_snapshot(store.clone(), fixture(rng, "snapshot")).await?;
     concurrent_advance_has_one_winner(store.clone(), fixture(rng, "race-step")).await?;
     concurrent_consume_has_one_winner(store.clone(), fixture(rng, "race-code")).await?;
     concurrent_failures_lose_no_increment(store.clone(), fixture(rng, "race-fail")).await?;
@@ -226,6 +239,255 @@ async fn enroll_round_trip<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Fai
         "recovery authenticator changed: {lr:?}"
     );
     ensure!(C, lr.slots == f.recovery.slots, "recovery hashes changed");
+    Ok(())
+}
+
+/// Every stored time and step round-trips over the whole `u64` range, at
+/// and around the edges of `i64` (where a signed 64-bit column needs the
+/// bit-cast), and compare-and-sets match on such values exactly.
+///
+/// # Errors
+///
+/// A [`Failure`] naming the value that came back different.
+async fn whole_u64_range_round_trips<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "whole_u64_range_round_trips";
+    const HALF: u64 = 1 << 63;
+    let mut otp = f.otp.clone();
+    otp.params = otp.params.with_t0(u64::MAX);
+    otp.created_at = u64::MAX;
+    otp.attempts = Attempts::from_parts(u32::MAX, HALF);
+    let mut recovery = f.recovery.clone();
+    recovery.created_at = HALF;
+    recovery.attempts = Attempts::from_parts(u32::MAX, u64::MAX);
+    store
+        .enroll(&f.user, otp.clone(), Some(recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let loaded = store.load(&f.user).await.map_err(storage(C))?;
+    let (lo, lr) = loaded.otp.zip(loaded.recovery).ok_or_else(|| Failure {
+        check: C,
+        message: "the enrollment was not loaded".into(),
+    })?;
+    ensure!(
+        C,
+        lo.params.t0() == u64::MAX,
+        "t0 {} read back as {}",
+        u64::MAX,
+        lo.params.t0()
+    );
+    ensure!(
+        C,
+        lo.created_at == u64::MAX,
+        "created_at {} read back as {}",
+        u64::MAX,
+        lo.created_at
+    );
+    ensure!(
+        C,
+        lo.attempts == otp.attempts,
+        "the OTP bucket {:?} read back as {:?}",
+        otp.attempts,
+        lo.attempts
+    );
+    ensure!(
+        C,
+        lr.created_at == HALF && lr.attempts == recovery.attempts,
+        "the recovery record's created_at {HALF} and bucket {:?} read back as {} and {:?}",
+        recovery.attempts,
+        lr.created_at,
+        lr.attempts
+    );
+    // Steps across the i64 boundary and up to u64::MAX, each one written
+    // by a compare-and-set that expects the previous one.
+    let steps = [
+        Some(HALF - 1),
+        Some(HALF),
+        Some(HALF + 1),
+        Some(u64::MAX - 1),
+        Some(u64::MAX),
+    ];
+    let mut current = OtpProgress::default();
+    for step in steps {
+        let next = OtpProgress {
+            last_step: step,
+            drift: Drift::saturating(i64::MAX),
+            active: false,
+        };
+        ensure!(
+            C,
+            store
+                .advance_otp(&f.user, &f.otp.id, current, next)
+                .await
+                .map_err(storage(C))?,
+            "advancing from {:?} to {step:?} was refused",
+            current.last_step
+        );
+        let got = store
+            .load(&f.user)
+            .await
+            .map_err(storage(C))?
+            .otp
+            .map(|o| o.progress);
+        ensure!(
+            C,
+            got == Some(next),
+            "progress {next:?} read back as {got:?}"
+        );
+        current = next;
+    }
+    // Buckets, and the accepted write, compare on such values too.
+    let big = Attempts::from_parts(1, u64::MAX);
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, &f.otp.id, otp.attempts, big)
+            .await
+            .map_err(storage(C))?,
+        "the bucket {:?} did not match itself",
+        otp.attempts
+    );
+    let last = OtpProgress {
+        last_step: Some(HALF),
+        drift: Drift::saturating(i64::MIN),
+        active: true,
+    };
+    ensure!(
+        C,
+        store
+            .accept_otp(&f.user, &f.otp.id, current, big, last)
+            .await
+            .map_err(storage(C))?,
+        "accepting from step {:?} with the bucket {big:?} was refused",
+        current.last_step
+    );
+    let got = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .otp
+        .map(|o| (o.progress, o.attempts));
+    ensure!(
+        C,
+        got == Some((last, Attempts::default())),
+        "after the accept the state reads {got:?}"
+    );
+    let big = Attempts::from_parts(7, u64::MAX);
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, &f.recovery.id, recovery.attempts, big)
+            .await
+            .map_err(storage(C))?,
+        "the recovery bucket {:?} did not match itself",
+        recovery.attempts
+    );
+    let got = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .recovery
+        .map(|r| r.attempts);
+    ensure!(
+        C,
+        got == Some(big),
+        "the recovery bucket {big:?} read back as {got:?}"
+    );
+    Ok(())
+}
+
+/// `last_step: None` (never used) and `Some(0)` are two states: a
+/// compare-and-set expecting one never matches the other, expecting `None`
+/// matches a never-used authenticator, and `Some(0)` reads back as itself.
+/// A SQL store comparing a nullable column with `=` (`NULL = NULL` is not
+/// true) fails here, and so does one that stores `None` as 0.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn last_step_compares_null_safely<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "last_step_compares_null_safely";
+    store
+        .enroll(&f.user, f.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    let id = &f.otp.id;
+    let never = OtpProgress::default();
+    let zero = OtpProgress {
+        last_step: Some(0),
+        ..never
+    };
+    let one = OtpProgress {
+        last_step: Some(1),
+        ..never
+    };
+    let progress = |loaded: crate::store::UserAuthenticators| loaded.otp.map(|o| o.progress);
+    // Never used: expecting step 0 matches nothing.
+    ensure!(
+        C,
+        !store
+            .advance_otp(&f.user, id, zero, one)
+            .await
+            .map_err(storage(C))?,
+        "an advance expecting step 0 matched a never-used authenticator"
+    );
+    ensure!(
+        C,
+        !store
+            .accept_otp(&f.user, id, zero, Attempts::default(), one)
+            .await
+            .map_err(storage(C))?,
+        "an accept expecting step 0 matched a never-used authenticator"
+    );
+    let got = progress(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        got == Some(never),
+        "a never-used authenticator reads {got:?}"
+    );
+    // Expecting "never used" matches it: the first code ever is step 0.
+    ensure!(
+        C,
+        store
+            .advance_otp(&f.user, id, never, zero)
+            .await
+            .map_err(storage(C))?,
+        "an advance expecting a never-used authenticator (NULL) did not match it"
+    );
+    let got = progress(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(C, got == Some(zero), "step 0 read back as {got:?}");
+    // Step 0 used: expecting "never used" matches nothing.
+    ensure!(
+        C,
+        !store
+            .advance_otp(&f.user, id, never, one)
+            .await
+            .map_err(storage(C))?,
+        "an advance expecting a never-used authenticator matched one at step 0"
+    );
+    ensure!(
+        C,
+        !store
+            .accept_otp(&f.user, id, never, Attempts::default(), one)
+            .await
+            .map_err(storage(C))?,
+        "an accept expecting a never-used authenticator matched one at step 0"
+    );
+    let got = progress(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        got == Some(zero),
+        "a refused write changed step 0 to {got:?}"
+    );
+    ensure!(
+        C,
+        store
+            .accept_otp(&f.user, id, zero, Attempts::default(), one)
+            .await
+            .map_err(storage(C))?,
+        "an accept expecting step 0 did not match it"
+    );
+    let got = progress(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(C, got == Some(one), "step 1 read back as {got:?}");
     Ok(())
 }
 
@@ -748,6 +1010,342 @@ async fn remove_and_isolation<S: MfaStore>(
         loaded.recovery.is_none() && loaded.otp.is_some(),
         "remove changed the wrong authenticator"
     );
+    Ok(())
+}
+
+/// `remove` deletes exactly the authenticator it names: removing the OTP
+/// authenticator keeps the recovery authenticator as it was (active or
+/// not, its codes, its bucket), and its codes still work; removing the
+/// recovery authenticator keeps the OTP authenticator's progress and bucket.
+///
+/// # Errors
+///
+/// A [`Failure`].
+async fn remove_deletes_only_that_authenticator<S: MfaStore>(
+    store: &S,
+    f: Fixture,
+    g: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "remove_deletes_only_that_authenticator";
+    // A confirmed enrollment whose recovery codes were tried once.
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let confirmed = OtpProgress {
+        last_step: Some(42),
+        drift: Drift::NONE,
+        active: true,
+    };
+    let a1 = Attempts::from_parts(1, 1_700_000_000);
+    ensure!(
+        C,
+        store
+            .accept_otp(
+                &f.user,
+                &f.otp.id,
+                OtpProgress::default(),
+                Attempts::default(),
+                confirmed
+            )
+            .await
+            .map_err(storage(C))?
+            && store
+                .update_attempts(&f.user, &f.recovery.id, Attempts::default(), a1)
+                .await
+                .map_err(storage(C))?,
+        "setting up a confirmed enrollment failed"
+    );
+    let before = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .recovery
+        .ok_or_else(|| Failure {
+            check: C,
+            message: "no recovery authenticator after the confirmation".into(),
+        })?;
+    ensure!(
+        C,
+        store.remove(&f.user, &f.otp.id).await.map_err(storage(C))?,
+        "removing the OTP authenticator failed"
+    );
+    let after = store.load(&f.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        after.otp.is_none(),
+        "the removed OTP authenticator is still loaded"
+    );
+    ensure!(
+        C,
+        after.recovery.as_ref() == Some(&before),
+        "removing the OTP authenticator changed the recovery codes from {before:?} to {:?}",
+        after.recovery
+    );
+    let h0 = *f.hashes.first().ok_or_else(|| Failure {
+        check: C,
+        message: "no hash".into(),
+    })?;
+    ensure!(
+        C,
+        store
+            .consume_recovery_code(&f.user, &f.recovery.id, 0, h0, None)
+            .await
+            .map_err(storage(C))?,
+        "a recovery code no longer works once the OTP authenticator is removed"
+    );
+    ensure!(
+        C,
+        !store.remove(&f.user, &f.otp.id).await.map_err(storage(C))?,
+        "removing the OTP authenticator twice succeeded"
+    );
+    // A pending enrollment: its inactive recovery codes stay too.
+    store
+        .enroll(&g.user, g.otp.clone(), Some(g.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        store.remove(&g.user, &g.otp.id).await.map_err(storage(C))?,
+        "removing a pending OTP authenticator failed"
+    );
+    let after = store.load(&g.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        after.otp.is_none() && after.recovery.as_ref() == Some(&g.recovery),
+        "removing a pending OTP authenticator left {:?} as the recovery codes",
+        after.recovery
+    );
+    // And the other way round: the OTP authenticator keeps its state.
+    store
+        .enroll(&g.user, g.otp.clone(), None)
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        store
+            .update_attempts(&g.user, &g.otp.id, Attempts::default(), a1)
+            .await
+            .map_err(storage(C))?
+            && store
+                .advance_otp(&g.user, &g.otp.id, OtpProgress::default(), confirmed)
+                .await
+                .map_err(storage(C))?,
+        "setting up the second enrollment failed"
+    );
+    ensure!(
+        C,
+        store
+            .remove(&g.user, &g.recovery.id)
+            .await
+            .map_err(storage(C))?,
+        "removing the recovery authenticator failed"
+    );
+    let after = store.load(&g.user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        after.recovery.is_none()
+            && after.otp.as_ref().map(|o| (&o.id, o.progress, o.attempts))
+                == Some((&g.otp.id, confirmed, a1)),
+        "removing the recovery authenticator changed the OTP authenticator to {:?}",
+        after.otp
+    );
+    Ok(())
+}
+
+/// Rounds the writer of [`load_is_one_consistent_snapshot`] runs.
+const SNAPSHOT_ROUNDS: u64 = 100;
+
+/// Readers racing the writer in [`load_is_one_consistent_snapshot`].
+const SNAPSHOT_READERS: usize = 8;
+
+/// `load` returns one instant, no older than the call. A writer moves one
+/// user through rounds (an accepted code at step `k` empties the bucket;
+/// then one failure charges it to `k` attempts since time `k`; the first
+/// accept also confirms the enrollment and activates the recovery codes)
+/// and reads its own writes back after each; concurrent readers check that
+/// every snapshot is a state those writes produce (the bucket belongs to
+/// the step beside it; active OTP means active recovery codes) and that
+/// no reader ever sees the step go backwards. The writer starts once every
+/// reader has loaded, and waits for [`SNAPSHOT_READERS`] more loads after
+/// each write, so that writes land while loads are under way.
+///
+/// # Errors
+///
+/// A [`Failure`] with the torn or stale snapshot.
+async fn load_is_one_consistent_snapshot<S: MfaStore + 'static>(
+    store: Arc<S>,
+    f: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "load_is_one_consistent_snapshot";
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let pace = Arc::new(Pace::default());
+    let readers: Vec<_> = (0..SNAPSHOT_READERS)
+        .map(|_| {
+            let (store, user, pace) = (store.clone(), f.user.clone(), pace.clone());
+            tokio::spawn(async move {
+                let read = read_until_done(&*store, &user, &pace).await;
+                if read.is_err() {
+                    pace.stop.store(true, Ordering::Release);
+                }
+                read
+            })
+        })
+        .collect();
+    let writer = {
+        let (store, pace) = (store.clone(), pace.clone());
+        tokio::spawn(async move {
+            let written = write_rounds(&*store, &f, &pace).await;
+            pace.stop.store(true, Ordering::Release);
+            written
+        })
+    };
+    for reader in readers {
+        match reader.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => return Err(Failure { check: C, message }),
+            Err(e) => {
+                return Err(Failure {
+                    check: C,
+                    message: format!("reader failed: {e}"),
+                });
+            }
+        }
+    }
+    match writer.await {
+        Ok(written) => written.map_err(|message| Failure { check: C, message }),
+        Err(e) => Err(Failure {
+            check: C,
+            message: format!("writer failed: {e}"),
+        }),
+    }
+}
+
+/// What the readers and the writer of [`load_is_one_consistent_snapshot`]
+/// share: loads completed so far, and whether to stop (the writer is done,
+/// or a reader failed).
+#[derive(Default)]
+struct Pace {
+    loads: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Pace {
+    /// Waits (boundedly) until `more` loads have completed since the call.
+    async fn loads_after(&self, more: usize) {
+        let target = self.loads.load(Ordering::Acquire).saturating_add(more);
+        for _ in 0..100_000 {
+            if self.loads.load(Ordering::Acquire) >= target || self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// One reader of [`load_is_one_consistent_snapshot`]: loads until told to
+/// stop, checking every snapshot.
+async fn read_until_done<S: MfaStore>(store: &S, user: &str, pace: &Pace) -> Result<(), String> {
+    let mut seen = None;
+    while !pace.stop.load(Ordering::Acquire) {
+        let snapshot = store.load(user).await.map_err(|e| e.to_string())?;
+        consistent(&snapshot)?;
+        let step = snapshot.otp.as_ref().and_then(|o| o.progress.last_step);
+        if step < seen {
+            return Err(format!(
+                "a later load went back from step {seen:?} to {step:?}"
+            ));
+        }
+        seen = step;
+        pace.loads.fetch_add(1, Ordering::AcqRel);
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
+/// The states [`write_rounds`] produces, for one snapshot.
+fn consistent(snapshot: &crate::store::UserAuthenticators) -> Result<(), String> {
+    let (Some(otp), Some(rec)) = (&snapshot.otp, &snapshot.recovery) else {
+        return Err(format!("a snapshot lost a record: {snapshot:?}"));
+    };
+    let step = otp.progress.last_step;
+    let bucket_fits = otp.attempts == Attempts::default()
+        || step.is_some_and(|k| otp.attempts == Attempts::from_parts(charged(k), k));
+    if !bucket_fits || otp.progress.active != step.is_some() {
+        return Err(format!(
+            "a torn snapshot: progress {:?} with the bucket {:?}",
+            otp.progress, otp.attempts
+        ));
+    }
+    if otp.progress.active && !rec.active {
+        return Err(
+            "a torn snapshot: the OTP authenticator is confirmed, its recovery codes are not"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Attempts charged in round `k`.
+fn charged(k: u64) -> u32 {
+    u32::try_from(k).unwrap_or(u32::MAX)
+}
+
+/// The writer of [`load_is_one_consistent_snapshot`]: every write must
+/// succeed, and a load right after it must show it.
+async fn write_rounds<S: MfaStore>(store: &S, f: &Fixture, pace: &Pace) -> Result<(), String> {
+    let (user, id) = (&f.user, &f.otp.id);
+    // Every reader is under way first.
+    pace.loads_after(SNAPSHOT_READERS).await;
+    let mut progress = OtpProgress::default();
+    let mut attempts = Attempts::default();
+    for k in 1..=SNAPSHOT_ROUNDS {
+        if pace.stop.load(Ordering::Acquire) {
+            // A reader failed; it reports why.
+            return Ok(());
+        }
+        let next = OtpProgress {
+            last_step: Some(k),
+            drift: Drift::NONE,
+            active: true,
+        };
+        if !store
+            .accept_otp(user, id, progress, attempts, next)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(format!("round {k}: the accept was refused"));
+        }
+        // Let the readers in between every two writes.
+        pace.loads_after(SNAPSHOT_READERS).await;
+        let read = store.load(user).await.map_err(|e| e.to_string())?;
+        let got = read.otp.as_ref().map(|o| (o.progress, o.attempts));
+        if got != Some((next, Attempts::default())) {
+            return Err(format!(
+                "round {k}: a load after the accept reads {got:?} (a stale read)"
+            ));
+        }
+        let bucket = Attempts::from_parts(charged(k), k);
+        if !store
+            .update_attempts(user, id, Attempts::default(), bucket)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(format!("round {k}: the charge was refused"));
+        }
+        pace.loads_after(SNAPSHOT_READERS).await;
+        let read = store.load(user).await.map_err(|e| e.to_string())?;
+        let got = read.otp.as_ref().map(|o| o.attempts);
+        if got != Some(bucket) {
+            return Err(format!(
+                "round {k}: a load after the charge reads the bucket {got:?} (a stale read)"
+            ));
+        }
+        (progress, attempts) = (next, bucket);
+    }
     Ok(())
 }
 

@@ -4,9 +4,9 @@
 //! The constant-time window scan it shares with TOTP is in `scan.rs`.
 
 use crate::code::{Code, SubmittedCode};
-use crate::error::Refusal;
 use crate::mac::AnyKeyed;
 use crate::params::{Algorithm, Digits, LookAhead};
+use crate::scan::Refusal;
 use crate::scan::{Preference, Scan, check_digits};
 use crate::secret::Secret;
 

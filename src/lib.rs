@@ -10,7 +10,6 @@ extern crate std;
 
 // Primitives: `core` only, no heap.
 mod code;
-mod error;
 mod hotp;
 mod mac;
 mod params;
@@ -43,13 +42,14 @@ mod memory;
 #[cfg(feature = "flow")]
 mod store;
 
-pub use code::{Code, SubmittedCode};
-pub use error::{BeforeT0, MalformedCode, ParamError, Refusal, SecretError};
+pub use code::{Code, MalformedCode, SubmittedCode};
 pub use hotp::{Hotp, HotpMatch, HotpParams};
-pub use params::{Algorithm, Digits, Drift, LookAhead, Period, Window};
-pub use secret::{MAX_BASE32_LEN, Secret};
+pub use params::{Algorithm, Digits, Drift, LookAhead, ParamError, Period, Window};
+pub use scan::Refusal;
+pub use secret::{MAX_BASE32_LEN, Secret, SecretError};
+pub use totp::BeforeT0;
 pub use totp::{Totp, TotpParams, Verified};
-pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError, UriText};
+pub use uri::{KeyUri, MAX_TEXT_LEN, MAX_URI_LEN, OtpKind, ParsedKeyUri, UriError};
 
 #[cfg(feature = "sha2")]
 pub use recovery::{

@@ -5,8 +5,6 @@
 
 use core::fmt;
 
-use crate::error::ParamError;
-
 /// The HMAC hash function (RFC 6238 §1.2 allows SHA-1, SHA-256 and SHA-512).
 ///
 /// The SHA-2 variants exist only with the `sha2` feature: firmware built
@@ -359,3 +357,72 @@ impl TryFrom<i64> for Drift {
         }
     }
 }
+
+/// Why an OTP parameter was refused at construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// Digits outside 6..=8.
+    Digits {
+        /// The value given.
+        given: u32,
+    },
+    /// A period of 0 s or longer than [`Period::MAX`](crate::Period::MAX).
+    Period {
+        /// The value given, in seconds.
+        given: u64,
+    },
+    /// A window wider than [`Window::MAX_STEPS`](crate::Window::MAX_STEPS) on one side.
+    Window {
+        /// The value given.
+        given: u32,
+    },
+    /// A look-ahead longer than [`LookAhead::MAX`](crate::LookAhead::MAX).
+    LookAhead {
+        /// The value given.
+        given: u32,
+    },
+    /// A drift larger than [`Drift::MAX_STEPS`](crate::Drift::MAX_STEPS) in magnitude.
+    Drift {
+        /// The value given.
+        given: i64,
+    },
+    /// Not `SHA1`, `SHA256` or `SHA512` (the SHA-2 names need the `sha2`
+    /// feature).
+    UnknownAlgorithm,
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Digits { given } => write!(f, "digits must be 6, 7 or 8, not {given}"),
+            Self::Period { given } => write!(
+                f,
+                "period must be 1 to {} seconds, not {given}",
+                crate::Period::MAX_SECS
+            ),
+            Self::Window { given } => write!(
+                f,
+                "window may reach at most {} steps each way, not {given}",
+                crate::Window::MAX_STEPS
+            ),
+            Self::LookAhead { given } => write!(
+                f,
+                "look-ahead may be at most {} counters, not {given}",
+                crate::LookAhead::MAX
+            ),
+            Self::Drift { given } => write!(
+                f,
+                "drift may be at most {} steps either way, not {given}",
+                crate::Drift::MAX_STEPS
+            ),
+            Self::UnknownAlgorithm => f.write_str(if cfg!(feature = "sha2") {
+                "algorithm must be SHA1, SHA256 or SHA512"
+            } else {
+                "algorithm must be SHA1 (SHA256 and SHA512 need the `sha2` feature of totp-engine)"
+            }),
+        }
+    }
+}
+
+impl core::error::Error for ParamError {}

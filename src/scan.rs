@@ -1,12 +1,23 @@
 //! The constant-time window scan that HOTP and TOTP verification share:
 //! every counter of a public range is computed and compared, with no early
-//! exit ([`Scan`]), and the choice among several matches ([`Preference`]).
-//! `totp.rs` and `hotp.rs` sit side by side above it.
+//! exit ([`Scan`]), and the choice among several matches ([`Preference`]);
+//! and the error both verifications return, [`Refusal`]. `totp.rs` and
+//! `hotp.rs` sit side by side above it.
+//!
+//! Every error type lives next to its operation: `Refusal` here,
+//! `BeforeT0` with TOTP, `SecretError` with secrets, `ParamError` with the
+//! parameters, `MalformedCode` with submitted codes, `UriError` with URIs,
+//! `MfaError` with the flow. None carries secret material: a secret that
+//! failed to decode is described by a position or a length, never by its
+//! text; a submitted code that failed to parse is described by its shape,
+//! never echoed. Every enum is `#[non_exhaustive]`, has a hand-written
+//! `Display` and implements [`core::error::Error`].
+
+use core::fmt;
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::code::SubmittedCode;
-use crate::error::Refusal;
+use crate::code::{MalformedCode, SubmittedCode};
 use crate::mac::{AnyKeyed, BATCH};
 use crate::params::Digits;
 
@@ -144,5 +155,56 @@ impl Candidates<'_> {
                 scan.replayed |= matches;
             }
         }
+    }
+}
+
+/// Why a submitted code was not accepted.
+///
+/// A server that answers a remote user should collapse every variant into one
+/// message ("Invalid code"): the variants exist for logs, metrics and local
+/// devices, and the difference between [`Refusal::NoMatch`] and
+/// [`Refusal::Replayed`] tells an attacker that a code was valid once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The text is not a code of the expected shape; no HMAC was computed.
+    Malformed(MalformedCode),
+    /// No time step (or counter) in the window produced this code.
+    NoMatch,
+    /// The code is correct only for a step at or before the last accepted one.
+    Replayed,
+    /// The time is before T0.
+    BeforeT0,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(m) => write!(f, "malformed code: {m}"),
+            Self::NoMatch => f.write_str("the code matches no step in the window"),
+            Self::Replayed => f.write_str("the code was already used"),
+            Self::BeforeT0 => crate::totp::BeforeT0.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for Refusal {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Malformed(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl From<MalformedCode> for Refusal {
+    fn from(m: MalformedCode) -> Self {
+        Self::Malformed(m)
+    }
+}
+
+impl From<crate::totp::BeforeT0> for Refusal {
+    fn from(_: crate::totp::BeforeT0) -> Self {
+        Self::BeforeT0
     }
 }

@@ -11,8 +11,6 @@ use rand_core::CryptoRng;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
-use crate::error::SecretError;
-
 /// RFC 4648 base32, upper-case alphabet, no padding; decoding ignores case.
 const BASE32: base32::Encoding =
     base32::Encoding::new(*b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").with_ignore_case();
@@ -391,3 +389,63 @@ impl PartialEq for Secret {
 }
 
 impl Eq for Secret {}
+
+/// Why a secret key could not be created, decoded or encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// Fewer bytes than [`Secret::MIN_LEN`](crate::Secret::MIN_LEN) (128 bits).
+    TooShort {
+        /// The length that was given, in bytes.
+        len: usize,
+    },
+    /// More bytes than [`Secret::MAX_LEN`](crate::Secret::MAX_LEN), or base32
+    /// text longer than such a key could encode.
+    TooLong {
+        /// The length given, in bytes (for text too long to decode, the
+        /// bytes it would at least encode).
+        len: usize,
+    },
+    /// A character that is not in the RFC 4648 base32 alphabet (after
+    /// ignoring case, separators and trailing `=` padding).
+    InvalidBase32Character {
+        /// Zero-based byte offset of the character in the input.
+        position: usize,
+    },
+    /// The number of base32 characters cannot encode a whole number of bytes.
+    InvalidBase32Length,
+    /// The caller's output buffer is too small.
+    BufferTooSmall {
+        /// The number of bytes needed.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort { len } => write!(
+                f,
+                "secret key is {len} bytes; at least {} bytes (128 bits) are required",
+                crate::Secret::MIN_LEN
+            ),
+            Self::TooLong { len } => write!(
+                f,
+                "secret key is {len} bytes; at most {} bytes are accepted",
+                crate::Secret::MAX_LEN
+            ),
+            Self::InvalidBase32Character { position } => write!(
+                f,
+                "secret key contains a character outside the base32 alphabet at offset {position}"
+            ),
+            Self::InvalidBase32Length => {
+                f.write_str("secret key has a base32 length that encodes no whole number of bytes")
+            }
+            Self::BufferTooSmall { needed } => {
+                write!(f, "output buffer too small: {needed} bytes needed")
+            }
+        }
+    }
+}
+
+impl core::error::Error for SecretError {}

@@ -210,22 +210,82 @@ pub enum Enrolled {
 /// `async fn` or by returning `async move` blocks. A store that talks to a
 /// blocking database should use its runtime's `spawn_blocking`.
 ///
-/// **Atomicity** is the contract: each compare-and-set method must check
-/// and write in one atomic step (a single conditional `UPDATE … WHERE
-/// <columns> = <expected>`, or a serializable transaction), never read then
-/// write, so that of any number of concurrent callers passing the same
-/// `expected` state at most one gets `true`. A method that returns `false`
-/// changes nothing.
-///
 /// The `user` argument scopes every call: an id that belongs to another user
 /// is treated as absent.
+///
+/// # The contract
+///
+/// Each rule below is checked by the conformance kit (feature
+/// `conformance`, `conformance::run_all`);
+/// the check's name is given with each rule. `MemoryStore` and
+/// `totp-engine-sqlx` (SQLite and PostgreSQL) pass it.
+///
+/// **Atomicity.** Each compare-and-set method checks and writes in one
+/// atomic step (a single conditional `UPDATE … WHERE <columns> =
+/// <expected>`, or a serializable transaction), never read then write, so
+/// that of any number of concurrent callers passing the same `expected`
+/// state at most one gets `true`. A method that returns `false` changes
+/// nothing. (`advance_is_compare_and_set`,
+/// `accept_is_one_compare_and_set`, `consume_is_compare_and_set`,
+/// `attempts_are_compare_and_set` and the `concurrent_*` races.)
+///
+/// **The whole `u64` range round-trips.** Every stored time and step —
+/// `created_at`, [`Attempts::since`], [`TotpParams::t0`],
+/// [`OtpProgress::last_step`] — is any `u64`, `u64::MAX` included, and is
+/// read back exactly and compared exactly. A database whose integers are
+/// signed 64-bit (SQL `BIGINT`) stores the same bits (`u64::cast_signed`,
+/// read back with `i64::cast_unsigned`: `u64::MAX` is stored as -1);
+/// saturating at `i64::MAX`, refusing larger values or using a narrower
+/// column is not conforming. Compare such columns only with `=`: bit-cast
+/// values above `i64::MAX` sort below zero, so an ordering guard such as
+/// `WHERE last_step < $next` is wrong there. (`whole_u64_range_round_trips`.)
+///
+/// **Never used is not step 0.** [`OtpProgress::last_step`] `None` (no code
+/// accepted yet) and `Some(0)` are different states, and every
+/// compare-and-set tells them apart in both directions. In SQL, `last_step
+/// = NULL` is never true, so a nullable column compared with `=` refuses
+/// every first code, and mapping `None` to 0 makes the two states one.
+/// Use a `NOT NULL` column with a flag (`totp-engine-sqlx` stores "no
+/// step" as `stepped = 0, last_step = 0`) or a NULL-safe comparison (`IS
+/// NOT DISTINCT FROM` on PostgreSQL, `IS` on SQLite).
+/// (`last_step_compares_null_safely`.)
+///
+/// **Removing one authenticator keeps the other.** [`remove`](Self::remove)
+/// deletes exactly the authenticator it names. Removing the OTP
+/// authenticator does **not** remove the recovery codes: an active
+/// recovery authenticator keeps its codes, its bucket and its activation,
+/// so the user can still sign in with a recovery code and enroll a new
+/// device (Auth0's lost-device path; that enrollment then issues no new
+/// codes, see [`enroll`](Self::enroll)); an inactive one stays until the
+/// next enrollment replaces it. Removing the recovery authenticator leaves
+/// the OTP authenticator as it is. To remove everything, remove both.
+/// (`remove_deletes_only_that_authenticator`, `remove_and_isolation`.)
+///
+/// **How strict `load`'s snapshot must be.** [`load`](Self::load) returns
+/// both records as they were at **one instant** between the call and its
+/// return: every field of a record written by the same write (never the
+/// progress of one write with the bucket of another, never one
+/// enrollment's id with another's secret), and the two records from the
+/// same moment (an OTP authenticator shown active with its recovery codes
+/// still inactive is a torn read: the confirmation changes both in one
+/// step). One `SELECT`, or one transaction on one snapshot, gives this.
+/// The snapshot must include every write that completed before `load` was
+/// called (read your own writes: no lagging replica, no cache), because
+/// the flow answers some requests from it alone (locked out, not enrolled,
+/// no recovery code) and, after losing a compare-and-set, reloads to check
+/// again: a stale reload would lose again until the flow gives up with
+/// `Contention`. It **may** be overtaken by concurrent writes as soon as it
+/// is read: the flow never relies on it being current, since every write
+/// it makes is a compare-and-set against the snapshot.
+/// (`load_is_one_consistent_snapshot`.)
 pub trait MfaStore: Send + Sync {
     /// The store's own error (connection lost, corrupt row, …). It is never
     /// shown to end users.
     type Error: core::error::Error + Send + Sync + 'static;
 
-    /// Reads a consistent snapshot of the user's authenticators. An unknown
-    /// user has none.
+    /// Reads a snapshot of the user's authenticators, consistent and no
+    /// older than the call (see "How strict `load`'s snapshot must be"
+    /// above). An unknown user has none.
     fn load(
         &self,
         user: &str,
@@ -319,7 +379,10 @@ pub trait MfaStore: Send + Sync {
         next: Attempts,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Deletes authenticator `id` of `user`. Returns `false` if there was none.
+    /// Deletes authenticator `id` of `user`, and nothing else: removing the
+    /// OTP authenticator keeps the recovery codes (see "Removing one
+    /// authenticator keeps the other" above). Returns `false` if there was
+    /// none.
     fn remove(
         &self,
         user: &str,

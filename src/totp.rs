@@ -4,9 +4,9 @@
 //! Time is always an argument, in Unix seconds; nothing here reads a clock.
 
 use crate::code::{Code, SubmittedCode};
-use crate::error::{BeforeT0, Refusal};
 use crate::mac::AnyKeyed;
 use crate::params::{Algorithm, Digits, Drift, Period, Window};
+use crate::scan::Refusal;
 use crate::scan::{Preference, Scan, check_digits};
 use crate::secret::Secret;
 
@@ -323,3 +323,15 @@ impl core::fmt::Debug for Totp {
             .finish_non_exhaustive()
     }
 }
+
+/// The time given is before the TOTP epoch T0, so it has no time step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeforeT0;
+
+impl core::fmt::Display for BeforeT0 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the time is before the TOTP epoch T0")
+    }
+}
+
+impl core::error::Error for BeforeT0 {}

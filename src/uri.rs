@@ -2,8 +2,8 @@
 //! `barcode_uri` that enrollment shows as a QR code.
 //!
 //! [`KeyUri`] writes a URI into any [`core::fmt::Write`] with no heap;
-//! [`ParsedKeyUri::parse`] reads one from the wild, borrowing its text from
-//! the input. Percent-encoding is the `percent-encoding` crate's; spaces are
+//! [`ParsedKeyUri::parse`] reads one from the wild, its text decoded into
+//! inline buffers (no heap either). Percent-encoding is the `percent-encoding` crate's; spaces are
 //! written as `%20`, never `+`.
 //!
 //! A URI carries the secret, so neither type implements `Display`, and
@@ -14,9 +14,9 @@ use core::fmt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use zeroize::Zeroize;
 
-use crate::error::SecretError;
 use crate::hotp::HotpParams;
 use crate::params::{Algorithm, Digits, Period};
+use crate::secret::SecretError;
 use crate::secret::{MAX_BASE32_LEN, Secret};
 use crate::totp::TotpParams;
 
@@ -293,81 +293,47 @@ impl core::error::Error for UriError {
     }
 }
 
-/// A percent-encoded text component borrowed from a parsed URI, known to
-/// decode to valid UTF-8 of at most [`MAX_TEXT_LEN`] bytes.
-///
-/// `Display` writes the decoded text; [`UriText::raw`] gives the encoded
-/// form.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct UriText<'a> {
-    raw: &'a str,
-    plus_is_space: bool,
+/// Percent-decodes `raw` (and, where `plus_is_space`, `+` as a space) into
+/// `buf`; `None` if `buf` is too small or the result is not UTF-8.
+fn decode_into<'b>(raw: &str, plus_is_space: bool, buf: &'b mut [u8]) -> Option<&'b str> {
+    let mut pieces = raw.split(move |c| plus_is_space && c == '+');
+    let first = pieces.next().unwrap_or_default();
+    let bytes = percent_decode_str(first)
+        .chain(pieces.flat_map(|piece| core::iter::once(b' ').chain(percent_decode_str(piece))));
+    let mut n = 0usize;
+    for b in bytes {
+        *buf.get_mut(n)? = b;
+        n = n.saturating_add(1);
+    }
+    core::str::from_utf8(buf.get(..n)?).ok()
 }
 
-impl<'a> UriText<'a> {
-    fn new(raw: &'a str, plus_is_space: bool, component: &'static str) -> Result<Self, UriError> {
-        let text = Self { raw, plus_is_space };
-        let mut buf = [0u8; MAX_TEXT_LEN];
-        text.decode_into(&mut buf)
-            .map_err(|_| UriError::InvalidText { component })?;
-        Ok(text)
-    }
-
-    /// The text as it appears in the URI, still percent-encoded.
-    #[must_use]
-    pub fn raw(&self) -> &'a str {
-        self.raw
-    }
-
-    fn bytes(&self) -> impl Iterator<Item = u8> + 'a {
-        let plus = self.plus_is_space;
-        let mut pieces = self.raw.split(move |c| plus && c == '+');
-        let first = pieces.next().unwrap_or_default();
-        percent_decode_str(first)
-            .chain(pieces.flat_map(|piece| core::iter::once(b' ').chain(percent_decode_str(piece))))
-    }
-
-    /// Decodes into `buf` (at most [`MAX_TEXT_LEN`] bytes are ever needed).
-    ///
-    /// # Errors
-    ///
-    /// [`fmt::Error`] if `buf` is too small (never with a
-    /// [`MAX_TEXT_LEN`]-byte buffer).
-    pub fn decode_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, fmt::Error> {
-        let mut n = 0usize;
-        for b in self.bytes() {
-            *buf.get_mut(n).ok_or(fmt::Error)? = b;
-            n = n.saturating_add(1);
-        }
-        core::str::from_utf8(buf.get(..n).ok_or(fmt::Error)?).map_err(|_| fmt::Error)
-    }
-
-    /// Whether the decoded text equals `other`.
-    #[must_use]
-    pub fn eq_decoded(&self, other: &str) -> bool {
-        self.bytes().eq(other.bytes())
-    }
-
-    /// The decoded text as a `String`.
-    #[cfg(feature = "alloc")]
-    #[must_use]
-    pub fn to_decoded_string(&self) -> alloc::string::String {
-        let mut buf = [0u8; MAX_TEXT_LEN];
-        alloc::string::String::from(self.decode_into(&mut buf).unwrap_or_default())
-    }
+/// A decoded text component (issuer, account) of a parsed URI, held inline:
+/// at most [`MAX_TEXT_LEN`] bytes of UTF-8, no heap.
+#[derive(Clone, Copy)]
+struct Text {
+    bytes: [u8; MAX_TEXT_LEN],
+    len: u16,
 }
 
-impl fmt::Display for UriText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; MAX_TEXT_LEN];
-        f.write_str(self.decode_into(&mut buf)?)
+impl Text {
+    fn decode(raw: &str, plus_is_space: bool, component: &'static str) -> Result<Self, UriError> {
+        let invalid = UriError::InvalidText { component };
+        let mut bytes = [0u8; MAX_TEXT_LEN];
+        let len = decode_into(raw, plus_is_space, &mut bytes)
+            .ok_or(invalid)?
+            .len();
+        let len = u16::try_from(len).map_err(|_| invalid)?;
+        Ok(Self { bytes, len })
     }
-}
 
-impl fmt::Debug for UriText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; MAX_TEXT_LEN];
-        fmt::Debug::fmt(self.decode_into(&mut buf)?, f)
+    fn as_str(&self) -> &str {
+        // Checked as UTF-8 when decoded; checked again here (at most
+        // MAX_TEXT_LEN bytes) rather than trusted without `unsafe`.
+        self.bytes
+            .get(..usize::from(self.len))
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -379,6 +345,13 @@ impl fmt::Debug for UriText<'_> {
 /// padded secrets, `+` for spaces in parameters, parameters in any order and
 /// unknown parameters (ignored). Refuses known parameters given twice.
 ///
+/// The text accessors ([`issuer`](Self::issuer), [`account`](Self::account),
+/// …) give the **decoded** text as `&str`: `Contoso%3Ajane%40contoso.com`
+/// gives the issuer `Contoso` and the account `jane@contoso.com`. A parsed
+/// URI owns that text, decoded once at parse time into inline buffers of
+/// [`MAX_TEXT_LEN`] bytes each (no heap: the value is under 1 KiB, the
+/// secret included), and borrows nothing from the input.
+///
 /// ```
 /// use totp_engine::{Algorithm, OtpKind, ParsedKeyUri};
 ///
@@ -387,17 +360,18 @@ impl fmt::Debug for UriText<'_> {
 ///      &secret=jbsw%20y3dp%20ehpk%203pxp%20jbsw%20y3dp%20ehpk%203pxp&foo=bar",
 /// )?;
 /// assert_eq!(uri.kind(), OtpKind::Totp);
-/// assert_eq!(uri.label_issuer().unwrap().to_string(), "Contoso");
-/// assert_eq!(uri.issuer_parameter().unwrap().to_string(), "Microsoft");
-/// assert_eq!(uri.account().to_string(), "jane@contoso.com");
+/// assert_eq!(uri.label_issuer(), Some("Contoso"));
+/// assert_eq!(uri.issuer_parameter(), Some("Microsoft"));
+/// assert_eq!(uri.issuer(), Some("Microsoft"), "the parameter wins");
+/// assert_eq!(uri.account(), "jane@contoso.com");
 /// assert_eq!(uri.algorithm(), Algorithm::Sha1);
 /// # Ok::<(), totp_engine::UriError>(())
 /// ```
-pub struct ParsedKeyUri<'a> {
+pub struct ParsedKeyUri {
     kind: OtpKind,
-    label_issuer: Option<UriText<'a>>,
-    account: UriText<'a>,
-    issuer_parameter: Option<UriText<'a>>,
+    label_issuer: Option<Text>,
+    account: Text,
+    issuer_parameter: Option<Text>,
     secret: Secret,
     algorithm: Algorithm,
     digits: Digits,
@@ -405,13 +379,13 @@ pub struct ParsedKeyUri<'a> {
     counter: Option<u64>,
 }
 
-impl<'a> ParsedKeyUri<'a> {
-    /// Parses `uri`, borrowing its text components.
+impl ParsedKeyUri {
+    /// Parses `uri`, decoding its text components.
     ///
     /// # Errors
     ///
     /// A [`UriError`] naming what is wrong; it never contains the secret.
-    pub fn parse(uri: &'a str) -> Result<Self, UriError> {
+    pub fn parse(uri: &str) -> Result<Self, UriError> {
         if uri.len() > MAX_URI_LEN {
             return Err(UriError::TooLong);
         }
@@ -431,9 +405,9 @@ impl<'a> ParsedKeyUri<'a> {
         if account.is_empty() {
             return Err(UriError::MissingLabel);
         }
-        let account = UriText::new(account, false, "account")?;
+        let account = Text::decode(account, false, "account")?;
         let label_issuer = match label_issuer {
-            Some(raw) if !raw.is_empty() => Some(UriText::new(raw, false, "issuer")?),
+            Some(raw) if !raw.is_empty() => Some(Text::decode(raw, false, "issuer")?),
             _ => None,
         };
 
@@ -467,16 +441,14 @@ impl<'a> ParsedKeyUri<'a> {
 
         let secret = parse_secret(secret_raw.ok_or(UriError::MissingSecret)?)?;
         let issuer_parameter = match issuer_raw {
-            Some(raw) if !raw.is_empty() => Some(UriText::new(raw, true, "issuer")?),
+            Some(raw) if !raw.is_empty() => Some(Text::decode(raw, true, "issuer")?),
             _ => None,
         };
         let algorithm = match algorithm_raw {
             None => Algorithm::Sha1,
             Some(raw) => {
-                let text = UriText::new(raw, true, "algorithm")?;
-                let mut buf = [0u8; MAX_TEXT_LEN];
-                let name = text.decode_into(&mut buf).unwrap_or_default();
-                Algorithm::from_uri_name(name).ok_or(UriError::InvalidAlgorithm)?
+                let name = Text::decode(raw, true, "algorithm")?;
+                Algorithm::from_uri_name(name.as_str()).ok_or(UriError::InvalidAlgorithm)?
             }
         };
         let digits = match digits_raw {
@@ -515,28 +487,29 @@ impl<'a> ParsedKeyUri<'a> {
         self.kind
     }
 
-    /// The issuer: the `issuer` parameter if present, else the label prefix.
+    /// The issuer, decoded: the `issuer` parameter if present, else the
+    /// label prefix.
     #[must_use]
-    pub fn issuer(&self) -> Option<UriText<'a>> {
-        self.issuer_parameter.or(self.label_issuer)
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer_parameter().or(self.label_issuer())
     }
 
-    /// The issuer prefix of the label (`Issuer:` in `Issuer:account`).
+    /// The issuer prefix of the label (`Issuer` in `Issuer:account`), decoded.
     #[must_use]
-    pub fn label_issuer(&self) -> Option<UriText<'a>> {
-        self.label_issuer
+    pub fn label_issuer(&self) -> Option<&str> {
+        self.label_issuer.as_ref().map(Text::as_str)
     }
 
-    /// The `issuer` parameter.
+    /// The `issuer` parameter, decoded (`+` read as a space).
     #[must_use]
-    pub fn issuer_parameter(&self) -> Option<UriText<'a>> {
-        self.issuer_parameter
+    pub fn issuer_parameter(&self) -> Option<&str> {
+        self.issuer_parameter.as_ref().map(Text::as_str)
     }
 
-    /// The account name.
+    /// The account name, decoded (leading spaces after the `:` skipped).
     #[must_use]
-    pub fn account(&self) -> UriText<'a> {
-        self.account
+    pub fn account(&self) -> &str {
+        self.account.as_str()
     }
 
     /// The decoded secret key.
@@ -588,13 +561,13 @@ impl<'a> ParsedKeyUri<'a> {
     }
 }
 
-impl fmt::Debug for ParsedKeyUri<'_> {
+impl fmt::Debug for ParsedKeyUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ParsedKeyUri")
             .field("kind", &self.kind)
-            .field("label_issuer", &self.label_issuer)
-            .field("account", &self.account)
-            .field("issuer_parameter", &self.issuer_parameter)
+            .field("label_issuer", &self.label_issuer())
+            .field("account", &self.account())
+            .field("issuer_parameter", &self.issuer_parameter())
             .field("secret", &self.secret)
             .field("algorithm", &self.algorithm)
             .field("digits", &self.digits)
@@ -665,19 +638,15 @@ fn parse_number(raw: &str) -> Option<u64> {
 }
 
 fn parse_secret(raw: &str) -> Result<Secret, UriError> {
-    let text = UriText {
-        raw,
-        plus_is_space: true,
-    };
     let mut buf = [0u8; 1024];
-    let (secret, used) = match text.decode_into(&mut buf) {
+    let (secret, used) = match decode_into(raw, true, &mut buf) {
         // `secret=` with nothing in it is a missing secret, not a short one.
-        Ok(decoded) if decoded.trim().is_empty() => (Err(UriError::MissingSecret), decoded.len()),
-        Ok(decoded) => (
+        Some(decoded) if decoded.trim().is_empty() => (Err(UriError::MissingSecret), decoded.len()),
+        Some(decoded) => (
             Secret::from_base32(decoded).map_err(UriError::InvalidSecret),
             decoded.len(),
         ),
-        Err(_) => (
+        None => (
             Err(UriError::InvalidSecret(SecretError::TooLong {
                 len: raw.len().saturating_mul(5) / 8,
             })),

@@ -1,7 +1,9 @@
 //! The MFA flow of the seed guide against the in-memory store with an
 //! injected clock: every step and every error, throttling, drift,
-//! concurrency, the conformance kit (and a racy store it must reject; these
-//! two tests need feature `conformance`, which `scripts/test.sh` enables),
+//! concurrency, the conformance kit (and the broken stores it must reject:
+//! racy, split writes, u64 saturated at i64::MAX, `NULL = NULL`, a torn
+//! `load`, a removal that takes the recovery codes; these
+//! tests need feature `conformance`, which `scripts/test.sh` enables),
 //! and property tests over random sequences of operations.
 
 #![allow(
@@ -841,6 +843,242 @@ async fn conformance_kit_rejects_a_store_that_splits_the_accepted_write() {
     }
 }
 
+/// How [`FaultyStore`] breaks the contract, each the way a SQL store
+/// written without the contract's rules would.
+#[cfg(feature = "conformance")]
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Binds every u64 as `i64::try_from(v).unwrap_or(i64::MAX)`, reads it
+    /// back as a u64: values above `i64::MAX` come back as `i64::MAX`.
+    SaturatesAtI64Max,
+    /// Compares a nullable `last_step` with `=`: `NULL = NULL` is not true,
+    /// so no compare-and-set expecting "never used" matches.
+    NullIsNeverEqual,
+    /// Loads in two queries: the OTP bucket first, the rest after, so a
+    /// write landing in between gives a snapshot of no single instant.
+    TornLoad,
+    /// Removing the OTP authenticator removes the recovery codes too
+    /// (`ON DELETE CASCADE` from one table to the other).
+    RemoveCascades,
+}
+
+/// The memory store with one [`Fault`].
+#[cfg(feature = "conformance")]
+struct FaultyStore {
+    inner: MemoryStore,
+    fault: Fault,
+}
+
+#[cfg(feature = "conformance")]
+impl FaultyStore {
+    fn int(&self, v: u64) -> u64 {
+        match self.fault {
+            Fault::SaturatesAtI64Max => v.min(i64::MAX.cast_unsigned()),
+            Fault::NullIsNeverEqual | Fault::TornLoad | Fault::RemoveCascades => v,
+        }
+    }
+    fn progress(&self, p: totp_engine::OtpProgress) -> totp_engine::OtpProgress {
+        totp_engine::OtpProgress {
+            last_step: p.last_step.map(|s| self.int(s)),
+            ..p
+        }
+    }
+    fn attempts(&self, a: totp_engine::Attempts) -> totp_engine::Attempts {
+        totp_engine::Attempts::from_parts(a.used(), self.int(a.since()))
+    }
+    /// Whether a compare-and-set expecting `expected` can match at all.
+    fn can_match(&self, expected: totp_engine::OtpProgress) -> bool {
+        !matches!(self.fault, Fault::NullIsNeverEqual) || expected.last_step.is_some()
+    }
+}
+
+#[cfg(feature = "conformance")]
+impl MfaStore for FaultyStore {
+    type Error = std::convert::Infallible;
+    async fn load(&self, user: &str) -> Result<totp_engine::UserAuthenticators, Self::Error> {
+        if !matches!(self.fault, Fault::TornLoad) {
+            return self.inner.load(user).await;
+        }
+        let bucket = self.inner.load(user).await?.otp.map(|o| o.attempts);
+        tokio::task::yield_now().await;
+        let mut rest = self.inner.load(user).await?;
+        if let (Some(otp), Some(bucket)) = (rest.otp.as_mut(), bucket) {
+            otp.attempts = bucket;
+        }
+        Ok(rest)
+    }
+    fn enroll(
+        &self,
+        user: &str,
+        mut otp: totp_engine::OtpAuthenticator,
+        recovery: Option<totp_engine::RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
+        otp.params = otp.params.with_t0(self.int(otp.params.t0()));
+        otp.created_at = self.int(otp.created_at);
+        otp.attempts = self.attempts(otp.attempts);
+        otp.progress = self.progress(otp.progress);
+        let recovery = recovery.map(|mut r| {
+            r.created_at = self.int(r.created_at);
+            r.attempts = self.attempts(r.attempts);
+            r
+        });
+        self.inner.enroll(user, otp, recovery)
+    }
+    async fn advance_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        if !self.can_match(expected) {
+            return Ok(false);
+        }
+        let (expected, next) = (self.progress(expected), self.progress(next));
+        self.inner.advance_otp(user, id, expected, next).await
+    }
+    async fn accept_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        expected_attempts: totp_engine::Attempts,
+        next: totp_engine::OtpProgress,
+    ) -> Result<bool, Self::Error> {
+        if !self.can_match(expected) {
+            return Ok(false);
+        }
+        let (expected, next) = (self.progress(expected), self.progress(next));
+        let expected_attempts = self.attempts(expected_attempts);
+        self.inner
+            .accept_otp(user, id, expected, expected_attempts, next)
+            .await
+    }
+    fn consume_recovery_code(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slot: usize,
+        expected: totp_engine::RecoveryHash,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner
+            .consume_recovery_code(user, id, slot, expected, replacement)
+    }
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slots: Vec<Option<totp_engine::RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.replace_recovery_codes(user, id, slots)
+    }
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::Attempts,
+        next: totp_engine::Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let (expected, next) = (self.attempts(expected), self.attempts(next));
+        self.inner.update_attempts(user, id, expected, next)
+    }
+    async fn remove(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+    ) -> Result<bool, Self::Error> {
+        let recovery = self.inner.load(user).await?.recovery.map(|r| r.id);
+        let removed = self.inner.remove(user, id).await?;
+        if removed
+            && matches!(self.fault, Fault::RemoveCascades)
+            && id.kind() == AuthenticatorKind::Otp
+            && let Some(recovery) = recovery
+        {
+            self.inner.remove(user, &recovery).await?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_whose_otp_removal_takes_the_recovery_codes() {
+    let mut rng = ChaCha20Rng::seed_from_u64(17);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::RemoveCascades,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.check, "remove_deletes_only_that_authenticator",
+        "{failure}"
+    );
+    assert!(
+        failure
+            .message
+            .starts_with("removing the OTP authenticator changed the recovery codes"),
+        "{failure}"
+    );
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_saturates_u64_at_i64_max() {
+    let mut rng = ChaCha20Rng::seed_from_u64(14);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::SaturatesAtI64Max,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.check, "whole_u64_range_round_trips", "{failure}");
+    assert_eq!(
+        failure.message,
+        format!("t0 {} read back as {}", u64::MAX, i64::MAX),
+        "{failure}"
+    );
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_compares_last_step_with_null_equals_null() {
+    let mut rng = ChaCha20Rng::seed_from_u64(15);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::NullIsNeverEqual,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.check, "last_step_compares_null_safely", "{failure}");
+    assert_eq!(
+        failure.message, "an advance expecting a never-used authenticator (NULL) did not match it",
+        "{failure}"
+    );
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_whose_load_is_torn() {
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let store = FaultyStore {
+        inner: MemoryStore::new(),
+        fault: Fault::TornLoad,
+    };
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure.check, "load_is_one_consistent_snapshot",
+        "{failure}"
+    );
+    assert!(failure.message.starts_with("a torn snapshot"), "{failure}");
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     /// Submit the app's code for the step `delta` away from now.
@@ -871,8 +1109,14 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Over random sequences: no step is accepted twice, no recovery code is
-    /// accepted twice, and a locked-out authenticator accepts nothing.
+    /// Over random sequences, against a model built from the stored state
+    /// before each operation: a valid code is accepted exactly when the
+    /// model says so (not locked out, its step inside the window around the
+    /// current step plus the stored drift, and after the last accepted
+    /// step), and the current recovery code likewise (not locked out, the
+    /// codes active); no step is accepted twice, no recovery code twice,
+    /// a locked-out authenticator accepts nothing. A flow that refuses
+    /// every code fails this as surely as one that accepts a replay.
     #[test]
     fn random_operations_keep_the_invariants(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -880,6 +1124,7 @@ proptest! {
             let store = Arc::new(MemoryStore::new());
             let mfa = Mfa::new(store.clone(), config().with_drift_tracking(DriftTracking::On));
             let policy = *mfa.config().throttle();
+            let window = mfa.config().totp().window();
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             let mut now = T0;
             let a = mfa.associate("u", "u", &mut rng, now).await.unwrap();
@@ -890,17 +1135,46 @@ proptest! {
             let mut last_code: Option<String> = None;
             for op in ops {
                 let before = store.load("u").await.unwrap();
-                let otp_locked = policy.is_locked(before.otp.as_ref().unwrap().attempts, now);
+                let otp = before.otp.as_ref().unwrap();
+                let otp_locked = policy.is_locked(otp.attempts, now);
                 let rec_locked = before.recovery.as_ref().is_some_and(|r| policy.is_locked(r.attempts, now));
                 match op {
                     Op::Tick(s) => now += u64::from(s),
                     Op::Code(delta) => {
                         let t = now.checked_add_signed(i64::from(delta) * 30).unwrap();
                         let code = code_at(&phone, t);
-                        if let Ok(ok) = mfa.verify_otp("u", &code, now).await {
-                            prop_assert!(!otp_locked, "a locked authenticator accepted a code");
-                            prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
-                            last_code = Some(code);
+                        // The model: the code's step, the window the flow
+                        // must use (centred on the stored drift), the replay mark.
+                        let step = t / 30;
+                        let centre = (now / 30).checked_add_signed(i64::from(otp.progress.drift.steps())).unwrap();
+                        let in_window = step + u64::from(window.past()) >= centre
+                            && step <= centre + u64::from(window.future());
+                        let fresh = otp.progress.last_step.is_none_or(|last| step > last);
+                        let expected = !otp_locked && in_window && fresh;
+                        match mfa.verify_otp("u", &code, now).await {
+                            Ok(ok) => {
+                                prop_assert!(!otp_locked, "a locked authenticator accepted a code");
+                                prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
+                                // Another step of the window can share the digits (about
+                                // one in 10^6): then its own code is the one submitted.
+                                prop_assert!(
+                                    expected || code_at(&phone, ok.step * 30) == code,
+                                    "code for step {step} accepted as step {} though the model refuses it",
+                                    ok.step
+                                );
+                                last_code = Some(code);
+                            }
+                            Err(e) => {
+                                prop_assert!(
+                                    !expected,
+                                    "the valid code for step {step} (now step {}, drift {:?}, last {:?}) was refused: {e}",
+                                    now / 30,
+                                    otp.progress.drift,
+                                    otp.progress.last_step
+                                );
+                                let want = if otp_locked { "too_many_attempts" } else { "invalid_grant" };
+                                prop_assert_eq!(e.error_code(), want);
+                            }
                         }
                     }
                     Op::Replay => {
@@ -909,17 +1183,27 @@ proptest! {
                         {
                             // Only possible if the same digits are a later step's code.
                             prop_assert!(accepted_steps.insert(ok.step), "replay accepted step {}", ok.step);
+                            prop_assert_eq!(&code_at(&phone, ok.step * 30), code);
                         }
                     }
                     Op::Wrong => {
-                        let _ = mfa.verify_otp("u", "999 999", now).await;
+                        // Accepted only if it happens to be a window step's code.
+                        if let Ok(ok) = mfa.verify_otp("u", "999 999", now).await {
+                            prop_assert_eq!(code_at(&phone, ok.step * 30), "999999");
+                            prop_assert!(accepted_steps.insert(ok.step), "step {} accepted twice", ok.step);
+                        }
                     }
                     Op::Recover => {
-                        if let Ok(ok) = mfa.verify_recovery_code("u", &recovery, &mut rng, now).await {
-                            prop_assert!(!rec_locked, "a locked authenticator accepted a recovery code");
-                            prop_assert!(!used_codes.contains(&recovery), "recovery code accepted twice");
-                            used_codes.push(recovery.clone());
-                            recovery = ok.new_code.unwrap().as_str().to_owned();
+                        let active = before.recovery.as_ref().is_some_and(|r| r.active);
+                        let expected = active && !rec_locked;
+                        match mfa.verify_recovery_code("u", &recovery, &mut rng, now).await {
+                            Ok(ok) => {
+                                prop_assert!(expected, "a recovery code was accepted (active: {active}, locked: {rec_locked})");
+                                prop_assert!(!used_codes.contains(&recovery), "recovery code accepted twice");
+                                used_codes.push(recovery.clone());
+                                recovery = ok.new_code.unwrap().as_str().to_owned();
+                            }
+                            Err(e) => prop_assert!(!expected, "the current recovery code was refused: {e}"),
                         }
                     }
                     Op::OldRecovery => {

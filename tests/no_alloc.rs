@@ -83,12 +83,8 @@ fn primitives_do_not_allocate() {
             let uri = std::str::from_utf8(&out.buf[..out.len]).unwrap();
             let parsed = ParsedKeyUri::parse(uri).unwrap();
             assert_eq!(parsed.secret(), &decoded);
-            let mut label = [0u8; 256];
-            assert_eq!(
-                parsed.account().decode_into(&mut label).unwrap(),
-                "jane@example.com"
-            );
-            assert!(parsed.issuer().unwrap().eq_decoded("ACME Co"));
+            assert_eq!(parsed.account(), "jane@example.com");
+            assert_eq!(parsed.issuer(), Some("ACME Co"));
             let mut fixed = Fixed {
                 buf: [0; 512],
                 len: 0,

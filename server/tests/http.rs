@@ -514,6 +514,7 @@ fn serve_help_documents_every_knob() {
         "request_timeout_secs",
         "dpop_proof_window_secs",
         "dpop_nonce_secs",
+        "allowed_origin",
         "log_format",
         "shutdown_timeout_secs",
         "metrics_listen",

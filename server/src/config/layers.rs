@@ -296,6 +296,13 @@ impl Layers<'_> {
                 .pick("log_format", |v| &v.log_format, LogFormat::default())
                 .0,
             metrics_listen: self.pick_optional(|v| &v.metrics_listen),
+            allowed_origins: {
+                let mut origins = self
+                    .pick("allowed_origin", |v| &v.allowed_origin, Vec::new())
+                    .0;
+                origins.dedup();
+                origins
+            },
         })
     }
 }

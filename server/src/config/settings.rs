@@ -16,6 +16,7 @@ use super::layers::Layers;
 use super::values::{ConfigValues, DbUrl};
 use crate::audience::{Audiences, IssuerUrl};
 use crate::db::LoginPolicy;
+use crate::http::cors::AllowedOrigin;
 use crate::http::serve::ServeLimits;
 use crate::logging::LogFormat;
 use crate::tokens::SigningAlg;
@@ -138,6 +139,7 @@ pub struct Settings {
     pub(super) log_format: LogFormat,
     pub(super) metrics_listen: Option<SocketAddr>,
     pub(super) dpop: DpopPolicy,
+    pub(super) allowed_origins: Vec<AllowedOrigin>,
 }
 
 /// DPoP's knobs: the proof window and the nonce lifetime (0: no nonce).
@@ -340,6 +342,13 @@ impl Settings {
     #[must_use]
     pub fn serve_limits(&self) -> ServeLimits {
         self.limits
+    }
+
+    /// The origins whose browser apps may call across origins (CORS);
+    /// empty: none.
+    #[must_use]
+    pub fn allowed_origins(&self) -> &[AllowedOrigin] {
+        &self.allowed_origins
     }
 
     /// How log lines are written.

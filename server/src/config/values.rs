@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::settings::{ConfigError, Origin};
 use crate::audience::{ApiSpec, IssuerUrl};
+use crate::http::cors::AllowedOrigin;
 use crate::logging::LogFormat;
 use crate::tokens::SigningAlg;
 
@@ -339,6 +340,20 @@ pub struct ConfigValues {
         value_parser = Sourced::<u64>::parsed()
     )]
     pub dpop_nonce_secs: Option<u64>,
+    /// A web origin whose browser apps may call this server across origins
+    /// (CORS; Auth0's "Allowed Origins"), as browsers write it:
+    /// http(s)://HOST[:PORT], no path, no wildcard; repeat the flag for
+    /// several, separate them with spaces in the environment variable, list
+    /// them in the file (allowed_origin = ["…"]). Default: none (no CORS
+    /// header is sent; browsers refuse cross-origin calls).
+    #[arg(
+        long,
+        env = "MFA_SERVER_ALLOWED_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ' ',
+        value_parser = Sourced::<AllowedOrigin>::parsed()
+    )]
+    pub allowed_origin: Option<Vec<AllowedOrigin>>,
     /// How log lines are written to standard error: text (human-readable)
     /// or json (one object per line). `RUST_LOG` filters them. Default:
     /// text.

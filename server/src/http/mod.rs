@@ -24,6 +24,8 @@
 //! with the connection limit and timeouts in [`serve`].
 //!
 //! With `--demo`, the demo web app's routes ([`crate::demo`]) join them.
+//! With `--allowed-origin`, browser apps on those origins may call the API
+//! across origins ([`cors`]).
 //!
 //! An MFA grant holds one database connection for all its statements (the
 //! client row, the mfa_token row, the authenticator store: see
@@ -37,6 +39,7 @@
 mod access;
 mod client_assertion;
 pub mod client_ip;
+pub mod cors;
 mod dpop;
 pub mod error;
 pub mod extract;
@@ -230,6 +233,7 @@ impl std::fmt::Debug for App {
 /// The router: every endpoint, the JSON fallbacks, panic catching and the
 /// request log.
 pub fn router(app: Arc<App>) -> Router {
+    let app_origins = app.settings.allowed_origins().to_vec();
     Router::new()
         .route("/oauth/token", post(token::token))
         .route("/mfa/associate", post(mfa::associate))
@@ -255,6 +259,11 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(middleware::from_fn(no_store_by_default))
         .layer(middleware::from_fn(crate::metrics::track_request))
+        // Outside the routes, so that it answers preflights (OPTIONS) itself;
+        // inside the log, so that they are logged. Absent without origins.
+        .layer(tower::util::option_layer(cors::layer(
+            app_origins.as_slice(),
+        )))
         .layer(crate::logging::trace_layer())
 }
 

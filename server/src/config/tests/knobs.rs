@@ -100,6 +100,7 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             "request_timeout_secs",
             "dpop_proof_window_secs",
             "dpop_nonce_secs",
+            "allowed_origin",
             "log_format",
             "shutdown_timeout_secs",
             "metrics_listen"
@@ -129,6 +130,7 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
          ip_throttle_refill_secs = 8\ntrust_forwarded_for = true\nhash_concurrency = 9\n\
          hash_queue = 10\nmax_connections = 11\nheader_read_timeout_secs = 12\n\
          request_timeout_secs = 13\ndpop_proof_window_secs = 14\ndpop_nonce_secs = 15\n\
+         allowed_origin = [\"https://app.example.com\", \"http://127.0.0.1:3000\"]\n\
          log_format = \"json\"\nshutdown_timeout_secs = 14\n\
          metrics_listen = \"127.0.0.1:9100\"\n",
     )
@@ -167,6 +169,10 @@ fn every_knob_has_a_flag_an_env_var_a_documented_default_and_a_file_key() {
             request_timeout_secs: Some(13),
             dpop_proof_window_secs: Some(14),
             dpop_nonce_secs: Some(15),
+            allowed_origin: Some(vec![
+                "https://app.example.com".parse().unwrap(),
+                "http://127.0.0.1:3000".parse().unwrap()
+            ]),
             log_format: Some(crate::logging::LogFormat::Json),
             shutdown_timeout_secs: Some(14),
             metrics_listen: Some(SocketAddrV4::new([127, 0, 0, 1].into(), 9100).into()),
@@ -194,6 +200,7 @@ fn login_throttle_hash_pool_and_connection_limits() {
     let limits = s.serve_limits();
     assert_eq!(limits.max_connections, 1024);
     assert_eq!((s.dpop_proof_window_secs(), s.dpop_nonce_secs()), (300, 0));
+    assert!(s.allowed_origins().is_empty());
     assert_eq!(limits.header_read_timeout.as_secs(), 10);
     assert_eq!(limits.request_timeout.as_secs(), 10);
     assert_eq!(limits.shutdown_timeout.as_secs(), 30);

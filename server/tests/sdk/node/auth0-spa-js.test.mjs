@@ -1,9 +1,11 @@
 // @auth0/auth0-spa-js in headless Chromium (playwright-core driving Debian's
 // /usr/bin/chromium): Auth0Client.mfa (getAuthenticators, enroll, challenge,
 // verify, whose tokens spa-js checks and caches), getUser, getTokenSilently
-// (refresh token grant). The page is served from the server's own origin by
-// Playwright's request routing (only /__sdk_test/*; every other request goes
-// to the real server), because mfa-server sends no CORS headers.
+// (refresh token grant). The app's page is served from another origin, as a
+// SPA is: a plain http server of this test's on a loopback port
+// ($SDK_SPA_ORIGIN), which every server of the suite names with
+// --allowed-origin; every call of the page and of spa-js crosses origins to
+// the real server, with Chromium enforcing CORS.
 //
 // spa-js has no password login (it logs in through /authorize) and raises
 // MfaRequiredError only from getTokenSilently; what it does then is
@@ -11,6 +13,7 @@
 // does the password grant with fetch and makes that same call.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { env, users, version, step, notAvailable, Authenticator, sleep, shortServer, claims } from "./common.mjs";
@@ -27,17 +30,18 @@ const s = {};
 notAvailable(SDK, V, "signing-key rotation: the SDK's verifier takes the new kid", "it checks id token claims and the RS256 header, not signatures");
 let browser;
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>spa-js</title><script src="/__sdk_test/spa.js"></script>
+const ORIGIN = process.env.SDK_SPA_ORIGIN;
+const PAGE = `<!doctype html><meta charset="utf-8"><title>spa-js</title><script src="/spa.js"></script>
 <script>
 window.sdk = {
   client: null,
   init(domain, clientId, audience, scope) {
     this.client = new auth0.Auth0Client({ domain, clientId, useRefreshTokens: true, cacheLocation: "memory",
       authorizationParams: { audience, scope } });
-    this.audience = audience; this.scope = scope; this.clientId = clientId;
+    this.domain = domain; this.audience = audience; this.scope = scope; this.clientId = clientId;
   },
   async login(username, password) {
-    const response = await fetch("/oauth/token", { method: "POST", body: new URLSearchParams({
+    const response = await fetch("https://" + this.domain + "/oauth/token", { method: "POST", body: new URLSearchParams({
       grant_type: "http://auth0.com/oauth/grant-type/password-realm", realm: "Username-Password-Authentication",
       client_id: this.clientId, username, password, audience: this.audience, scope: this.scope }) });
     const body = await response.json();
@@ -57,15 +61,23 @@ window.sdk = {
 };
 </script>`;
 
+// The app's own origin: the page and the spa-js bundle, nothing else.
+let appServer;
+function serveApp() {
+  const { hostname, port } = new URL(ORIGIN);
+  appServer = createServer((req, res) => {
+    const script = req.url === "/spa.js";
+    res.writeHead(200, { "content-type": script ? "text/javascript" : "text/html" });
+    res.end(script ? bundle : PAGE);
+  });
+  return new Promise((resolve) => appServer.listen(Number(port), hostname, resolve));
+}
+
 async function openPage(domain) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.route(`https://${domain}/__sdk_test/**`, (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === "/__sdk_test/spa.js") return route.fulfill({ contentType: "text/javascript", body: bundle });
-    return route.fulfill({ contentType: "text/html", body: PAGE });
-  });
-  await page.goto(`https://${domain}/__sdk_test/index.html`);
+  await page.goto(`${ORIGIN}/index.html`);
+  assert.notEqual(new URL(page.url()).origin, `https://${domain}`);
   return page;
 }
 
@@ -93,6 +105,8 @@ function fails(result, name, error, description) {
 }
 
 before(async () => {
+  assert.ok(ORIGIN, "SDK_SPA_ORIGIN must be set (run scripts/sdk-test.sh)");
+  await serveApp();
   // launch() gives Chromium a fresh temporary --user-data-dir, removed at close.
   browser = await chromium.launch({
     executablePath: process.env.SDK_CHROMIUM,
@@ -105,6 +119,7 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
+  await new Promise((resolve) => (appServer ? appServer.close(resolve) : resolve()));
 });
 
 for (const [call, reason] of [

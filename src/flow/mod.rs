@@ -20,427 +20,42 @@
 //!    confirms a pending enrollment). A request whose write loses to a
 //!    concurrent one reloads and checks again: a code consumed meanwhile is
 //!    then a replay; no answer comes from a stale snapshot.
+//!
+//! This module holds the flow, [`Mfa`]; its configuration is in `config`,
+//! what its operations return in `outcome`, and its errors in `error`. All
+//! of them are re-exported at the crate root.
 
-use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 use core::future::Future;
 
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
 
 use crate::code::SubmittedCode;
-use crate::error::Refusal;
 use crate::params::Window;
-use crate::policy::{Attempts, DriftTracking, LockedOut, ThrottlePolicy};
-use crate::recovery::{RecoveryCode, RecoveryFormat, RecoveryHash, RecoveryHasher};
+use crate::policy::Attempts;
+use crate::recovery::{RecoveryCode, RecoveryHash};
+use crate::scan::Refusal;
 use crate::secret::Secret;
 use crate::store::{
     AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator, OtpProgress,
     RecoveryAuthenticator,
 };
-use crate::totp::{Totp, TotpParams};
-use crate::uri::{KeyUri, UriError};
+use crate::totp::Totp;
+use crate::uri::KeyUri;
+
+mod config;
+mod error;
+mod outcome;
+
+pub use config::{MfaConfig, RecoveryPolicy};
+pub use error::{InvalidOtpReason, MfaError, OtpRefused};
+pub use outcome::{
+    Association, AuthenticatorInfo, ChallengeType, OtpVerified, PreparedRecovery, RecoveryVerified,
+};
 
 /// How many times an operation re-reads and retries after losing a
 /// compare-and-set on the attempt bucket to a concurrent request.
 const MAX_RETRIES: usize = 16;
-
-/// How recovery codes are issued and replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RecoveryPolicy {
-    /// Auth0's: one code; every use replaces it with a fresh one, which the
-    /// flow returns so it can be shown once.
-    #[default]
-    Rotating,
-    /// A set of `count` codes (1 to 32), each usable once; regenerate on demand.
-    Set {
-        /// Codes in a set.
-        count: u8,
-    },
-}
-
-impl RecoveryPolicy {
-    fn count(self) -> usize {
-        match self {
-            Self::Rotating => 1,
-            Self::Set { count } => usize::from(count.clamp(1, 32)),
-        }
-    }
-}
-
-/// Configuration of the flow. Start from [`MfaConfig::new`].
-#[derive(Debug, Clone)]
-pub struct MfaConfig {
-    issuer: String,
-    totp: TotpParams,
-    secret_len: usize,
-    recovery_format: RecoveryFormat,
-    recovery_policy: RecoveryPolicy,
-    hasher: RecoveryHasher,
-    throttle: ThrottlePolicy,
-    drift: DriftTracking,
-}
-
-impl MfaConfig {
-    /// Defaults: TOTP SHA-1, 6 digits, 30 s, window ±1; 20-byte secrets;
-    /// Auth0 recovery codes (one rotating 24-character code, salted
-    /// SHA-256); Auth0 throttling (10 attempts, one more every 6 minutes);
-    /// no drift tracking. `issuer` names the service in authenticator apps.
-    ///
-    /// # Errors
-    ///
-    /// [`UriError`] if `issuer` cannot be written in an otpauth label (it
-    /// contains `:`, is empty or is longer than 256 bytes).
-    pub fn new(issuer: impl Into<String>) -> Result<Self, UriError> {
-        let issuer = issuer.into();
-        crate::uri::check_label_part(&issuer, "issuer")?;
-        Ok(Self {
-            issuer,
-            totp: TotpParams::default(),
-            secret_len: Secret::DEFAULT_LEN,
-            recovery_format: RecoveryFormat::default(),
-            recovery_policy: RecoveryPolicy::default(),
-            hasher: RecoveryHasher::new(),
-            throttle: ThrottlePolicy::default(),
-            drift: DriftTracking::Off,
-        })
-    }
-
-    /// TOTP parameters for new enrollments; their window is used for every
-    /// verification.
-    #[must_use]
-    pub fn with_totp(mut self, params: TotpParams) -> Self {
-        self.totp = params;
-        self
-    }
-
-    /// Secret length for new enrollments, in bytes (16 to 128; clamped).
-    #[must_use]
-    pub fn with_secret_len(mut self, len: usize) -> Self {
-        self.secret_len = len.clamp(Secret::MIN_LEN, Secret::MAX_LEN);
-        self
-    }
-
-    /// Recovery-code format and policy.
-    #[must_use]
-    pub fn with_recovery(mut self, format: RecoveryFormat, policy: RecoveryPolicy) -> Self {
-        self.recovery_format = format;
-        self.recovery_policy = policy;
-        self
-    }
-
-    /// Hash recovery codes with HMAC-SHA-256 under a server pepper.
-    #[must_use]
-    pub fn with_recovery_pepper(mut self, pepper: &[u8]) -> Self {
-        self.hasher = RecoveryHasher::with_pepper(pepper);
-        self
-    }
-
-    /// Throttling of failed attempts.
-    #[must_use]
-    pub fn with_throttle(mut self, throttle: ThrottlePolicy) -> Self {
-        self.throttle = throttle;
-        self
-    }
-
-    /// Clock-drift tracking.
-    #[must_use]
-    pub fn with_drift_tracking(mut self, drift: DriftTracking) -> Self {
-        self.drift = drift;
-        self
-    }
-
-    /// The issuer.
-    #[must_use]
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
-    /// The TOTP parameters.
-    #[must_use]
-    pub fn totp(&self) -> &TotpParams {
-        &self.totp
-    }
-
-    /// The throttle policy.
-    #[must_use]
-    pub fn throttle(&self) -> &ThrottlePolicy {
-        &self.throttle
-    }
-
-    /// The recovery-code format.
-    #[must_use]
-    pub fn recovery_format(&self) -> &RecoveryFormat {
-        &self.recovery_format
-    }
-}
-
-/// An error of the flow, with the OAuth code and description a server sends.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum MfaError<E> {
-    /// Associate: the user already has an active OTP authenticator.
-    AlreadyEnrolled,
-    /// OTP grant: the user has no OTP authenticator.
-    NotEnrolled,
-    /// Recovery grant: the user has no active recovery code.
-    NoRecoveryCode,
-    /// Challenge: the user has no active authenticator.
-    AssociationRequired,
-    /// Challenge: the client accepts none of the user's challenge types.
-    UnsupportedChallengeType,
-    /// Challenge: `authenticator_id` names none of the user's authenticators.
-    UnknownAuthenticator,
-    /// Remove: no such authenticator.
-    AuthenticatorNotFound,
-    /// A wrong, expired, replayed or malformed OTP; deliberately one variant.
-    InvalidOtp,
-    /// A wrong, used or malformed recovery code.
-    InvalidRecoveryCode,
-    /// The attempt bucket is empty.
-    TooManyAttempts(LockedOut),
-    /// The account label cannot be written into an otpauth URI.
-    InvalidAccountLabel(UriError),
-    /// Concurrent requests kept changing the state; retry.
-    Contention,
-    /// The store failed.
-    Storage(E),
-}
-
-impl<E> MfaError<E> {
-    /// The OAuth `error` code.
-    #[must_use]
-    pub fn error_code(&self) -> &'static str {
-        match self {
-            Self::AlreadyEnrolled => "access_denied",
-            Self::NotEnrolled | Self::NoRecoveryCode | Self::UnsupportedChallengeType => {
-                "unsupported_challenge_type"
-            }
-            Self::AssociationRequired => "association_required",
-            Self::UnknownAuthenticator | Self::InvalidAccountLabel(_) => "invalid_request",
-            Self::AuthenticatorNotFound => "not_found",
-            Self::InvalidOtp | Self::InvalidRecoveryCode => "invalid_grant",
-            Self::TooManyAttempts(_) => "too_many_attempts",
-            Self::Contention | Self::Storage(_) => "temporarily_unavailable",
-        }
-    }
-
-    /// The HTTP status of this error on Auth0's API: 403 for
-    /// [`AlreadyEnrolled`](Self::AlreadyEnrolled), 404 for
-    /// [`AuthenticatorNotFound`](Self::AuthenticatorNotFound), 429 for
-    /// [`TooManyAttempts`](Self::TooManyAttempts), 503 for
-    /// [`Contention`](Self::Contention) and [`Storage`](Self::Storage)
-    /// (nothing was decided: the client may retry; send
-    /// [`retry_after`](Self::retry_after) as `Retry-After`), 400 otherwise.
-    #[must_use]
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::AlreadyEnrolled => 403,
-            Self::AuthenticatorNotFound => 404,
-            Self::TooManyAttempts(_) => 429,
-            Self::Contention | Self::Storage(_) => 503,
-            Self::NotEnrolled
-            | Self::NoRecoveryCode
-            | Self::AssociationRequired
-            | Self::UnsupportedChallengeType
-            | Self::UnknownAuthenticator
-            | Self::InvalidOtp
-            | Self::InvalidRecoveryCode
-            | Self::InvalidAccountLabel(_) => 400,
-        }
-    }
-
-    /// Seconds the client should wait before retrying, for the
-    /// `Retry-After` header: until the next attempt for
-    /// [`TooManyAttempts`](Self::TooManyAttempts), 1 for
-    /// [`Contention`](Self::Contention) and [`Storage`](Self::Storage),
-    /// `None` for errors a retry does not fix.
-    #[must_use]
-    pub fn retry_after(&self) -> Option<u64> {
-        match self {
-            Self::TooManyAttempts(locked) => Some(locked.retry_after()),
-            Self::Contention | Self::Storage(_) => Some(1),
-            _ => None,
-        }
-    }
-
-    /// The OAuth `error_description`.
-    #[must_use]
-    pub fn error_description(&self) -> &'static str {
-        match self {
-            Self::AlreadyEnrolled => "User is already enrolled.",
-            Self::NotEnrolled => {
-                "User is not enrolled. You can use /mfa/associate endpoint to enroll the first authenticator."
-            }
-            Self::NoRecoveryCode => "User does not have a recovery-code.",
-            Self::AssociationRequired => {
-                "User is not enrolled. Use /mfa/associate to enroll an authenticator first."
-            }
-            Self::UnsupportedChallengeType => {
-                "None of the challenge types the client accepts is enrolled for this user."
-            }
-            Self::UnknownAuthenticator => {
-                "authenticator_id does not name an authenticator of this user."
-            }
-            Self::AuthenticatorNotFound => "Authenticator not found.",
-            Self::InvalidOtp => "Invalid otp_code.",
-            Self::InvalidRecoveryCode => "Invalid recovery_code.",
-            Self::TooManyAttempts(_) => "Too many failed attempts. Wait and try again later.",
-            Self::InvalidAccountLabel(_) => "The account name cannot be used in an otpauth URI.",
-            Self::Contention => "The request conflicted with concurrent requests. Try again.",
-            Self::Storage(_) => "The service is temporarily unavailable. Try again.",
-        }
-    }
-}
-
-impl<E> fmt::Display for MfaError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.error_code(), self.error_description())
-    }
-}
-
-impl<E: core::error::Error + 'static> core::error::Error for MfaError<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Self::Storage(e) => Some(e),
-            Self::TooManyAttempts(e) => Some(e),
-            Self::InvalidAccountLabel(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// What `associate` returns: show it to the user once.
-pub struct Association {
-    /// The new (inactive) OTP authenticator.
-    pub authenticator_id: AuthenticatorId,
-    /// The secret in base32, for manual entry. Wiped on drop.
-    pub secret: Zeroizing<String>,
-    /// The `otpauth://` URI for the QR code. Wiped on drop.
-    pub barcode_uri: Zeroizing<String>,
-    /// Recovery codes, on the user's first association only (empty otherwise).
-    pub recovery_codes: Vec<RecoveryCode>,
-}
-
-impl fmt::Debug for Association {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Association")
-            .field("authenticator_id", &self.authenticator_id)
-            .field("recovery_codes", &self.recovery_codes.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A challenge type the flow can answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ChallengeType {
-    /// One-time password: the user types a code from the app.
-    Otp,
-}
-
-impl ChallengeType {
-    /// The wire name: `otp`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Otp => "otp",
-        }
-    }
-}
-
-/// A successful OTP verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OtpVerified {
-    /// The authenticator that matched.
-    pub authenticator_id: AuthenticatorId,
-    /// The time step now recorded as used.
-    pub step: u64,
-    /// Whether this verification confirmed a pending enrollment.
-    pub confirmed_enrollment: bool,
-    /// Whether the attempt bucket was emptied. Always `true` for an OTP:
-    /// the step advance and the bucket's reset are one write
-    /// ([`MfaStore::accept_otp`]), so a consumed code never leaves a
-    /// charged bucket behind. (Kept for the recovery-code path, where
-    /// [`RecoveryVerified::attempts_reset`] can be `false`.)
-    pub attempts_reset: bool,
-}
-
-/// Why an OTP was refused as [`MfaError::InvalidOtp`]
-/// ([`Mfa::verify_otp_explained`]): for the server's logs and metrics,
-/// never for the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum InvalidOtpReason {
-    /// The text is not a code of the configured length.
-    Malformed,
-    /// The code matches no step of the window.
-    NoMatch,
-    /// The code matches only steps already used (or a concurrent request
-    /// used its step first).
-    Replayed,
-}
-
-/// A refusal of [`Mfa::verify_otp_explained`]: the error to answer with,
-/// and for [`MfaError::InvalidOtp`] the reason (`None` for other errors).
-#[derive(Debug)]
-pub struct OtpRefused<E> {
-    /// The error the client gets.
-    pub error: MfaError<E>,
-    /// Why the code was invalid, for the server's own records.
-    pub reason: Option<InvalidOtpReason>,
-}
-
-impl<E> From<MfaError<E>> for OtpRefused<E> {
-    fn from(error: MfaError<E>) -> Self {
-        Self {
-            error,
-            reason: None,
-        }
-    }
-}
-
-/// A successful recovery-code verification.
-#[derive(Debug)]
-pub struct RecoveryVerified {
-    /// The recovery authenticator.
-    pub authenticator_id: AuthenticatorId,
-    /// Under [`RecoveryPolicy::Rotating`], the code that replaces the one
-    /// just used: show it once.
-    pub new_code: Option<RecoveryCode>,
-    /// Unused codes left (set policy; 1 under the rotating policy).
-    pub remaining: usize,
-    /// Whether the attempt bucket was emptied afterwards. `false` means the
-    /// store failed (or kept changing) *after* the code was consumed: the
-    /// success stands, since the code is used up and a retry would be a
-    /// replay, but the bucket keeps this attempt's charge. Log it.
-    pub attempts_reset: bool,
-}
-
-/// Randomness drawn ahead of a recovery-code verification
-/// ([`Mfa::prepare_recovery`]). Holds the would-be replacement code, which is
-/// wiped on drop if unused.
-pub struct PreparedRecovery {
-    replacement: Option<(RecoveryCode, RecoveryHash)>,
-}
-
-impl fmt::Debug for PreparedRecovery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedRecovery").finish_non_exhaustive()
-    }
-}
-
-/// One entry of the authenticator list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatorInfo {
-    /// Its id.
-    pub id: AuthenticatorId,
-    /// Its kind; [`AuthenticatorKind::authenticator_type`] gives the wire name.
-    pub kind: AuthenticatorKind,
-    /// Whether it is confirmed.
-    pub active: bool,
-}
 
 /// The flow over a store.
 ///
@@ -939,7 +554,11 @@ impl<S: MfaStore> Mfa<S> {
         Ok(list)
     }
 
-    /// Removes one of the user's authenticators.
+    /// Removes one of the user's authenticators, and only that one:
+    /// removing the OTP authenticator keeps the recovery codes (the
+    /// [`MfaStore`] contract), so the user can still sign in with a recovery
+    /// code and enroll a new device, whose association then returns no new
+    /// codes. Remove both to start over.
     ///
     /// # Errors
     ///
