@@ -15,7 +15,7 @@
 # (same database, signing algorithm and path).
 #
 # Arrangements: SQLite (RS256 and EdDSA), PostgreSQL x1 (RS256 and EdDSA,
-# fsync off), PostgreSQL x3 (three instances on one database), PostgreSQL
+# fsync off; with EdDSA also the floor whose refusals are charged), PostgreSQL x3 (three instances on one database), PostgreSQL
 # with durable commits (PG_DURABLE=1: fsync=on, synchronous_commit=on),
 # SQLite and PostgreSQL with BIG_USERS enrolled users; and the password grant
 # (Argon2id at its production setting) on SQLite.
@@ -91,10 +91,10 @@ serve() {
   [ -n "$URL" ] || { cat "$out.err" >&2; exit 1; }
 }
 
-# floor DB FIXTURE ALG → sets URL and PID
+# floor DB FIXTURE ALG [EXTRA-FLAG] → sets URL and PID
 floor() {
   local out="$WORK/floor-$RANDOM.out"
-  "$FLOOR" --db "$1" --fixture "$2" --signing-alg "$3" >"$out" 2>"$out.err" &
+  "$FLOOR" --db "$1" --fixture "$2" --signing-alg "$3" ${4:+"$4"} >"$out" 2>"$out.err" &
   PID=$!
   PIDS+=("$PID")
   URL=$(wait_for "$out" 'floor listening on ')
@@ -115,7 +115,10 @@ grant() {
 }
 
 # measure KEY DB FIXTURE ALG INSTANCES [POSTMASTER]: the floor then
-# mfa-server, REPEATS times, each on its own table's step file.
+# mfa-server, REPEATS times, each on its own table's step file. With
+# CHARGED=1 also the floor that charges each refused code with a real
+# write, as the server's throttle must (`floor --replay-charges`): the
+# replay's floor with the write the server cannot skip.
 measure() {
   local key=$1 db=$2 fixture=$3 alg=$4 n=$5 pm=${6:-}
   local tag
@@ -125,6 +128,12 @@ measure() {
       floor "$db" "$fixture" "$alg"
       grant "$key $alg" floor "$fixture" "$URL" "$PID" "$WORK/$tag.floor.step" "$pm"
       stop "$PID"
+      if [ "${CHARGED:-0}" = 1 ]; then
+        floor "$db" "$fixture" "$alg" --replay-charges
+        grant "$key $alg" "floor, refusals charged" "$fixture" "$URL" "$PID" \
+          "$WORK/$tag.floor.step" "$pm"
+        stop "$PID"
+      fi
     fi
     local urls=() pids=()
     for _ in $(seq "$n"); do serve "$db" "$alg"; urls+=("$URL"); pids+=("$PID"); done
@@ -151,16 +160,14 @@ if has sqlite || has password; then
   provision "$WORK/load.db" "$GRANT_USERS" "$WORK/sqlite.fixture"
 fi
 if has sqlite; then
-  for alg in EdDSA RS256; do
-    measure "SQLite" "$WORK/load.db" "$WORK/sqlite.fixture" "$alg" 1
-  done
+  CHARGED=1 measure "SQLite" "$WORK/load.db" "$WORK/sqlite.fixture" EdDSA 1
+  measure "SQLite" "$WORK/load.db" "$WORK/sqlite.fixture" RS256 1
 fi
 if has pg; then
   pg_start "$PG_PORT"
   provision "$PG" "$GRANT_USERS" "$WORK/pg.fixture"
-  for alg in EdDSA RS256; do
-    measure "PostgreSQL" "$PG" "$WORK/pg.fixture" "$alg" 1 "$PM"
-  done
+  CHARGED=1 measure "PostgreSQL" "$PG" "$WORK/pg.fixture" EdDSA 1 "$PM"
+  measure "PostgreSQL" "$PG" "$WORK/pg.fixture" RS256 1 "$PM"
   measure "PostgreSQL" "$PG" "$WORK/pg.fixture" EdDSA 3 "$PM"
 fi
 if has durable; then
@@ -192,28 +199,30 @@ if has password; then
 fi
 
 report() {
-echo "$GRANT_USERS requests per row unless noted (every enrolled user's code once: accepted; again: replay), concurrency $CONCURRENCY, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'). CPU is per request: the server's processes (with SQLite inside) and PostgreSQL's. × floor: the mfa-server row over the floor's same row (mean of its runs)."
+echo "$GRANT_USERS requests per row unless noted (every enrolled user's code once: accepted; again: replay), concurrency $CONCURRENCY, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'). CPU is per request: the server's processes (with SQLite inside) and PostgreSQL's. × floor: the mfa-server row over the floor's same row (mean of its runs); × charged (replays): over the floor whose refusals are charged with a real write (\`floor --replay-charges\`), as the server's throttle must."
 echo
-echo "| database | signing | server | path | requests | req/s | × floor | p50 ms | p90 ms | p99 ms | p99 × floor | statuses | server CPU µs | PostgreSQL CPU µs |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| database | signing | server | path | requests | req/s | × floor | × charged | p50 ms | p90 ms | p99 ms | p99 × floor | statuses | server CPU µs | PostgreSQL CPU µs |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 awk -F'\t' '
   $1 == "ROW" {
     n++; split($2, l, "|"); key[n] = l[1]; who[n] = l[2]; path[n] = $3; req[n] = $5
     rps[n] = $7; p50[n] = $8; p90[n] = $9; p99[n] = $10; st[n] = $11; cs[n] = $12; cd[n] = $13
     if (l[2] == "floor") { f = l[1] SUBSEP $3; frps[f] += $7; fp99[f] += $10; fn[f]++ }
+    if (l[2] ~ /^floor, /) { f = l[1] SUBSEP $3; crps[f] += $7; cn[f]++ }
   }
   END {
     for (i = 1; i <= n; i++) {
       f = key[i] SUBSEP path[i]
-      ratio = "–"; pr = "–"
+      ratio = "–"; pr = "–"; cr = "–"
       if (who[i] != "floor" && fn[f] > 0) {
         ratio = sprintf("%.2f", rps[i] / (frps[f] / fn[f]))
         pr = sprintf("%.2f", p99[i] / (fp99[f] / fn[f]))
       }
+      if (who[i] !~ /^floor/ && path[i] == "replay" && cn[f] > 0) cr = sprintf("%.2f", rps[i] / (crps[f] / cn[f]))
       k = key[i]; alg = k; sub(/ [^ ]+$/, "", k); sub(/.* /, "", alg)
       db = (cd[i] == 0 && k ~ /^SQLite/) ? "–" : cd[i]
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", \
-        k, alg, who[i], path[i], req[i], rps[i], ratio, p50[i], p90[i], p99[i], pr, st[i], cs[i], db
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", \
+        k, alg, who[i], path[i], req[i], rps[i], ratio, cr, p50[i], p90[i], p99[i], pr, st[i], cs[i], db
     }
   }' "$ROWS"
 if [ -n "$PW_ROW" ]; then

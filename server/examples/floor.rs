@@ -3,14 +3,17 @@
 //! parse the form, one `SELECT` by primary key (the mfa_token's SHA-256),
 //! the TOTP window check (to learn the code's step), one conditional
 //! `UPDATE` of the last step, one JWT signed with the algorithm and key
-//! type the server uses (`--signing-alg`, RS256 through aws-lc-rs or EdDSA
-//! through jsonwebtoken, the key parsed once), and a JSON answer. A replay
+//! type the server uses (`--signing-alg`, RS256 or EdDSA through aws-lc-rs,
+//! the key parsed once), and a JSON answer. A replay
 //! is the same `UPDATE` changing no row, answered 400. Both statements run
 //! on one pooled connection; the pool is the store crate's
 //! (`connect_pool`: the same PRAGMAs, sizes and acquire settings).
 //!
 //! No client authentication, no throttle, no sealing, no mfa_token expiry:
 //! everything the server adds on top is what the load test's ratio shows.
+//! With `--replay-charges` a refused code also costs one conditional
+//! `UPDATE` of an attempt counter (a real write, as the server's throttle
+//! must charge every refusal): the replay's floor with that write.
 //!
 //! ```text
 //! floor --db load-floor.db --fixture fixture.txt --signing-alg EdDSA --listen 127.0.0.1:0
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use aws_lc_rs::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,7 +45,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use sha2::Digest as _;
 use sqlx::{AnyPool, Row as _};
@@ -65,11 +67,17 @@ struct Args {
     /// Print the cost of N signatures of each algorithm and exit.
     #[arg(long)]
     bench_sign: Option<u32>,
+    /// Charge a refused code as mfa-server must (its throttle): one more
+    /// conditional `UPDATE` of an attempt counter, a real write, where the
+    /// plain floor's refusal is an `UPDATE` that changes no row. For
+    /// measuring what that write costs (server/README.md § Load).
+    #[arg(long)]
+    replay_charges: bool,
 }
 
 enum Key {
     Rsa(RsaKeyPair),
-    Ed(EncodingKey),
+    Ed(Ed25519KeyPair),
 }
 
 impl Key {
@@ -78,26 +86,34 @@ impl Key {
             "RS256" => Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()),
             "EdDSA" => {
                 let key = ed25519_dalek::SigningKey::from_bytes(&rand::random());
-                Self::Ed(EncodingKey::from_ed_der(
-                    key.to_pkcs8_der().unwrap().as_bytes(),
-                ))
+                Self::Ed(
+                    Ed25519KeyPair::from_pkcs8_maybe_unchecked(
+                        key.to_pkcs8_der().unwrap().as_bytes(),
+                    )
+                    .unwrap(),
+                )
             }
             other => panic!("unknown signing algorithm {other}"),
         }
     }
 
     fn sign(&self, claims: &serde_json::Value) -> String {
+        let alg = match self {
+            Self::Ed(_) => "EdDSA",
+            Self::Rsa(_) => "RS256",
+        };
+        let header = serde_json::json!({ "typ": "JWT", "alg": alg, "kid": "floor" });
+        let mut jwt = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        jwt.push('.');
+        jwt.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()));
         match self {
-            Self::Ed(key) => {
-                let mut header = Header::new(Algorithm::EdDSA);
-                header.kid = Some("floor".to_owned());
-                jsonwebtoken::encode(&header, claims, key).unwrap()
+            Self::Ed(pair) => {
+                let signature = pair.sign(jwt.as_bytes());
+                jwt.push('.');
+                jwt.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+                jwt
             }
             Self::Rsa(pair) => {
-                let header = serde_json::json!({ "typ": "JWT", "alg": "RS256", "kid": "floor" });
-                let mut jwt = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
-                jwt.push('.');
-                jwt.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()));
                 let mut signature = vec![0u8; pair.public_modulus_len()];
                 pair.sign(
                     &RSA_PKCS1_SHA256,
@@ -117,6 +133,7 @@ impl Key {
 struct Floor {
     pool: AnyPool,
     key: Key,
+    replay_charges: bool,
 }
 
 #[derive(Deserialize)]
@@ -144,7 +161,8 @@ async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
         return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
     };
     let row = sqlx::query(
-        "SELECT user_id, secret, stepped, last_step FROM floor_grants WHERE token_hash = $1",
+        "SELECT user_id, secret, stepped, last_step, attempts FROM floor_grants
+         WHERE token_hash = $1",
     )
     .bind(hash.to_vec())
     .fetch_optional(&mut *conn)
@@ -176,6 +194,20 @@ async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
     .bind(last_step)
     .execute(&mut *conn)
     .await;
+    if floor.replay_charges && matches!(&updated, Ok(done) if done.rows_affected() == 0) {
+        let attempts: i64 = row.get("attempts");
+        let charged = sqlx::query(
+            "UPDATE floor_grants SET attempts = $1 WHERE token_hash = $2 AND attempts = $3",
+        )
+        .bind(attempts + 1)
+        .bind(hash.to_vec())
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await;
+        if charged.is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+        }
+    }
     drop(conn);
     match updated {
         Ok(done) if done.rows_affected() == 1 => {}
@@ -274,7 +306,7 @@ async fn main() {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS floor_grants (token_hash BYTEA PRIMARY KEY,
             user_id TEXT NOT NULL, secret BYTEA NOT NULL, stepped BIGINT NOT NULL,
-            last_step BIGINT NOT NULL)"
+            last_step BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0)"
             .replace(
                 "BYTEA",
                 if pool.connect_options().database_url.scheme() == "sqlite" {
@@ -294,6 +326,7 @@ async fn main() {
     let floor = Arc::new(Floor {
         pool,
         key: Key::new(&args.signing_alg),
+        replay_charges: args.replay_charges,
     });
     let app = axum::Router::new()
         .route("/oauth/token", axum::routing::post(token))

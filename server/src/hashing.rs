@@ -144,7 +144,12 @@ impl Admission<'_> {
     /// Verifies `secret` against the PHC string `phc` once a hash slot is
     /// free, off the async threads. A PHC string that does not parse, or
     /// is not Argon2, verifies nothing (`false`), at no hashing cost.
+    ///
+    /// The request's database connection goes back to the pool first
+    /// ([`totp_engine_sqlx::lease::release`]): none is held idle while a
+    /// hash waits for a slot or runs.
     pub async fn verify(self, secret: Zeroizing<String>, phc: String) -> bool {
+        totp_engine_sqlx::lease::release().await;
         let pool = self.pool;
         let Ok(_worker) = pool.workers.acquire().await else {
             return false;

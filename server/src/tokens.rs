@@ -15,11 +15,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -86,10 +86,11 @@ impl TryFrom<String> for SigningAlg {
 /// The smallest RSA modulus accepted, in bytes (2048 bits).
 const MIN_RSA_MODULUS: usize = 256;
 
-/// The private key, parsed once.
+/// The private key, parsed once (when the key set is built: at start and
+/// at each rotation [`Signer::refresh`] picks up), never per token.
 enum PrivateKey {
     Rsa(RsaKeyPair),
-    Ed(EncodingKey),
+    Ed(Ed25519KeyPair),
 }
 
 /// A published key: what verifies the tokens it signed.
@@ -171,7 +172,13 @@ fn key_material(
                 "alg": row.alg.as_str(),
                 "use": "sig",
             });
-            let key = private.then(|| PrivateKey::Ed(EncodingKey::from_ed_der(&row.private_pkcs8)));
+            let key = if private {
+                let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&row.private_pkcs8)
+                    .map_err(|e| TokenError::Key(e.to_string()))?;
+                Some(PrivateKey::Ed(pair))
+            } else {
+                None
+            };
             (key, decoding, jwk)
         }
     };
@@ -411,12 +418,17 @@ impl Signer {
     fn sign_with(&self, set: &KeySet, claims: &Claims) -> Result<String, TokenError> {
         let mut header = Header::new(self.alg.jwt());
         header.kid = Some(set.kid.clone());
+        let mut jwt = json_part(&header)?;
+        jwt.push('.');
+        jwt.push_str(&json_part(claims)?);
         match &set.key {
-            PrivateKey::Ed(encoding) => Ok(jsonwebtoken::encode(&header, claims, encoding)?),
-            PrivateKey::Rsa(pair) => {
-                let mut jwt = json_part(&header)?;
+            PrivateKey::Ed(pair) => {
+                let signature = pair.sign(jwt.as_bytes());
                 jwt.push('.');
-                jwt.push_str(&json_part(claims)?);
+                jwt.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+                Ok(jwt)
+            }
+            PrivateKey::Rsa(pair) => {
                 let mut signature = vec![0u8; pair.public_modulus_len()];
                 pair.sign(
                     &RSA_PKCS1_SHA256,

@@ -5,8 +5,9 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use totp_engine_sqlx::lease;
 
-use super::{Db, DbError, bits};
+use super::{Db, DbError, MfaTokenRow, bits};
 use crate::credentials::StoredClientSecret;
 use crate::jose::ClientKeys;
 
@@ -127,18 +128,58 @@ impl Db {
         Ok(())
     }
 
-    /// A client by id; `None` for an unknown client.
+    /// A client by id and an mfa_token by its SHA-256, in one statement
+    /// (the token grants' first, through the request's connection: see
+    /// [`Db::client`]); `None` for an unknown one.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails or a row is corrupt.
+    pub async fn client_and_mfa_token(
+        &self,
+        client_id: &str,
+        token_hash: &[u8; 32],
+    ) -> Result<(Option<ClientRow>, Option<MfaTokenRow>), DbError> {
+        let row = lease::read_optional(
+            &self.pool,
+            "SELECT c.client_id, c.secret_salt, c.secret_hash, c.public_keys,
+                    m.token_hash AS m_token_hash, m.user_id AS m_user_id,
+                    m.client_id AS m_client_id, m.scope AS m_scope,
+                    m.audience AS m_audience, m.expires_at AS m_expires_at
+             FROM (SELECT 1 AS one) AS u
+             LEFT JOIN clients AS c ON c.client_id = $1
+             LEFT JOIN mfa_tokens AS m ON m.token_hash = $2",
+            |q| q.bind(client_id).bind(token_hash.to_vec()),
+        )
+        .await?;
+        let Some(row) = row else {
+            return Ok((None, None));
+        };
+        let client = match row.try_get::<Option<String>, _>("client_id")? {
+            Some(_) => Some(ClientRow::from_row(&row)?),
+            None => None,
+        };
+        let token = match row.try_get::<Option<Vec<u8>>, _>("m_token_hash")? {
+            Some(_) => Some(MfaTokenRow::from_prefixed_row(&row, "m_")?),
+            None => None,
+        };
+        Ok((client, token))
+    }
+
+    /// A client by id; `None` for an unknown client. Through the
+    /// request's connection ([`lease::read_optional`]): the first statement
+    /// of every token request, run again if its connection turns out dead.
     ///
     /// # Errors
     ///
     /// [`DbError`] if the database fails or the row is corrupt.
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, DbError> {
-        sqlx::query(
+        lease::read_optional(
+            &self.pool,
             "SELECT client_id, secret_salt, secret_hash, public_keys FROM clients
              WHERE client_id = $1",
+            |q| q.bind(client_id),
         )
-        .bind(client_id)
-        .fetch_optional(&self.pool)
         .await?
         .as_ref()
         .map(ClientRow::from_row)

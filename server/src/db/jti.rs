@@ -10,6 +10,7 @@
 //! and is pruned at the next use.
 
 use sha2::Digest;
+use totp_engine_sqlx::lease;
 
 use super::{Db, DbError, bits};
 
@@ -46,7 +47,8 @@ impl Db {
     /// Records the first use of `jti` (of `kind`, from `issuer`), to be
     /// remembered until `expires_at`; prunes the entries expired at `now`.
     /// Returns `false` when the jti was already used and its entry has not
-    /// expired: the JWT is a replay.
+    /// expired: the JWT is a replay. Through the request's connection
+    /// ([`lease::connection`]).
     ///
     /// # Errors
     ///
@@ -61,7 +63,7 @@ impl Db {
     ) -> Result<bool, DbError> {
         sqlx::query("DELETE FROM used_jtis WHERE expires_at <= $1")
             .bind(bits(now))
-            .execute(&self.pool)
+            .execute(&mut *lease::connection(&self.pool).await?)
             .await?;
         // An expired entry that survived the prune (another instance's
         // clock) is taken over; a live one is left alone.
@@ -73,7 +75,7 @@ impl Db {
         .bind(jti_hash(kind, issuer, jti))
         .bind(bits(expires_at))
         .bind(bits(now))
-        .execute(&self.pool)
+        .execute(&mut *lease::connection(&self.pool).await?)
         .await?;
         Ok(inserted.rows_affected() == 1)
     }

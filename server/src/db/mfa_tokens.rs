@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use totp_engine_sqlx::lease;
 
 use super::{Db, DbError, bits, unbits};
 
@@ -28,17 +29,23 @@ pub struct MfaTokenRow {
 
 impl MfaTokenRow {
     fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        let hash: Vec<u8> = row.try_get("token_hash")?;
+        Self::from_prefixed_row(row, "")
+    }
+
+    /// The row whose columns are named `PREFIX<column>` in `row`.
+    pub(super) fn from_prefixed_row(row: &AnyRow, prefix: &str) -> Result<Self, DbError> {
+        let column = |name: &str| format!("{prefix}{name}");
+        let hash: Vec<u8> = row.try_get(column("token_hash").as_str())?;
         Ok(Self {
             token_hash: hash.try_into().map_err(|_| DbError::Corrupt {
                 table: "mfa_tokens",
                 what: "token_hash",
             })?,
-            user_id: row.try_get("user_id")?,
-            client_id: row.try_get("client_id")?,
-            scope: row.try_get("scope")?,
-            audience: row.try_get("audience")?,
-            expires_at: unbits(row.try_get("expires_at")?),
+            user_id: row.try_get(column("user_id").as_str())?,
+            client_id: row.try_get(column("client_id").as_str())?,
+            scope: row.try_get(column("scope").as_str())?,
+            audience: row.try_get(column("audience").as_str())?,
+            expires_at: unbits(row.try_get(column("expires_at").as_str())?),
         })
     }
 }
@@ -73,18 +80,19 @@ impl Db {
     }
 
     /// Looks an mfa_token up by its SHA-256 (expired ones too: the caller
-    /// tells "expired" from "unknown").
+    /// tells "expired" from "unknown"), through the request's connection
+    /// ([`lease::read_optional`]).
     ///
     /// # Errors
     ///
     /// [`DbError`] if the database fails.
     pub async fn mfa_token(&self, token_hash: &[u8; 32]) -> Result<Option<MfaTokenRow>, DbError> {
-        sqlx::query(
+        lease::read_optional(
+            &self.pool,
             "SELECT token_hash, user_id, client_id, scope, audience, expires_at
              FROM mfa_tokens WHERE token_hash = $1",
+            |q| q.bind(token_hash.to_vec()),
         )
-        .bind(token_hash.to_vec())
-        .fetch_optional(&self.pool)
         .await?
         .as_ref()
         .map(MfaTokenRow::from_row)

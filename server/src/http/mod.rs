@@ -27,6 +27,10 @@
 //! With `--allowed-origin`, browser apps on those origins may call the API
 //! across origins ([`cors`]).
 //!
+//! An MFA grant holds one database connection for all its statements (the
+//! client row, the mfa_token row, the authenticator store: see
+//! `one_connection`), taken when it first needs one.
+//!
 //! Every response but the JWKS is sent with `Cache-Control: no-store`
 //! (tokens, secrets, authenticator lists and errors alike).
 //!
@@ -249,6 +253,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
+        .layer(middleware::from_fn(one_connection))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
@@ -260,6 +265,22 @@ pub fn router(app: Arc<App>) -> Router {
             app_origins.as_slice(),
         )))
         .layer(crate::logging::trace_layer())
+}
+
+/// Runs the request in a [`totp_engine_sqlx::lease::scope`]: the
+/// mfa-otp and mfa-recovery-code grants hold one database connection
+/// across their statements (`lease::hold` in the token request's
+/// extractor): the client row, the jtis of a client assertion or a DPoP
+/// proof, the mfa_token row and the store's reads and writes share one
+/// pool checkout, taken at the first statement (after the body is read)
+/// and returned once the code is checked, before the refresh token's
+/// statements and the signatures. Every statement on that path goes
+/// through `lease::connection` (a second checkout while one is held could
+/// exhaust the pool); other requests take a checkout per statement, as
+/// without a scope. Password hashes release the held one first
+/// ([`crate::hashing`]).
+async fn one_connection(request: Request, next: Next) -> Response {
+    totp_engine_sqlx::lease::scope(next.run(request)).await
 }
 
 /// The one path whose answers may be cached: public keys only.

@@ -24,6 +24,7 @@ use super::error::{ApiError, printable};
 use super::extract::{BasicCredentials, Params};
 pub use super::management::grant::ClientCredentialsGrant;
 use super::{App, client_assertion, dpop, session};
+use crate::credentials::{looks_like_mfa_token, mfa_token_hash};
 
 /// The `grant_type` of the mfa-otp grant.
 pub const MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
@@ -128,10 +129,34 @@ impl ClientAuth {
         endpoint: &str,
         now: u64,
     ) -> Result<Authenticated, ApiError> {
+        self.check_reading(app, secret_optional, endpoint, now, None)
+            .await
+    }
+
+    /// [`ClientAuth::check`]; a secret's (or a public client's) row is
+    /// read in one statement with the row of the mfa_token whose SHA-256
+    /// is `token_hash`, if given (see
+    /// [`session::authenticate_client_reading_token`]).
+    async fn check_reading(
+        self,
+        app: &App,
+        secret_optional: bool,
+        endpoint: &str,
+        now: u64,
+        token_hash: Option<[u8; 32]>,
+    ) -> Result<Authenticated, ApiError> {
         match self {
-            Self::Secret(credentials) => Ok(Authenticated::Done(
-                session::authenticate_client(app, credentials, secret_optional).await?,
-            )),
+            Self::Secret(credentials) => match token_hash {
+                Some(hash) if !secret_optional => {
+                    let (id, token) =
+                        session::authenticate_client_reading_token(app, credentials, hash).await?;
+                    Ok(Authenticated::Done(id, token))
+                }
+                _ => Ok(Authenticated::Done(
+                    session::authenticate_client(app, credentials, secret_optional).await?,
+                    None,
+                )),
+            },
             Self::Assertion {
                 assertion,
                 client_id,
@@ -145,8 +170,9 @@ impl ClientAuth {
 
 /// A checked client authentication, before an assertion's single use.
 enum Authenticated {
-    /// A secret (or a public client): nothing left to record.
-    Done(String),
+    /// A secret (or a public client): nothing left to record; the
+    /// mfa_token's row if it was read with the client's.
+    Done(String, Option<session::PrefetchedToken>),
     /// An assertion whose jti is still to be recorded.
     Pending(client_assertion::Accepted),
 }
@@ -154,9 +180,19 @@ enum Authenticated {
 impl Authenticated {
     /// Records what must be single-use; returns the client id.
     async fn consume(self, app: &App, now: u64) -> Result<String, ApiError> {
+        self.consume_reading(app, now).await.map(|(id, _)| id)
+    }
+
+    /// [`Authenticated::consume`], and the mfa_token's row if it was read
+    /// with the client's.
+    async fn consume_reading(
+        self,
+        app: &App,
+        now: u64,
+    ) -> Result<(String, Option<session::PrefetchedToken>), ApiError> {
         match self {
-            Self::Done(id) => Ok(id),
-            Self::Pending(accepted) => accepted.consume(app, now).await,
+            Self::Done(id, token) => Ok((id, token)),
+            Self::Pending(accepted) => Ok((accepted.consume(app, now).await?, None)),
         }
     }
 }
@@ -174,6 +210,9 @@ pub struct TokenRequest {
     /// A public client (no secret, no assertion): its refresh tokens are
     /// bound to a DPoP key when a proof came.
     pub(crate) public_client: bool,
+    /// An MFA grant's mfa_token row, read with the client's row (one
+    /// statement instead of two), for [`session::resolve_mfa_token_prefetched`].
+    pub(crate) mfa_token_row: Option<session::PrefetchedToken>,
 }
 
 /// The grants `/oauth/token` serves.
@@ -261,10 +300,25 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 format!("Grant type '{}' is not supported.", printable(&grant_type)),
             ));
         }
+        let mut token_hash = None;
+        if matches!(grant_type.as_str(), MFA_OTP | MFA_RECOVERY_CODE) {
+            // Every statement of these grants, from the client row on, goes
+            // through the request's one connection (see `one_connection`),
+            // and the mfa_token's row is read with the client's.
+            totp_engine_sqlx::lease::hold();
+            token_hash = params
+                .get("mfa_token")
+                .ok()
+                .flatten()
+                .filter(|t| looks_like_mfa_token(t))
+                .map(mfa_token_hash);
+        }
         let now = app.now();
         let auth = ClientAuth::read(&mut parts, &mut params).await?;
         let public_client = matches!(&auth, ClientAuth::Secret(c) if c.secret.is_none());
-        let authenticated = auth.check(app, false, "/oauth/token", now).await?;
+        let authenticated = auth
+            .check_reading(app, false, "/oauth/token", now, token_hash)
+            .await?;
         // The proof is checked before the assertion's jti is spent, and
         // both before the grant runs: nothing is consumed for a refusal.
         let place = dpop::Place::TokenEndpoint;
@@ -278,7 +332,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
                 )
             }
         };
-        let client_id = authenticated.consume(app, now).await?;
+        let (client_id, mfa_token_row) = authenticated.consume_reading(app, now).await?;
         if let Some(proof) = &proof {
             proof
                 .consume(app, now)
@@ -319,6 +373,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
             grant,
             dpop: proof,
             public_client,
+            mfa_token_row,
         })
     }
 }

@@ -6,6 +6,8 @@
 //! Not here: reading credentials off the request ([`super::extract`] and
 //! [`super::request`]) and issuing tokens ([`super::token`]).
 
+use subtle::ConstantTimeEq as _;
+
 use super::App;
 use super::error::ApiError;
 use super::request::ClientCredentials;
@@ -34,22 +36,69 @@ pub(crate) async fn authenticate_client(
     credentials: ClientCredentials,
     secret_optional: bool,
 ) -> Result<String, ApiError> {
+    authenticate(app, credentials, secret_optional, None)
+        .await
+        .map(|(id, _)| id)
+}
+
+/// What the database held for an mfa_token (by its SHA-256) when the
+/// client was authenticated: read in the same statement as the client's
+/// row ([`authenticate_client_reading_token`]), and used by
+/// [`resolve_mfa_token_prefetched`] for that same token only.
+pub(crate) struct PrefetchedToken {
+    hash: [u8; 32],
+    row: Option<MfaTokenRow>,
+}
+
+impl std::fmt::Debug for PrefetchedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefetchedToken")
+            .field("found", &self.row.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`authenticate_client`], reading the row of the mfa_token whose SHA-256
+/// is `token_hash` in the same statement as the client's row (the MFA
+/// grants' first statement). The row is kept only when no password hash
+/// ran in between (a long secret or none: a short secret's Argon2id may
+/// wait in the hash pool, so its row is read again afterwards).
+pub(crate) async fn authenticate_client_reading_token(
+    app: &App,
+    credentials: ClientCredentials,
+    token_hash: [u8; 32],
+) -> Result<(String, Option<PrefetchedToken>), ApiError> {
+    authenticate(app, credentials, false, Some(token_hash)).await
+}
+
+async fn authenticate(
+    app: &App,
+    credentials: ClientCredentials,
+    secret_optional: bool,
+    token_hash: Option<[u8; 32]>,
+) -> Result<(String, Option<PrefetchedToken>), ApiError> {
     let ClientCredentials { id, secret } = credentials;
-    let row = app.db.client(&id).await?;
+    let (row, mut prefetched) = match token_hash {
+        Some(hash) => {
+            let (client, token) = app.db.client_and_mfa_token(&id, &hash).await?;
+            (client, Some(PrefetchedToken { hash, row: token }))
+        }
+        None => (app.db.client(&id).await?, None),
+    };
     // A private_key_jwt client has no secret: one sent is checked against
     // the reference hash (and fails) like an unknown client's.
     let keyed = row.as_ref().is_some_and(|r| r.public_keys.is_some());
     let stored = row.map(|row| row.secret);
     let Some(secret) = secret else {
         return match stored {
-            Some(_) if keyed && secret_optional => Ok(id),
+            Some(_) if keyed && secret_optional => Ok((id, prefetched)),
             Some(_) if keyed => Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "This client authenticates with private_key_jwt: send a client_assertion",
             )),
-            Some(StoredClientSecret::Public) => Ok(id),
-            Some(_) if secret_optional => Ok(id),
+            Some(StoredClientSecret::Public) => Ok((id, prefetched)),
+            Some(_) if secret_optional => Ok((id, prefetched)),
             _ => Err(ApiError::invalid_client()),
         };
     };
@@ -59,6 +108,8 @@ pub(crate) async fn authenticate_client(
             _ => (app.dummy_hash.clone(), false),
         };
         let admission = app.hashes.admit().map_err(|_| ApiError::busy())?;
+        // The hash may wait for a slot: the token's row is read afresh.
+        prefetched = None;
         admission.verify(secret, phc).await && real
     } else {
         let (reference, real) = match &stored {
@@ -68,7 +119,7 @@ pub(crate) async fn authenticate_client(
         reference.verify(&secret) && real
     };
     if verified {
-        Ok(id)
+        Ok((id, prefetched))
     } else {
         Err(ApiError::invalid_client())
     }
@@ -83,14 +134,27 @@ pub(crate) async fn resolve_mfa_token(
     client_id: Option<&str>,
     now: u64,
 ) -> Result<MfaTokenRow, ApiError> {
+    resolve_mfa_token_prefetched(app, token, client_id, now, None).await
+}
+
+/// [`resolve_mfa_token`], on the row `prefetched` read for this token (if
+/// it was for this token; otherwise the row is read now).
+pub(crate) async fn resolve_mfa_token_prefetched(
+    app: &App,
+    token: &str,
+    client_id: Option<&str>,
+    now: u64,
+    prefetched: Option<PrefetchedToken>,
+) -> Result<MfaTokenRow, ApiError> {
     if !looks_like_mfa_token(token) {
         return Err(ApiError::malformed_mfa_token());
     }
-    let row = app
-        .db
-        .mfa_token(&mfa_token_hash(token))
-        .await?
-        .ok_or_else(ApiError::malformed_mfa_token)?;
+    let hash = mfa_token_hash(token);
+    let row = match prefetched {
+        Some(p) if bool::from(p.hash.ct_eq(&hash)) => p.row,
+        _ => app.db.mfa_token(&hash).await?,
+    }
+    .ok_or_else(ApiError::malformed_mfa_token)?;
     if row.expires_at <= now {
         return Err(ApiError::expired_mfa_token());
     }

@@ -34,11 +34,12 @@ pub(super) async fn token(
     let client_id = request.client_id;
     let bind = dpop::Binding::of(request.dpop.as_ref(), request.public_client);
     let bind = bind.as_ref();
+    let token_row = request.mfa_token_row;
     let answer = match request.grant {
         Grant::Password(grant) => password(&app, &client_id, grant, &address, now).await,
-        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, bind, now).await,
+        Grant::MfaOtp(grant) => mfa_otp(&app, &client_id, grant, token_row, bind, now).await,
         Grant::MfaRecoveryCode(grant) => {
-            mfa_recovery_code(&app, &client_id, grant, bind, now).await
+            mfa_recovery_code(&app, &client_id, grant, token_row, bind, now).await
         }
         Grant::ClientCredentials(grant) => {
             super::management::grant::client_credentials(&app, &client_id, grant, now).await
@@ -104,10 +105,18 @@ async fn mfa_otp(
     app: &App,
     client_id: &str,
     grant: MfaOtpGrant,
+    token_row: Option<session::PrefetchedToken>,
     bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
-    let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
+    let row = session::resolve_mfa_token_prefetched(
+        app,
+        &grant.mfa_token,
+        Some(client_id),
+        now,
+        token_row,
+    )
+    .await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
     let verified = outcome::verify_otp(app, &row.user_id, &grant.otp, now).await?;
     if !verified.attempts_reset {
@@ -124,10 +133,18 @@ async fn mfa_recovery_code(
     app: &App,
     client_id: &str,
     grant: MfaRecoveryCodeGrant,
+    token_row: Option<session::PrefetchedToken>,
     bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
-    let row = session::resolve_mfa_token(app, &grant.mfa_token, Some(client_id), now).await?;
+    let row = session::resolve_mfa_token_prefetched(
+        app,
+        &grant.mfa_token,
+        Some(client_id),
+        now,
+        token_row,
+    )
+    .await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
     let verified =
         outcome::verify_recovery_code(app, &row.user_id, &grant.recovery_code, now).await?;
@@ -159,6 +176,9 @@ async fn second_factor_tokens(
     bind: Option<&dpop::Binding>,
     now: u64,
 ) -> Result<Response, ApiError> {
+    // The code is checked: the request's connection goes back to the pool
+    // before the refresh token's own statements and the signatures.
+    totp_engine_sqlx::lease::release().await;
     let amr = vec!["pwd".to_owned(), factor.to_owned()];
     let refresh_jkt = bind.and_then(dpop::Binding::refresh_jkt);
     let refresh_token = refresh::new_family(

@@ -6,6 +6,7 @@
 
 mod error;
 mod import;
+pub mod lease;
 mod migrate;
 mod options;
 mod outcome;

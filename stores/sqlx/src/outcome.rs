@@ -14,6 +14,7 @@
 use sqlx::Row as _;
 use totp_engine::{Attempts, AuthenticatorId, OtpProgress, RecoveryHash, decode_recovery_slots};
 
+use crate::lease;
 use crate::rows::{bits, progress_columns};
 use crate::{SqlxStore, StoreError};
 
@@ -45,11 +46,15 @@ impl SqlxStore {
         let confirms = next.active && !expected.active;
         if !confirms {
             // A later login: one statement, no transaction.
-            let updated = advance.execute(&self.pool).await?.rows_affected();
+            let updated = advance
+                .execute(&mut *lease::connection(&self.pool).await?)
+                .await?
+                .rows_affected();
             return Ok(updated == 1);
         }
         // Confirmation: the step and the recovery codes activate together.
-        let mut tx = self.pool.begin().await?;
+        let mut conn = lease::connection(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         if advance.execute(&mut *tx).await?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
@@ -95,9 +100,11 @@ impl SqlxStore {
         let confirms = next.active && !expected.0.active;
         if !confirms {
             // A later login: one statement, no transaction.
-            return Ok(accept.execute(&self.pool).await?.rows_affected() == 1);
+            let mut conn = lease::connection(&self.pool).await?;
+            return Ok(accept.execute(&mut *conn).await?.rows_affected() == 1);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut conn = lease::connection(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         if accept.execute(&mut *tx).await?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
@@ -178,7 +185,9 @@ impl SqlxStore {
     }
 
     /// Re-reads one row after an error of unknown outcome, retrying while
-    /// the database stays unreachable (about 3 s in all).
+    /// the database stays unreachable (about 3 s in all). Each try is a
+    /// checkout of its own, never the request's held connection
+    /// ([`lease`]), which is the one that just failed.
     async fn reread(
         &self,
         sql: &str,

@@ -53,11 +53,15 @@ impl Backend {
 ///   `secure_delete = ON` (deleted rows, such as a removed authenticator's
 ///   secret, are overwritten with zeros rather than left in free pages).
 ///
-/// Acquiring waits at most 5 s and pings the connection first (sqlx's
-/// default): after a database outage, idle connections that died are
-/// replaced at their next checkout instead of failing a request each. The
+/// Acquiring waits at most 5 s and does not ping the connection first
+/// (`test_before_acquire(false)`; sqlx still pings each connection as it
+/// goes back to the pool, and closes it if that fails): a connection that
+/// died while idle fails its first statement instead, and the store's reads
+/// then drop it and run again on another ([`crate::lease`]), so that after
+/// a database outage no request fails for a dead idle connection. The
 /// pool is yours: hand it to
-/// [`SqlxStore::new`](crate::SqlxStore::new) and use it for your own tables.
+/// [`SqlxStore::new`](crate::SqlxStore::new) and use it for your own tables
+/// (through [`crate::lease::connection`] to share a request's checkout).
 ///
 /// # Errors
 ///
@@ -85,6 +89,7 @@ pub async fn connect_pool(url: &str) -> Result<(AnyPool, Backend), StoreError> {
         })
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

@@ -40,6 +40,7 @@ use totp_engine::{
     encode_recovery_slots,
 };
 
+use crate::lease;
 use crate::outcome::{fresh_nonce, outcome_unknown};
 use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
 use crate::statements::Statements;
@@ -123,8 +124,16 @@ impl SqlxStore {
             self.sql.otp
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *lease::connection(&self.pool).await?)
         .await?)
+    }
+
+    /// The one row `sql` selects for `user`, through the request's
+    /// connection ([`lease::read_optional`]).
+    async fn read_one(&self, sql: &str, user: &str) -> Result<sqlx::any::AnyRow, sqlx::Error> {
+        lease::read_optional(&self.pool, sql, |q| q.bind(user))
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
     }
 
     pub(crate) fn corrupt(&self, what: &'static str) -> StoreError {
@@ -143,10 +152,7 @@ impl MfaStore for SqlxStore {
     type Error = StoreError;
 
     async fn load(&self, user: &str) -> Result<UserAuthenticators, StoreError> {
-        let row = sqlx::query(&self.sql.load)
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = self.read_one(&self.sql.load, user).await?;
         Ok(UserAuthenticators {
             otp: otp_from_row(
                 &row,
@@ -171,7 +177,8 @@ impl MfaStore for SqlxStore {
             .transpose()?;
         // Sealed before any await: the future holds no RNG.
         let (secret, key_id) = self.sealed(user, &otp);
-        let mut tx = self.pool.begin().await?;
+        let mut conn = lease::connection(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let [stepped, last, drift, active] = progress_columns(&otp.progress);
         let inserted = sqlx::query(&self.sql.enroll_otp)
             .bind(otp.id.as_str())
@@ -268,7 +275,7 @@ impl MfaStore for SqlxStore {
             let current: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.read_slots)
                 .bind(id.as_str())
                 .bind(user)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *lease::connection(&self.pool).await?)
                 .await?;
             let Some(current) = current else {
                 return Ok(false);
@@ -285,7 +292,7 @@ impl MfaStore for SqlxStore {
                 .bind(user)
                 .bind(current)
                 .bind(nonce.to_vec())
-                .execute(&self.pool)
+                .execute(&mut *lease::connection(&self.pool).await?)
                 .await;
             let updated = match swapped {
                 Ok(done) => done.rows_affected(),
@@ -323,7 +330,7 @@ impl MfaStore for SqlxStore {
             .bind(self.encode(&slots)?)
             .bind(id.as_str())
             .bind(user)
-            .execute(&self.pool)
+            .execute(&mut *lease::connection(&self.pool).await?)
             .await?
             .rows_affected();
         Ok(updated == 1)
@@ -347,7 +354,7 @@ impl MfaStore for SqlxStore {
             .bind(user)
             .bind(i64::from(expected.used()))
             .bind(bits(expected.since()))
-            .execute(&self.pool)
+            .execute(&mut *lease::connection(&self.pool).await?)
             .await?
             .rows_affected();
         Ok(updated == 1)
@@ -361,7 +368,7 @@ impl MfaStore for SqlxStore {
         let deleted = sqlx::query(sql)
             .bind(id.as_str())
             .bind(user)
-            .execute(&self.pool)
+            .execute(&mut *lease::connection(&self.pool).await?)
             .await?
             .rows_affected();
         Ok(deleted == 1)

@@ -170,3 +170,19 @@ fn table_prefixes_are_plain_identifiers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_passes_with_one_held_connection_on_both_databases() {
+    // As the server runs a grant: every statement of the kit's task on one
+    // checkout (`lease`), on SQLite and on PostgreSQL.
+    for url in [temp_db("held"), postgres_url()] {
+        let (pool, _) = connect_pool(&url).await.unwrap();
+        let options = StoreOptions::default().with_table_prefix("held_").unwrap();
+        let store = SqlxStore::new(pool, options).await.unwrap();
+        totp_engine_sqlx::lease::scope(async move {
+            totp_engine_sqlx::lease::hold();
+            kit(store).await;
+        })
+        .await;
+    }
+}

@@ -1,0 +1,196 @@
+//! `lease`: one connection held across a request's statements, and reads
+//! that survive connections that died while idle (the pool does not ping
+//! on acquire).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    missing_docs
+)]
+
+use std::sync::Arc;
+
+use totp_engine::{
+    Attempts, AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator,
+    OtpProgress, Secret, TotpParams,
+};
+use totp_engine_sqlx::sqlx::{self, Connection as _};
+use totp_engine_sqlx::{SqlxStore, StoreOptions, connect_pool, lease};
+
+fn otp() -> OtpAuthenticator {
+    let mut rng = rand::rng();
+    OtpAuthenticator {
+        id: AuthenticatorId::generate(AuthenticatorKind::Otp, &mut rng),
+        secret: Box::new(Secret::generate(&mut rng)),
+        params: TotpParams::default(),
+        progress: OtpProgress::default(),
+        attempts: Attempts::default(),
+        created_at: 1,
+    }
+}
+
+/// Several idle connections in the pool, so that checkouts of their own
+/// would land on different ones.
+async fn warm(pool: &sqlx::AnyPool, n: usize) {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(pool.acquire().await.unwrap());
+    }
+    drop(held);
+    for _ in 0..200 {
+        if pool.num_idle() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the pool did not get {n} idle connections back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_scope_runs_every_statement_on_one_checkout() {
+    let dir = std::env::temp_dir().join(format!("totp-sqlx-lease-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pool, _) = connect_pool(&dir.join("store.db").display().to_string())
+        .await
+        .unwrap();
+    let store = SqlxStore::new(pool.clone(), StoreOptions::default())
+        .await
+        .unwrap();
+    let auth = otp();
+    let id = auth.id.clone();
+    assert!(matches!(
+        store.enroll("alice", auth, None).await.unwrap(),
+        Enrolled::Created { .. }
+    ));
+    warm(&pool, 4).await;
+    let store = Arc::new(store);
+    let (s, p) = (Arc::clone(&store), pool.clone());
+    lease::scope(async move {
+        lease::hold();
+        // A TEMP table lives on one connection only: every later statement
+        // that sees it ran on the connection that created it.
+        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
+            .execute(&mut *lease::connection(&p).await.unwrap())
+            .await
+            .unwrap();
+        for round in 0..8i64 {
+            let auths = s.load("alice").await.unwrap();
+            let attempts = auths.otp.unwrap().attempts;
+            assert!(
+                s.update_attempts("alice", &id, attempts, Attempts::from_parts(1, 1))
+                    .await
+                    .unwrap()
+            );
+            sqlx::query("INSERT INTO mark (x) VALUES ($1)")
+                .bind(round)
+                .execute(&mut *lease::connection(&p).await.unwrap())
+                .await
+                .unwrap();
+            assert_eq!(p.size() as usize - p.num_idle(), 1, "one checkout held");
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mark")
+            .fetch_one(&mut *lease::connection(&p).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(n, 8);
+        // Released: the next statement is a checkout of its own, and the
+        // held one is back in the pool.
+        lease::release().await;
+        let seen = sqlx::query("SELECT COUNT(*) FROM mark")
+            .execute(&mut *lease::connection(&p).await.unwrap())
+            .await;
+        assert!(seen.is_err(), "a connection without the TEMP table");
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ends every backend of database `name` but the caller's.
+async fn kill(admin: &mut sqlx::AnyConnection, name: &str) {
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(admin)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_connections_killed_while_idle_run_again_and_writes_are_not_retried() {
+    let admin_url = std::env::var("MFA_TEST_POSTGRES_URL")
+        .expect("MFA_TEST_POSTGRES_URL is not set: run scripts/test.sh (this test does not skip)");
+    let name = format!("lease_{}", std::process::id());
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (pool, _) = connect_pool(&url).await.unwrap();
+    let store = SqlxStore::new(pool.clone(), StoreOptions::default())
+        .await
+        .unwrap();
+    let auth = otp();
+    let id = auth.id.clone();
+    store.enroll("bob", auth, None).await.unwrap();
+    // Every pooled connection dies while idle; no ping notices.
+    warm(&pool, 6).await;
+    kill(&mut admin, &name).await;
+    let before = pool.num_idle();
+    assert!(before >= 6, "{before} idle");
+    // A held scope: its reads run again until a live connection answers,
+    // and the dead ones are dropped rather than returned.
+    let (s, i) = (store.clone(), id.clone());
+    let loaded = lease::scope(async move {
+        lease::hold();
+        let auths = s.load("bob").await.unwrap();
+        let otp = auths.otp.unwrap();
+        assert_eq!(otp.id, i);
+        // The connection the read found alive serves the write.
+        s.update_attempts("bob", &i, otp.attempts, Attempts::from_parts(1, 5))
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(loaded, "the charge landed");
+    // Without a scope too.
+    warm(&pool, 6).await;
+    kill(&mut admin, &name).await;
+    let auths = store.load("bob").await.unwrap();
+    assert_eq!(auths.otp.unwrap().attempts, Attempts::from_parts(1, 5));
+    // A write on a dead connection is not run again: it fails, and changes
+    // nothing.
+    warm(&pool, 6).await;
+    kill(&mut admin, &name).await;
+    let charged = lease::scope(async {
+        lease::hold();
+        store
+            .update_attempts(
+                "bob",
+                &id,
+                Attempts::from_parts(1, 5),
+                Attempts::from_parts(2, 6),
+            )
+            .await
+    })
+    .await;
+    assert!(charged.is_err(), "{charged:?}");
+    let auths = store.load("bob").await.unwrap();
+    assert_eq!(auths.otp.unwrap().attempts, Attempts::from_parts(1, 5));
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
