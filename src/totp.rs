@@ -241,9 +241,10 @@ impl Totp {
     /// computed shrinks where the window would cross step 0 or `u64::MAX`;
     /// whether a step may be accepted at all (is it after
     /// `last_accepted_step`?) is branched on, being public; and the verdict,
-    /// once reached, becomes `Ok` or `Err` by a `match`, i.e. the answer
-    /// itself, which the caller acts on anyway. None of it involves the
-    /// secret or tells which step matched.
+    /// once reached, becomes `Ok` or `Err` by a branch, i.e. the answer
+    /// itself, which the caller acts on anyway (which refusal, replay or no
+    /// match, is selected without one). None of it involves the secret or
+    /// tells which step matched.
     ///
     /// # Errors
     ///
@@ -279,10 +280,17 @@ impl Totp {
         drift: Drift,
     ) -> Result<Verified, Refusal> {
         let (verdict, step, offset) = self.verdict(code, unix_time, last_accepted_step, drift)?;
-        match verdict {
-            0 => Ok(Verified { step, offset }),
-            1 => Err(Refusal::Replayed),
-            _ => Err(Refusal::NoMatch),
+        // Accepted or not is the answer itself (the caller acts on it). Which
+        // refusal it is, replay or no match, a server collapses into one
+        // answer, so it is picked without a branch.
+        if verdict == 0 {
+            Ok(Verified { step, offset })
+        } else {
+            Err(core::hint::select_unpredictable(
+                verdict == 1,
+                Refusal::Replayed,
+                Refusal::NoMatch,
+            ))
         }
     }
 

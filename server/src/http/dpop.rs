@@ -192,13 +192,13 @@ pub(crate) fn endpoint_url(app: &App, path: &str) -> String {
     )
 }
 
-/// base64url(SHA-256(access token)): the `ath` of a proof.
 /// Equality of token- and key-derived values (`ath`, thumbprints) in
 /// constant time (`subtle`).
 fn same(a: &str, b: &str) -> bool {
     bool::from(subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()))
 }
 
+/// base64url(SHA-256(access token)): the `ath` of a proof.
 pub(crate) fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
 }

@@ -131,13 +131,10 @@ pub(super) async fn verify_recovery_code(
     code: &str,
     now: u64,
 ) -> Result<RecoveryVerified, EngineError> {
-    let verified = {
-        // The generator is not `Send`: draw from it before awaiting.
-        let fut = app
-            .mfa
-            .verify_recovery_code(user_id, code, rand::rng(), now);
-        fut.await
-    };
+    let verified = app
+        .mfa
+        .verify_recovery_code(user_id, code, rand::rng(), now)
+        .await;
     match &verified {
         Ok(_) => record(Outcome::RecoveryAccepted),
         Err(MfaError::InvalidRecoveryCode) => record(Outcome::RecoveryInvalid),

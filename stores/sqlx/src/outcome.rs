@@ -43,28 +43,8 @@ impl SqlxStore {
             .bind(e_drift)
             .bind(e_active)
             .bind(nonce.to_vec());
-        let confirms = next.active && !expected.active;
-        if !confirms {
-            // A later login: one statement, no transaction.
-            let updated = advance
-                .execute(&mut *lease::connection(&self.pool).await?)
-                .await?
-                .rows_affected();
-            return Ok(updated == 1);
-        }
-        // Confirmation: the step and the recovery codes activate together.
-        let mut conn = lease::connection(&self.pool).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        if advance.execute(&mut *tx).await?.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(&self.sql.activate_recovery)
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write_progress(user, advance, next.active && !expected.active)
+            .await
     }
 
     /// The write of an accepted code ([`MfaStore::accept_otp`]): one
@@ -97,15 +77,26 @@ impl SqlxStore {
             .bind(nonce.to_vec())
             .bind(i64::from(expected.1.used()))
             .bind(bits(expected.1.since()));
-        let confirms = next.active && !expected.0.active;
-        if !confirms {
-            // A later login: one statement, no transaction.
-            let mut conn = lease::connection(&self.pool).await?;
-            return Ok(accept.execute(&mut *conn).await?.rows_affected() == 1);
-        }
+        self.write_progress(user, accept, next.active && !expected.0.active)
+            .await
+    }
+
+    /// Runs a conditional UPDATE of the OTP progress (`write`); true if it
+    /// matched its row. A write that `confirms` an enrollment activates the
+    /// recovery codes in the same transaction; a later login's is one
+    /// statement, no transaction.
+    async fn write_progress(
+        &self,
+        user: &str,
+        write: lease::AnyQuery<'_>,
+        confirms: bool,
+    ) -> Result<bool, sqlx::Error> {
         let mut conn = lease::connection(&self.pool).await?;
+        if !confirms {
+            return Ok(write.execute(&mut *conn).await?.rows_affected() == 1);
+        }
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        if accept.execute(&mut *tx).await?.rows_affected() != 1 {
+        if write.execute(&mut *tx).await?.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
         }

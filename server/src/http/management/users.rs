@@ -180,13 +180,11 @@ pub(super) async fn regenerate_recovery_code(
 ) -> Result<Response, ManagementError> {
     caller.require(UPDATE_USERS)?;
     let user = user(&app, &id).await?;
-    let codes = {
-        let fut = app
-            .mfa()
-            .regenerate_recovery_codes(&user.user_id, rand::rng());
-        fut.await
-    };
-    match codes {
+    match app
+        .mfa()
+        .regenerate_recovery_codes(&user.user_id, rand::rng())
+        .await
+    {
         Ok(codes) => {
             let code = codes
                 .first()
