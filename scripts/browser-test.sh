@@ -7,7 +7,7 @@
 #
 #   scripts/browser-test.sh
 #
-# Needs chromium, zbarimg, oathtool, node and npm (scripts/install-deps.sh
+# Needs chromium, zbarimg, oathtool, node, npm and python3 (scripts/install-deps.sh
 # installs the missing ones) and playwright-core at the version pinned in
 # server/tests/browser/package-lock.json, installed with `npm ci` into
 # target/browser-test/ (again only when the lock file changes). Fails, never
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-scripts/install-deps.sh oathtool chromium zbarimg node npm
+scripts/install-deps.sh oathtool chromium zbarimg node npm python3
 
 cache="$root/target/browser-test"
 modules="$cache/node"
