@@ -157,15 +157,21 @@ where
     enroll_rules(&*store, fixture(rng, "rules"), fixture(rng, "rules2")).await?;
     advance_is_compare_and_set(&*store, fixture(rng, "advance")).await?;
     accept_is_one_compare_and_set(&*store, fixture(rng, "accept")).await?;
-    consume_is_compare_and_set(&*store, fixture(rng, "consume")).await?;
+    accept_recovery_is_one_compare_and_set(
+        &*store,
+        fixture(rng, "accept-rec"),
+        fixture(rng, "accept-rec2"),
+    )
+    .await?;
     attempts_are_compare_and_set(&*store, fixture(rng, "attempts")).await?;
     remove_and_isolation(&*store, fixture(rng, "remove"), fixture(rng, "other")).await?;
     load_is_one_consistent_snapshot(store.clone(), fixture(rng, "snapshot")).await?;
     concurrent_advance_has_one_winner(store.clone(), fixture(rng, "race-step")).await?;
-    concurrent_consume_has_one_winner(store.clone(), fixture(rng, "race-code")).await?;
+    concurrent_recovery_accepts_have_one_winner(store.clone(), fixture(rng, "race-code")).await?;
     concurrent_failures_lose_no_increment(store.clone(), fixture(rng, "race-fail")).await?;
     concurrent_accepts_have_one_winner(store.clone(), fixture(rng, "race-accept")).await?;
     flow_concurrent_wrong_codes_stay_within_the_bucket(store.clone(), rng).await?;
+    flow_concurrent_wrong_recovery_codes_stay_within_the_bucket(store.clone(), rng).await?;
     flow_concurrent_same_code_one_success(store, rng).await?;
     Ok(())
 }
@@ -803,20 +809,35 @@ async fn accept_is_one_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Re
     Ok(())
 }
 
-/// `consume_recovery_code` writes only while the slot holds the expected hash.
+/// `accept_recovery_code` is one compare-and-set over the slots **and**
+/// the bucket: it writes only when both are exactly as the check saw them
+/// (and the slot holds a code), then both at once (the slot consumed or
+/// replaced, the bucket empty); a refused call changes nothing, byte for
+/// byte; another user's and the other authenticator's state are never
+/// touched. A store that splits it into a consumption and a reset fails
+/// here, whichever half it runs first, and so does one that ignores the
+/// bucket or compares only the one slot.
 ///
 /// # Errors
 ///
 /// A [`Failure`].
-async fn consume_is_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
-    const C: &str = "consume_is_compare_and_set";
+async fn accept_recovery_is_one_compare_and_set<S: MfaStore>(
+    store: &S,
+    f: Fixture,
+    g: Fixture,
+) -> Result<(), Failure> {
+    const C: &str = "accept_recovery_is_one_compare_and_set";
     store
         .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
         .await
         .map_err(storage(C))?;
+    store
+        .enroll(&g.user, g.otp.clone(), Some(g.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
     let id = &f.recovery.id;
-    let (h0, h1) = match f.hashes.as_slice() {
-        [a, b, ..] => (*a, *b),
+    let (h0, h1, fresh) = match (f.hashes.as_slice(), g.hashes.first()) {
+        ([a, b, ..], Some(r)) => (*a, *b, *r),
         _ => {
             return Err(Failure {
                 check: C,
@@ -824,57 +845,163 @@ async fn consume_is_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Resul
             });
         }
     };
+    let a0 = Attempts::default();
+    let a1 = Attempts::from_parts(1, 1_700_000_000);
+    let a2 = Attempts::from_parts(2, u64::MAX);
+    // Both buckets charged, so that emptying the wrong one shows.
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, id, a0, a1)
+            .await
+            .map_err(storage(C))?
+            && store
+                .update_attempts(&f.user, &f.otp.id, a0, a1)
+                .await
+                .map_err(storage(C))?,
+        "charging the buckets failed"
+    );
+    let state = |loaded: crate::store::UserAuthenticators| {
+        (
+            loaded.recovery.map(|r| (r.slots, r.attempts)),
+            loaded.otp.map(|o| (o.progress, o.attempts)),
+        )
+    };
+    let otp_before = Some((OtpProgress::default(), a1));
+    let s0 = f.recovery.slots.clone();
+    let with = |slots: &[Option<RecoveryHash>], i: usize, v: Option<RecoveryHash>| {
+        let mut slots = slots.to_vec();
+        if let Some(s) = slots.get_mut(i) {
+            *s = v;
+        }
+        slots
+    };
+    let before = (Some((s0.clone(), a1)), otp_before);
+    // Each refusal: the expectation that is stale, and what is refused.
+    let refusals: [(&str, Vec<Option<RecoveryHash>>, Attempts, usize); 5] = [
+        ("a stale bucket", s0.clone(), a0, 0),
+        ("stale slots (another slot used)", with(&s0, 1, None), a1, 0),
+        (
+            "stale slots (another hash in the slot)",
+            with(&s0, 0, Some(h1)),
+            a1,
+            0,
+        ),
+        ("a slot already used", with(&s0, 0, None), a1, 0),
+        ("a slot out of range", s0.clone(), a1, 99),
+    ];
+    for (what, slots, attempts, slot) in &refusals {
+        ensure!(
+            C,
+            !store
+                .accept_recovery_code(&f.user, id, slots, *attempts, *slot, Some(fresh))
+                .await
+                .map_err(storage(C))?,
+            "an accept with {what} was applied"
+        );
+        let now = state(store.load(&f.user).await.map_err(storage(C))?);
+        ensure!(
+            C,
+            now == before,
+            "a refused accept ({what}) changed the state to {now:?}"
+        );
+    }
+    // As the check saw it: the slot takes its replacement and the bucket
+    // empties, together; the OTP authenticator is left as it was.
+    ensure!(
+        C,
+        store
+            .accept_recovery_code(&f.user, id, &s0, a1, 0, Some(fresh))
+            .await
+            .map_err(storage(C))?,
+        "the current expected state was refused"
+    );
+    let s1 = with(&s0, 0, Some(fresh));
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == (Some((s1.clone(), a0)), otp_before),
+        "after an accept the state reads {now:?}"
+    );
     ensure!(
         C,
         !store
-            .consume_recovery_code(&f.user, id, 0, h1, None)
+            .accept_recovery_code(&f.user, id, &s0, a1, 0, Some(fresh))
             .await
             .map_err(storage(C))?,
-        "a slot was consumed with the wrong expected hash"
+        "the same accept succeeded twice"
+    );
+    // A later use (set policy: the slot marked used), from a charged bucket.
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, id, a0, a2)
+            .await
+            .map_err(storage(C))?,
+        "charging the bucket again failed"
     );
     ensure!(
         C,
         store
-            .consume_recovery_code(&f.user, id, 0, h0, Some(h1))
+            .accept_recovery_code(&f.user, id, &s1, a2, 1, None)
             .await
             .map_err(storage(C))?,
-        "consuming slot 0 failed"
+        "a later accept was refused"
+    );
+    let s2 = with(&s1, 1, None);
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == (Some((s2.clone(), a0)), otp_before),
+        "after a later accept the state reads {now:?}"
     );
     ensure!(
         C,
         !store
-            .consume_recovery_code(&f.user, id, 0, h0, None)
+            .accept_recovery_code(&f.user, id, &s2, a0, 1, Some(h0))
             .await
             .map_err(storage(C))?,
-        "a used code was consumed twice"
+        "a used slot was accepted again"
     );
+    // Another user's row, and ids that are not this user's, stay untouched.
+    let g_before = store.load(&g.user).await.map_err(storage(C))?.recovery;
+    let unknown =
+        AuthenticatorId::parse("recovery-code|dev_0000000000000000").ok_or_else(|| Failure {
+            check: C,
+            message: "id parse".into(),
+        })?;
+    for (user, id, slots) in [
+        (&g.user, &f.recovery.id, &s2),
+        (&g.user, &f.recovery.id, &g.recovery.slots),
+        (&f.user, &g.recovery.id, &g.recovery.slots),
+        (&f.user, &unknown, &s2),
+    ] {
+        ensure!(
+            C,
+            !store
+                .accept_recovery_code(user, id, slots, a0, 2, None)
+                .await
+                .map_err(storage(C))?,
+            "an accept of {id} for {user} was applied"
+        );
+    }
+    let g_after = store.load(&g.user).await.map_err(storage(C))?.recovery;
+    ensure!(
+        C,
+        g_after == g_before && g_after.as_ref() == Some(&g.recovery),
+        "another user's recovery codes changed to {g_after:?}"
+    );
+    let now = state(store.load(&f.user).await.map_err(storage(C))?);
+    ensure!(
+        C,
+        now == (Some((s2, a0)), otp_before),
+        "accepts for other ids changed the state to {now:?}"
+    );
+    // Regeneration replaces every slot and empties the bucket.
     ensure!(
         C,
         store
-            .consume_recovery_code(&f.user, id, 1, h1, None)
-            .await
-            .map_err(storage(C))?,
-        "consuming slot 1 failed"
-    );
-    ensure!(
-        C,
-        !store
-            .consume_recovery_code(&f.user, id, 99, h0, None)
-            .await
-            .map_err(storage(C))?,
-        "a slot out of range was consumed"
-    );
-    let loaded = store.load(&f.user).await.map_err(storage(C))?;
-    let slots = loaded.recovery.map(|r| r.slots).unwrap_or_default();
-    ensure!(
-        C,
-        slots.first() == Some(&Some(h1)) && slots.get(1) == Some(&None),
-        "slots read back wrong"
-    );
-    ensure!(
-        C,
-        store
-            .replace_recovery_codes(&f.user, id, f.recovery.slots.clone())
+            .replace_recovery_codes(&f.user, id, s0.clone())
             .await
             .map_err(storage(C))?,
         "replacing codes failed"
@@ -882,7 +1009,7 @@ async fn consume_is_compare_and_set<S: MfaStore>(store: &S, f: Fixture) -> Resul
     let loaded = store.load(&f.user).await.map_err(storage(C))?;
     ensure!(
         C,
-        loaded.recovery.map(|r| r.slots) == Some(f.recovery.slots.clone()),
+        loaded.recovery.map(|r| (r.slots, r.attempts)) == Some((s0, a0)),
         "replaced codes read back wrong"
     );
     Ok(())
@@ -1082,14 +1209,17 @@ async fn remove_deletes_only_that_authenticator<S: MfaStore>(
         "removing the OTP authenticator changed the recovery codes from {before:?} to {:?}",
         after.recovery
     );
-    let h0 = *f.hashes.first().ok_or_else(|| Failure {
-        check: C,
-        message: "no hash".into(),
-    })?;
     ensure!(
         C,
         store
-            .consume_recovery_code(&f.user, &f.recovery.id, 0, h0, None)
+            .accept_recovery_code(
+                &f.user,
+                &f.recovery.id,
+                &before.slots,
+                before.attempts,
+                0,
+                None
+            )
             .await
             .map_err(storage(C))?,
         "a recovery code no longer works once the OTP authenticator is removed"
@@ -1386,29 +1516,38 @@ async fn concurrent_advance_has_one_winner<S: MfaStore + 'static>(
     Ok(())
 }
 
-/// [`CONCURRENCY`] tasks race to consume the same recovery code: exactly one wins.
+/// [`CONCURRENCY`] tasks race to accept the same recovery code from one
+/// snapshot: exactly one wins, and the slot is consumed once, the others
+/// kept, the bucket empty.
 ///
 /// # Errors
 ///
 /// A [`Failure`].
-async fn concurrent_consume_has_one_winner<S: MfaStore + 'static>(
+async fn concurrent_recovery_accepts_have_one_winner<S: MfaStore + 'static>(
     store: Arc<S>,
     f: Fixture,
 ) -> Result<(), Failure> {
-    const C: &str = "concurrent_consume_has_one_winner";
+    const C: &str = "concurrent_recovery_accepts_have_one_winner";
     store
         .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
         .await
         .map_err(storage(C))?;
-    let expected = *f.hashes.first().ok_or_else(|| Failure {
-        check: C,
-        message: "no hash".into(),
-    })?;
+    let charged = Attempts::from_parts(3, 1_700_000_000);
+    ensure!(
+        C,
+        store
+            .update_attempts(&f.user, &f.recovery.id, Attempts::default(), charged)
+            .await
+            .map_err(storage(C))?,
+        "charging the bucket failed"
+    );
+    let slots = Arc::new(f.recovery.slots.clone());
     let tasks = (0..CONCURRENCY).map(|_| {
         let (store, user, id) = (store.clone(), f.user.clone(), f.recovery.id.clone());
+        let slots = slots.clone();
         async move {
             store
-                .consume_recovery_code(&user, &id, 0, expected, None)
+                .accept_recovery_code(&user, &id, &slots, charged, 0, None)
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -1417,7 +1556,22 @@ async fn concurrent_consume_has_one_winner<S: MfaStore + 'static>(
     ensure!(
         C,
         wins == 1,
-        "{wins} of {CONCURRENCY} concurrent consumptions succeeded"
+        "{wins} of {CONCURRENCY} concurrent accepts of one recovery code were applied"
+    );
+    let mut expected = f.recovery.slots.clone();
+    if let Some(first) = expected.first_mut() {
+        *first = None;
+    }
+    let now = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .recovery
+        .map(|r| (r.slots, r.attempts));
+    ensure!(
+        C,
+        now == Some((expected, Attempts::default())),
+        "after the race the recovery codes read {now:?}"
     );
     Ok(())
 }
@@ -1588,6 +1742,88 @@ where
     Ok(())
 }
 
+/// Through the flow: [`CONCURRENCY`] simultaneous wrong recovery codes
+/// against a bucket of 5 get at most 5 answers of `invalid_grant` (each
+/// spent one attempt, and the bucket reads exactly that many), the rest
+/// `too_many_attempts` (or contention); no code is consumed.
+///
+/// # Errors
+///
+/// A [`Failure`].
+pub async fn flow_concurrent_wrong_recovery_codes_stay_within_the_bucket<S, R>(
+    store: Arc<S>,
+    rng: &mut R,
+) -> Result<(), Failure>
+where
+    S: MfaStore + 'static,
+    R: CryptoRng + ?Sized,
+{
+    const C: &str = "flow_concurrent_wrong_recovery_codes_stay_within_the_bucket";
+    const CAPACITY: u32 = 5;
+    let throttle = crate::ThrottlePolicy::new(CAPACITY, 3600).map_err(failed(C))?;
+    let config = MfaConfig::new("Conformance")
+        .map_err(failed(C))?
+        .with_throttle(throttle);
+    let mfa = Arc::new(Mfa::new(store.clone(), config));
+    let f = fixture(rng, "flow-wrong-rec");
+    let now = 1_700_000_000u64;
+    let association = mfa
+        .associate(&f.user, "lost@example.com", &mut *rng, now)
+        .await
+        .map_err(failed(C))?;
+    // Confirming the enrollment activates the recovery codes.
+    let secret = Secret::from_base32(&association.secret).map_err(failed(C))?;
+    let code = Totp::new(&secret, TotpParams::default())
+        .generate(now)
+        .map_err(failed(C))?;
+    mfa.verify_otp(&f.user, code.as_str(), now)
+        .await
+        .map_err(failed(C))?;
+    // A well-formed code that was never issued.
+    let wrong = String::from(RecoveryFormat::default().generate(rng).as_str());
+    let before = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .recovery
+        .map(|r| r.slots);
+    let replacements: Vec<_> = (0..CONCURRENCY)
+        .map(|_| mfa.prepare_recovery(&mut *rng))
+        .collect();
+    let tasks = replacements.into_iter().map(|prepared| {
+        let (mfa, user, wrong) = (mfa.clone(), f.user.clone(), wrong.clone());
+        async move {
+            match mfa
+                .verify_recovery_code_prepared(&user, &wrong, prepared, now)
+                .await
+            {
+                Err(MfaError::InvalidRecoveryCode) => Ok(true),
+                Err(MfaError::TooManyAttempts(_) | MfaError::Contention) => Ok(false),
+                Ok(_) => Err("a wrong recovery code was accepted".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    });
+    let answered = race(C, tasks).await?;
+    ensure!(
+        C,
+        answered <= CAPACITY as usize,
+        "{answered} of {CONCURRENCY} concurrent wrong recovery codes were checked against a bucket of {CAPACITY}"
+    );
+    let after = store
+        .load(&f.user)
+        .await
+        .map_err(storage(C))?
+        .recovery
+        .map(|r| (r.slots, r.attempts.used()));
+    ensure!(
+        C,
+        after == before.map(|s| (s, u32::try_from(answered).unwrap_or(u32::MAX))),
+        "{answered} wrong recovery codes were answered but the recovery codes read {after:?}"
+    );
+    Ok(())
+}
+
 /// Through the flow: [`CONCURRENCY`] simultaneous verifications of one valid
 /// code give exactly one success; the same for one recovery code.
 ///
@@ -1666,6 +1902,14 @@ where
         C,
         wins == 1,
         "{wins} of {CONCURRENCY} concurrent uses of one recovery code succeeded"
+    );
+    let again = mfa
+        .verify_recovery_code_prepared(&f.user, &recovery, mfa.prepare_recovery(&mut *rng), now)
+        .await;
+    ensure!(
+        C,
+        matches!(again, Err(MfaError::InvalidRecoveryCode)),
+        "the recovery code used in the race answers {again:?} afterwards"
     );
     Ok(())
 }

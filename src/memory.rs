@@ -137,21 +137,26 @@ impl MfaStore for MemoryStore {
         core::future::ready(Ok(done))
     }
 
-    fn consume_recovery_code(
+    fn accept_recovery_code(
         &self,
         user: &str,
         id: &AuthenticatorId,
+        expected_slots: &[Option<RecoveryHash>],
+        expected_attempts: Attempts,
         slot: usize,
-        expected: RecoveryHash,
         replacement: Option<RecoveryHash>,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
         let done = self.with_user(user, |u| {
             let Some(rec) = u.recovery.as_mut().filter(|r| &r.id == id) else {
                 return false;
             };
+            if rec.slots != expected_slots || rec.attempts != expected_attempts {
+                return false;
+            }
             match rec.slots.get_mut(slot) {
-                Some(current) if *current == Some(expected) => {
+                Some(current @ Some(_)) => {
                     *current = replacement;
+                    rec.attempts = Attempts::default();
                     true
                 }
                 _ => false,

@@ -226,8 +226,17 @@ pub enum Enrolled {
 /// that of any number of concurrent callers passing the same `expected`
 /// state at most one gets `true`. A method that returns `false` changes
 /// nothing. (`advance_is_compare_and_set`,
-/// `accept_is_one_compare_and_set`, `consume_is_compare_and_set`,
+/// `accept_is_one_compare_and_set`, `accept_recovery_is_one_compare_and_set`,
 /// `attempts_are_compare_and_set` and the `concurrent_*` races.)
+///
+/// **One write per submission.** The flow writes once per checked
+/// submission: a wrong code is one conditional charge of the bucket
+/// ([`update_attempts`](Self::update_attempts)); an accepted one is one
+/// conditional write that consumes it and empties the bucket together
+/// ([`accept_otp`](Self::accept_otp),
+/// [`accept_recovery_code`](Self::accept_recovery_code)), against the
+/// state its check saw. (`accept_is_one_compare_and_set`,
+/// `accept_recovery_is_one_compare_and_set`.)
 ///
 /// **The whole `u64` range round-trips.** Every stored time and step —
 /// `created_at`, [`Attempts::since`], [`TotpParams::t0`],
@@ -345,16 +354,32 @@ pub trait MfaStore: Send + Sync {
         next: OtpProgress,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Compare-and-set of one recovery slot: if slot `slot` of recovery
-    /// authenticator `id` still holds `expected` (the code is unused), set it
-    /// to `replacement` (`None` marks it used) and return `true`; otherwise
-    /// change nothing and return `false`.
-    fn consume_recovery_code(
+    /// The write of an accepted recovery code, as **one** compare-and-set:
+    /// if recovery authenticator `id`'s slots are exactly `expected_slots`
+    /// **and** its attempt bucket is exactly `expected_attempts` (the state
+    /// the code was checked against), and slot `slot` of `expected_slots`
+    /// holds a hash (the code is unused), set that slot to `replacement`
+    /// (`None` marks it used), empty the bucket (`Attempts::default()`) in
+    /// the same atomic step, and return `true`; otherwise change nothing
+    /// and return `false`.
+    ///
+    /// All of the slots are compared, not just the one consumed: a SQL
+    /// store does it as one `UPDATE … SET slots = <new>, <bucket> = 0 WHERE
+    /// slots = <as read> AND <bucket> = <as read>`
+    /// ([`encode_recovery_slots`](crate::encode_recovery_slots) is unique,
+    /// so equal bytes mean equal slots). As with
+    /// [`accept_otp`](Self::accept_otp), both conditions are needed and
+    /// splitting it into a consumption and a reset is not conforming:
+    /// between the two, a failure or a concurrent request sees a consumed
+    /// code with a charged bucket. (`accept_recovery_is_one_compare_and_set`,
+    /// `concurrent_recovery_accepts_have_one_winner`.)
+    fn accept_recovery_code(
         &self,
         user: &str,
         id: &AuthenticatorId,
+        expected_slots: &[Option<RecoveryHash>],
+        expected_attempts: Attempts,
         slot: usize,
-        expected: RecoveryHash,
         replacement: Option<RecoveryHash>,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
@@ -431,15 +456,23 @@ impl<T: MfaStore + ?Sized> MfaStore for alloc::sync::Arc<T> {
         (**self).accept_otp(user, id, expected, expected_attempts, next)
     }
 
-    fn consume_recovery_code(
+    fn accept_recovery_code(
         &self,
         user: &str,
         id: &AuthenticatorId,
+        expected_slots: &[Option<RecoveryHash>],
+        expected_attempts: Attempts,
         slot: usize,
-        expected: RecoveryHash,
         replacement: Option<RecoveryHash>,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        (**self).consume_recovery_code(user, id, slot, expected, replacement)
+        (**self).accept_recovery_code(
+            user,
+            id,
+            expected_slots,
+            expected_attempts,
+            slot,
+            replacement,
+        )
     }
 
     fn replace_recovery_codes(

@@ -1,7 +1,8 @@
 //! The MFA flow of the seed guide against the in-memory store with an
 //! injected clock: every step and every error, throttling, drift,
 //! concurrency, the conformance kit (and the broken stores it must reject:
-//! racy, split writes, u64 saturated at i64::MAX, `NULL = NULL`, a torn
+//! racy, split writes of an accepted OTP or recovery code, a recovery
+//! accept that ignores the bucket, u64 saturated at i64::MAX, `NULL = NULL`, a torn
 //! `load`, a removal that takes the recovery codes; these
 //! tests need feature `conformance`, which `scripts/test.sh` enables),
 //! and property tests over random sequences of operations.
@@ -691,16 +692,38 @@ impl MfaStore for RacyStore {
             .unwrap_or_default();
         self.0.accept_otp(user, id, now, attempts, next).await
     }
-    fn consume_recovery_code(
+    async fn accept_recovery_code(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
+        expected_slots: &[Option<totp_engine::RecoveryHash>],
+        expected_attempts: totp_engine::Attempts,
         slot: usize,
-        expected: totp_engine::RecoveryHash,
         replacement: Option<totp_engine::RecoveryHash>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+    ) -> Result<bool, Self::Error> {
+        let current = self
+            .0
+            .load(user)
+            .await?
+            .recovery
+            .map(|r| (r.slots, r.attempts));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if current.as_ref().map(|(s, a)| (s.as_slice(), *a))
+            != Some((expected_slots, expected_attempts))
+        {
+            return Ok(false);
+        }
+        // Read-then-write: overwrite whatever is there now.
+        let (now, attempts) = self
+            .0
+            .load(user)
+            .await?
+            .recovery
+            .map(|r| (r.slots, r.attempts))
+            .unwrap_or_default();
         self.0
-            .consume_recovery_code(user, id, slot, expected, replacement)
+            .accept_recovery_code(user, id, &now, attempts, slot, replacement)
+            .await
     }
     fn replace_recovery_codes(
         &self,
@@ -802,16 +825,23 @@ impl MfaStore for SplitAcceptStore {
                     .await?)
         }
     }
-    fn consume_recovery_code(
+    fn accept_recovery_code(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
+        expected_slots: &[Option<totp_engine::RecoveryHash>],
+        expected_attempts: totp_engine::Attempts,
         slot: usize,
-        expected: totp_engine::RecoveryHash,
         replacement: Option<totp_engine::RecoveryHash>,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner
-            .consume_recovery_code(user, id, slot, expected, replacement)
+        self.inner.accept_recovery_code(
+            user,
+            id,
+            expected_slots,
+            expected_attempts,
+            slot,
+            replacement,
+        )
     }
     fn replace_recovery_codes(
         &self,
@@ -859,6 +889,191 @@ async fn conformance_kit_rejects_a_store_that_splits_the_accepted_write() {
             failure.message.contains("changed the state"),
             "reset first: {reset_first}: {failure}"
         );
+    }
+}
+
+/// How [`BrokenRecoveryStore`] breaks the one-write rule of an accepted
+/// recovery code.
+#[cfg(feature = "conformance")]
+#[derive(Clone, Copy, Debug)]
+enum RecoveryFault {
+    /// Consumes the slot (a compare-and-set of the slots alone), then resets
+    /// the bucket in a second compare-and-set: the old three-write flow.
+    ConsumeThenReset,
+    /// The same two writes, the bucket's reset first.
+    ResetThenConsume,
+    /// One write, conditioned on the slots but not on the bucket (it empties
+    /// whatever the bucket holds now).
+    IgnoresBucket,
+}
+
+/// The memory store with one [`RecoveryFault`] in `accept_recovery_code`;
+/// every other method is the memory store's.
+#[cfg(feature = "conformance")]
+struct BrokenRecoveryStore {
+    inner: MemoryStore,
+    fault: RecoveryFault,
+}
+
+#[cfg(feature = "conformance")]
+impl BrokenRecoveryStore {
+    /// The recovery bucket as it is now.
+    async fn bucket(&self, user: &str) -> totp_engine::Attempts {
+        let loaded = self.inner.load(user).await.unwrap();
+        loaded.recovery.map(|r| r.attempts).unwrap_or_default()
+    }
+
+    /// A write of the slots alone, conditioned on the slots alone: the
+    /// memory store's accept against the bucket as it is now, then that
+    /// bucket put back.
+    async fn consume_only(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected_slots: &[Option<totp_engine::RecoveryHash>],
+        slot: usize,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> bool {
+        let bucket = self.bucket(user).await;
+        let consumed = self
+            .inner
+            .accept_recovery_code(user, id, expected_slots, bucket, slot, replacement)
+            .await
+            .unwrap();
+        if consumed && bucket != totp_engine::Attempts::default() {
+            let restored = self
+                .inner
+                .update_attempts(user, id, totp_engine::Attempts::default(), bucket)
+                .await
+                .unwrap();
+            assert!(restored);
+        }
+        consumed
+    }
+}
+
+#[cfg(feature = "conformance")]
+impl MfaStore for BrokenRecoveryStore {
+    type Error = std::convert::Infallible;
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
+        self.inner.load(user)
+    }
+    fn enroll(
+        &self,
+        user: &str,
+        otp: totp_engine::OtpAuthenticator,
+        recovery: Option<totp_engine::RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
+        self.inner.enroll(user, otp, recovery)
+    }
+    fn advance_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        next: totp_engine::OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.advance_otp(user, id, expected, next)
+    }
+    fn accept_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        expected_attempts: totp_engine::Attempts,
+        next: totp_engine::OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner
+            .accept_otp(user, id, expected, expected_attempts, next)
+    }
+    async fn accept_recovery_code(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected_slots: &[Option<totp_engine::RecoveryHash>],
+        expected_attempts: totp_engine::Attempts,
+        slot: usize,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> Result<bool, Self::Error> {
+        let empty = totp_engine::Attempts::default();
+        Ok(match self.fault {
+            RecoveryFault::ConsumeThenReset => {
+                self.consume_only(user, id, expected_slots, slot, replacement)
+                    .await
+                    && self
+                        .inner
+                        .update_attempts(user, id, expected_attempts, empty)
+                        .await?
+            }
+            RecoveryFault::ResetThenConsume => {
+                self.inner
+                    .update_attempts(user, id, expected_attempts, empty)
+                    .await?
+                    && self
+                        .consume_only(user, id, expected_slots, slot, replacement)
+                        .await
+            }
+            RecoveryFault::IgnoresBucket => {
+                let bucket = self.bucket(user).await;
+                self.inner
+                    .accept_recovery_code(user, id, expected_slots, bucket, slot, replacement)
+                    .await?
+            }
+        })
+    }
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slots: Vec<Option<totp_engine::RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.replace_recovery_codes(user, id, slots)
+    }
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::Attempts,
+        next: totp_engine::Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.update_attempts(user, id, expected, next)
+    }
+    fn remove(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.remove(user, id)
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_splits_the_accepted_recovery_write() {
+    for (fault, says) in [
+        (RecoveryFault::ConsumeThenReset, "changed the state"),
+        (RecoveryFault::ResetThenConsume, "changed the state"),
+        (
+            RecoveryFault::IgnoresBucket,
+            "an accept with a stale bucket was applied",
+        ),
+    ] {
+        let mut rng = ChaCha20Rng::seed_from_u64(14);
+        let store = BrokenRecoveryStore {
+            inner: MemoryStore::new(),
+            fault,
+        };
+        let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failure.check, "accept_recovery_is_one_compare_and_set",
+            "{fault:?}: {failure}"
+        );
+        assert!(failure.message.contains(says), "{fault:?}: {failure}");
     }
 }
 
@@ -973,16 +1188,23 @@ impl MfaStore for FaultyStore {
             .accept_otp(user, id, expected, expected_attempts, next)
             .await
     }
-    fn consume_recovery_code(
+    fn accept_recovery_code(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
+        expected_slots: &[Option<totp_engine::RecoveryHash>],
+        expected_attempts: totp_engine::Attempts,
         slot: usize,
-        expected: totp_engine::RecoveryHash,
         replacement: Option<totp_engine::RecoveryHash>,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner
-            .consume_recovery_code(user, id, slot, expected, replacement)
+        self.inner.accept_recovery_code(
+            user,
+            id,
+            expected_slots,
+            expected_attempts,
+            slot,
+            replacement,
+        )
     }
     fn replace_recovery_codes(
         &self,
@@ -1303,4 +1525,174 @@ async fn verify_otp_explained_tells_the_server_why_and_the_client_nothing() {
     );
     let plain = mfa.verify_otp(user, &code, T0).await.unwrap_err();
     assert!(matches!(plain, MfaError::InvalidOtp));
+}
+
+/// The memory store, logging the name of every call it gets.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl CountingStore {
+    fn log(&self, call: &'static str) {
+        self.calls.lock().unwrap().push(call);
+    }
+    fn take(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+impl MfaStore for CountingStore {
+    type Error = std::convert::Infallible;
+    fn load(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
+        self.log("load");
+        self.inner.load(user)
+    }
+    fn enroll(
+        &self,
+        user: &str,
+        otp: totp_engine::OtpAuthenticator,
+        recovery: Option<totp_engine::RecoveryAuthenticator>,
+    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
+        self.log("enroll");
+        self.inner.enroll(user, otp, recovery)
+    }
+    fn advance_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        next: totp_engine::OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.log("advance_otp");
+        self.inner.advance_otp(user, id, expected, next)
+    }
+    fn accept_otp(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::OtpProgress,
+        expected_attempts: totp_engine::Attempts,
+        next: totp_engine::OtpProgress,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.log("accept_otp");
+        self.inner
+            .accept_otp(user, id, expected, expected_attempts, next)
+    }
+    fn accept_recovery_code(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected_slots: &[Option<totp_engine::RecoveryHash>],
+        expected_attempts: totp_engine::Attempts,
+        slot: usize,
+        replacement: Option<totp_engine::RecoveryHash>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.log("accept_recovery_code");
+        self.inner.accept_recovery_code(
+            user,
+            id,
+            expected_slots,
+            expected_attempts,
+            slot,
+            replacement,
+        )
+    }
+    fn replace_recovery_codes(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        slots: Vec<Option<totp_engine::RecoveryHash>>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.log("replace_recovery_codes");
+        self.inner.replace_recovery_codes(user, id, slots)
+    }
+    fn update_attempts(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+        expected: totp_engine::Attempts,
+        next: totp_engine::Attempts,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.log("update_attempts");
+        self.inner.update_attempts(user, id, expected, next)
+    }
+    fn remove(
+        &self,
+        user: &str,
+        id: &totp_engine::AuthenticatorId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.log("remove");
+        self.inner.remove(user, id)
+    }
+}
+
+#[tokio::test]
+async fn each_submission_is_one_load_and_one_write() {
+    let store = Arc::new(CountingStore::default());
+    let mfa = Mfa::new(store.clone(), config());
+    let mut rng = ChaCha20Rng::seed_from_u64(15);
+    let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
+    let phone = app(&a.barcode_uri);
+    store.take();
+
+    // An accepted OTP: the load, then one write (step and bucket).
+    mfa.verify_otp("u", &code_at(&phone, T0), T0).await.unwrap();
+    assert_eq!(store.take(), ["load", "accept_otp"]);
+    // A wrong one (here a replay): the load, then one conditional charge.
+    let err = mfa
+        .verify_otp("u", &code_at(&phone, T0), T0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), "invalid_grant");
+    assert_eq!(store.take(), ["load", "update_attempts"]);
+
+    // A wrong recovery code: the load, then one conditional charge, and
+    // the codes are as they were.
+    let before = store.inner.load("u").await.unwrap().recovery.unwrap();
+    assert_eq!(before.attempts, totp_engine::Attempts::default());
+    let err = mfa
+        .verify_recovery_code("u", "ABCDEFGHIJKLMNOPQRSTUVWX", &mut rng, T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::InvalidRecoveryCode), "{err:?}");
+    assert_eq!(store.take(), ["load", "update_attempts"]);
+    let charged = store.inner.load("u").await.unwrap().recovery.unwrap();
+    assert_eq!(charged.slots, before.slots, "no code consumed");
+    assert_eq!(charged.attempts.used(), 1);
+
+    // A malformed one is refused before anything is written.
+    let err = mfa
+        .verify_recovery_code("u", "not a code!", &mut rng, T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::InvalidRecoveryCode), "{err:?}");
+    assert_eq!(store.take(), ["load"]);
+
+    // An accepted recovery code: the load, then ONE write that consumes it
+    // (storing its replacement) and empties the bucket; no reset after it.
+    let v = mfa
+        .verify_recovery_code("u", a.recovery_codes[0].as_str(), &mut rng, T0)
+        .await
+        .unwrap();
+    assert_eq!(store.take(), ["load", "accept_recovery_code"]);
+    let after = store.inner.load("u").await.unwrap().recovery.unwrap();
+    assert_eq!(after.attempts, totp_engine::Attempts::default());
+    assert_ne!(after.slots, before.slots, "the code was consumed");
+    assert!(v.new_code.is_some());
+
+    // The used code again: one conditional charge, nothing consumed.
+    let err = mfa
+        .verify_recovery_code("u", a.recovery_codes[0].as_str(), &mut rng, T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::InvalidRecoveryCode), "{err:?}");
+    assert_eq!(store.take(), ["load", "update_attempts"]);
+    let again = store.inner.load("u").await.unwrap().recovery.unwrap();
+    assert_eq!(again.slots, after.slots);
+    assert_eq!(again.attempts.used(), 1);
 }

@@ -1,10 +1,10 @@
 //! Storage faults around the one-time write. An accepted OTP is one write
-//! (the step and the bucket's reset together): when it fails, nothing is
-//! charged or advanced and the same code still works. A recovery code is
-//! consumed first and its bucket reset afterwards: once consumed, the
-//! success stands, and a failing reset is reported in the outcome
-//! (`attempts_reset: false`), never as an error that would make the client
-//! retry what is now a replay, or lose the code's replacement.
+//! (the step and the bucket's reset together), and so is an accepted
+//! recovery code (the slot consumed or replaced and the bucket emptied
+//! together): when that write fails, nothing is charged, advanced or
+//! consumed, the client gets a retryable error, and the same code still
+//! works once the store does. There is no bookkeeping write after a
+//! consumed code that could fail and turn its success into an error.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,14 +28,14 @@ use totp_engine::{
 
 const T0: u64 = 1_700_000_000;
 
-/// Delegates to a `MemoryStore`; while `fail_resets` is set, emptying a
-/// bucket (`update_attempts` to the empty bucket) fails as a dropped
-/// connection would, and while `fail_accepts` is set, so does the write of
-/// an accepted code (`accept_otp`).
+/// Delegates to a `MemoryStore`; while `fail_accepts` is set, the write of
+/// an accepted code (`accept_otp`, `accept_recovery_code`) fails as a
+/// dropped connection would, and while `fail_charges` is set, so does
+/// every `update_attempts`.
 #[derive(Default)]
 struct FaultyResets {
     inner: MemoryStore,
-    fail_resets: AtomicBool,
+    fail_charges: AtomicBool,
     fail_accepts: AtomicBool,
 }
 
@@ -92,17 +92,28 @@ impl MfaStore for FaultyResets {
             .accept_otp(user, id, expected, expected_attempts, next)
             .await)
     }
-    async fn consume_recovery_code(
+    async fn accept_recovery_code(
         &self,
         user: &str,
         id: &AuthenticatorId,
+        expected_slots: &[Option<RecoveryHash>],
+        expected_attempts: Attempts,
         slot: usize,
-        expected: RecoveryHash,
         replacement: Option<RecoveryHash>,
     ) -> Result<bool, ConnectionLost> {
+        if self.fail_accepts.load(Ordering::SeqCst) {
+            return Err(ConnectionLost);
+        }
         ok(self
             .inner
-            .consume_recovery_code(user, id, slot, expected, replacement)
+            .accept_recovery_code(
+                user,
+                id,
+                expected_slots,
+                expected_attempts,
+                slot,
+                replacement,
+            )
             .await)
     }
     async fn replace_recovery_codes(
@@ -120,7 +131,7 @@ impl MfaStore for FaultyResets {
         expected: Attempts,
         next: Attempts,
     ) -> Result<bool, ConnectionLost> {
-        if next == Attempts::default() && self.fail_resets.load(Ordering::SeqCst) {
+        if self.fail_charges.load(Ordering::SeqCst) {
             return Err(ConnectionLost);
         }
         ok(self.inner.update_attempts(user, id, expected, next).await)
@@ -137,7 +148,7 @@ async fn enrolled(mfa: &Mfa<Arc<FaultyResets>>, user: &str) -> (Totp, String) {
     let app = Totp::new(uri.secret(), uri.totp_params());
     let code = app.generate(T0).unwrap();
     let v = mfa.verify_otp(user, code.as_str(), T0).await.unwrap();
-    assert!(v.confirmed_enrollment && v.attempts_reset);
+    assert!(v.confirmed_enrollment);
     (app, a.recovery_codes[0].as_str().to_owned())
 }
 
@@ -162,8 +173,11 @@ async fn a_failed_accept_write_charges_and_advances_nothing() {
     // So the same code works once the store does, and empties the bucket.
     store.fail_accepts.store(false, Ordering::SeqCst);
     let v = mfa.verify_otp("u", code.as_str(), t).await.unwrap();
-    assert!(v.attempts_reset);
     assert_eq!(v.step, t / 30);
+    assert_eq!(
+        store.inner.load("u").await.unwrap().otp.unwrap().attempts,
+        Attempts::default()
+    );
     // A wrong code charges one attempt; the next right one empties the bucket.
     let wrong = if code.as_str() == "000000" {
         "111111"
@@ -195,32 +209,75 @@ async fn a_failed_accept_write_charges_and_advances_nothing() {
 }
 
 #[tokio::test]
-async fn a_failed_bucket_reset_after_a_recovery_code_keeps_its_replacement() {
+async fn a_failed_recovery_accept_write_charges_and_consumes_nothing() {
     let store = Arc::new(FaultyResets::default());
     let mfa = Mfa::new(store.clone(), MfaConfig::new("ACME").unwrap());
     let (_, recovery) = enrolled(&mfa, "u").await;
-    store.fail_resets.store(true, Ordering::SeqCst);
     let mut rng = ChaCha20Rng::seed_from_u64(8);
-    let v = mfa
-        .verify_recovery_code("u", &recovery, &mut rng, T0 + 5)
-        .await
-        .unwrap();
-    assert!(!v.attempts_reset);
-    let replacement = v
-        .new_code
-        .expect("the rotating policy returns a replacement");
-    // The old code is consumed; its replacement works (once).
+    // One wrong code first, so that the bucket has something to keep.
     assert!(matches!(
-        mfa.verify_recovery_code("u", &recovery, &mut rng, T0 + 6)
+        mfa.verify_recovery_code("u", "ABCDEFGHIJKLMNOPQRSTUVWX", &mut rng, T0 + 4)
             .await,
         Err(MfaError::InvalidRecoveryCode)
     ));
-    store.fail_resets.store(false, Ordering::SeqCst);
-    let again = mfa
-        .verify_recovery_code("u", replacement.as_str(), &mut rng, T0 + 7)
+    let before = store.inner.load("u").await.unwrap().recovery.unwrap();
+    assert_eq!(before.attempts.used(), 1);
+    store.fail_accepts.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        mfa.verify_recovery_code("u", &recovery, &mut rng, T0 + 5)
+            .await,
+        Err(MfaError::Storage(ConnectionLost))
+    ));
+    // Nothing was decided: the code is still there, the bucket as it was.
+    assert_eq!(
+        store.inner.load("u").await.unwrap().recovery.unwrap(),
+        before
+    );
+    // So the same code works once the store does, and empties the bucket.
+    store.fail_accepts.store(false, Ordering::SeqCst);
+    let v = mfa
+        .verify_recovery_code("u", &recovery, &mut rng, T0 + 6)
         .await
         .unwrap();
-    assert!(again.attempts_reset);
+    let replacement = v
+        .new_code
+        .expect("the rotating policy returns a replacement");
+    let after = store.inner.load("u").await.unwrap().recovery.unwrap();
+    assert_eq!(after.attempts, Attempts::default());
+    assert_ne!(after.slots, before.slots);
+    // The old code is consumed; its replacement works (once).
+    assert!(matches!(
+        mfa.verify_recovery_code("u", &recovery, &mut rng, T0 + 7)
+            .await,
+        Err(MfaError::InvalidRecoveryCode)
+    ));
+    mfa.verify_recovery_code("u", replacement.as_str(), &mut rng, T0 + 8)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_charge_of_a_wrong_recovery_code_answers_nothing_and_charges_nothing() {
+    let store = Arc::new(FaultyResets::default());
+    let mfa = Mfa::new(store.clone(), MfaConfig::new("ACME").unwrap());
+    let (_, recovery) = enrolled(&mfa, "u").await;
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let before = store.inner.load("u").await.unwrap().recovery.unwrap();
+    store.fail_charges.store(true, Ordering::SeqCst);
+    // A wrong code is answered only once its charge has landed.
+    assert!(matches!(
+        mfa.verify_recovery_code("u", "ABCDEFGHIJKLMNOPQRSTUVWX", &mut rng, T0 + 5)
+            .await,
+        Err(MfaError::Storage(ConnectionLost))
+    ));
+    assert_eq!(
+        store.inner.load("u").await.unwrap().recovery.unwrap(),
+        before
+    );
+    // A right one needs no charge: one write, which works.
+    mfa.verify_recovery_code("u", &recovery, &mut rng, T0 + 6)
+        .await
+        .unwrap();
 }
 
 #[test]

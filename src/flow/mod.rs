@@ -21,6 +21,22 @@
 //!    concurrent one reloads and checks again: a code consumed meanwhile is
 //!    then a replay; no answer comes from a stale snapshot.
 //!
+//! And for a recovery code:
+//! 1. the user has an active recovery authenticator (else
+//!    `unsupported_challenge_type`, [`MfaError::NoRecoveryCode`]);
+//! 2. the text normalizes under the recovery format (else `invalid_grant`,
+//!    [`MfaError::InvalidRecoveryCode`], nothing stored);
+//! 3. the throttle bucket has an attempt left (else `too_many_attempts`,
+//!    before any hash is compared);
+//! 4. the constant-time lookup among the snapshot's unused hashes;
+//! 5. **one** compare-and-set conditioned on the snapshot's slots and
+//!    bucket: a code not found charges the bucket (`invalid_grant`); a
+//!    found one is consumed (or, under the rotating policy, replaced by a
+//!    fresh code) and the bucket emptied in the same write
+//!    ([`MfaStore::accept_recovery_code`]). A lost write reloads and checks
+//!    again, as for an OTP: a code consumed meanwhile is then not found;
+//!    no answer comes from a stale snapshot.
+//!
 //! This module holds the flow, [`Mfa`]; its configuration is in `config`,
 //! what its operations return in `outcome`, and its errors in `error`. All
 //! of them are re-exported at the crate root.
@@ -53,8 +69,8 @@ pub use outcome::{
     Association, AuthenticatorInfo, ChallengeType, OtpVerified, PreparedRecovery, RecoveryVerified,
 };
 
-/// How many times an operation re-reads and retries after losing a
-/// compare-and-set on the attempt bucket to a concurrent request.
+/// How many times a verification re-reads and checks again after losing
+/// its compare-and-set to a concurrent request.
 const MAX_RETRIES: usize = 16;
 
 /// The flow over a store.
@@ -320,7 +336,6 @@ impl<S: MfaStore> Mfa<S> {
                             authenticator_id: auth.id,
                             step: verified.step(),
                             confirmed_enrollment: !auth.progress.active,
-                            attempts_reset: true,
                         });
                     }
                     // Another request accepted a code or charged the bucket
@@ -346,40 +361,6 @@ impl<S: MfaStore> Mfa<S> {
             }
         }
         Err(MfaError::Contention.into())
-    }
-
-    /// A success empties the bucket, including attempts charged by
-    /// concurrent requests since this one was charged ("a success resets
-    /// the count"). Bounded: if the bucket keeps moving, or the store fails,
-    /// the success stands and the bucket keeps what it has; returns whether
-    /// the bucket is empty (or gone).
-    async fn reset_attempts(&self, user: &str, id: &AuthenticatorId, charged: Attempts) -> bool {
-        let mut expected = charged;
-        for _ in 0..MAX_RETRIES {
-            match self
-                .store
-                .update_attempts(user, id, expected, Attempts::default())
-                .await
-            {
-                Ok(true) => return true,
-                Ok(false) => {}
-                Err(_) => return false,
-            }
-            let Ok(auths) = self.store.load(user).await else {
-                return false;
-            };
-            let current = match id.kind() {
-                AuthenticatorKind::Otp => auths.otp.filter(|o| &o.id == id).map(|o| o.attempts),
-                AuthenticatorKind::RecoveryCode => {
-                    auths.recovery.filter(|r| &r.id == id).map(|r| r.attempts)
-                }
-            };
-            match current {
-                Some(current) if current != Attempts::default() => expected = current,
-                _ => return true,
-            }
-        }
-        false
     }
 
     /// Verifies a recovery code (the `mfa-recovery-code` grant) and consumes
@@ -442,56 +423,67 @@ impl<S: MfaStore> Mfa<S> {
                     .recovery_format
                     .normalize(code)
                     .map_err(|_| MfaError::InvalidRecoveryCode)?;
+                // Refused before any hash is compared when the bucket is empty.
                 let charged = self
                     .config
                     .throttle
                     .charge(rec.attempts, now)
                     .map_err(MfaError::TooManyAttempts)?;
-                if !self
-                    .store
-                    .update_attempts(user, &rec.id, rec.attempts, charged)
-                    .await
-                    .map_err(MfaError::Storage)?
-                {
-                    continue;
-                }
                 let (slot_of, hashes): (Vec<usize>, Vec<RecoveryHash>) = rec
                     .slots
                     .iter()
                     .enumerate()
                     .filter_map(|(i, h)| h.map(|h| (i, h)))
                     .unzip();
-                let found = self.config.hasher.find(&normalized, &hashes);
-                let (slot, expected) = found
-                    .and_then(|i| Some((*slot_of.get(i)?, *hashes.get(i)?)))
-                    .ok_or(MfaError::InvalidRecoveryCode)?;
-                let consumed = self
+                // As for an OTP, the lookup runs on the snapshot and its
+                // answer is given only once one write conditioned on that
+                // snapshot (its slots and its bucket) has landed.
+                let found = self
+                    .config
+                    .hasher
+                    .find(&normalized, &hashes)
+                    .and_then(|i| slot_of.get(i).copied());
+                let Some(slot) = found else {
+                    // One write: the conditional charge of the bucket.
+                    if self
+                        .store
+                        .update_attempts(user, &rec.id, rec.attempts, charged)
+                        .await
+                        .map_err(MfaError::Storage)?
+                    {
+                        return Err(MfaError::InvalidRecoveryCode);
+                    }
+                    continue;
+                };
+                // One write: the slot is consumed (or takes the replacement)
+                // and the bucket empties, only if neither the slots nor the
+                // bucket moved since the snapshot.
+                if self
                     .store
-                    .consume_recovery_code(
+                    .accept_recovery_code(
                         user,
                         &rec.id,
+                        &rec.slots,
+                        rec.attempts,
                         slot,
-                        expected,
                         replacement.as_ref().map(|r| r.1),
                     )
                     .await
-                    .map_err(MfaError::Storage)?;
-                if !consumed {
-                    return Err(MfaError::InvalidRecoveryCode);
+                    .map_err(MfaError::Storage)?
+                {
+                    let remaining = match replacement {
+                        Some(_) => hashes.len(),
+                        None => hashes.len().saturating_sub(1),
+                    };
+                    return Ok(RecoveryVerified {
+                        authenticator_id: rec.id,
+                        new_code: replacement.map(|r| r.0),
+                        remaining,
+                    });
                 }
-                // The code is consumed and its replacement stored: from here
-                // on the success stands.
-                let attempts_reset = self.reset_attempts(user, &rec.id, charged).await;
-                let remaining = match replacement {
-                    Some(_) => hashes.len(),
-                    None => hashes.len().saturating_sub(1),
-                };
-                return Ok(RecoveryVerified {
-                    authenticator_id: rec.id,
-                    new_code: replacement.map(|r| r.0),
-                    remaining,
-                    attempts_reset,
-                });
+                // Another request consumed a code or charged the bucket in
+                // between: check again on a fresh snapshot (this code, if
+                // consumed meanwhile, is then no longer found).
             }
             Err(MfaError::Contention)
         }

@@ -61,12 +61,6 @@ pub struct OtpVerified {
     pub step: u64,
     /// Whether this verification confirmed a pending enrollment.
     pub confirmed_enrollment: bool,
-    /// Whether the attempt bucket was emptied. Always `true` for an OTP:
-    /// the step advance and the bucket's reset are one write
-    /// ([`MfaStore::accept_otp`](crate::MfaStore::accept_otp)), so a consumed code never leaves a
-    /// charged bucket behind. (Kept for the recovery-code path, where
-    /// [`RecoveryVerified::attempts_reset`] can be `false`.)
-    pub attempts_reset: bool,
 }
 
 /// A successful recovery-code verification.
@@ -79,11 +73,6 @@ pub struct RecoveryVerified {
     pub new_code: Option<RecoveryCode>,
     /// Unused codes left (set policy; 1 under the rotating policy).
     pub remaining: usize,
-    /// Whether the attempt bucket was emptied afterwards. `false` means the
-    /// store failed (or kept changing) *after* the code was consumed: the
-    /// success stands, since the code is used up and a retry would be a
-    /// replay, but the bucket keeps this attempt's charge. Log it.
-    pub attempts_reset: bool,
 }
 
 /// Randomness drawn ahead of a recovery-code verification

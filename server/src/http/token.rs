@@ -118,12 +118,7 @@ async fn mfa_otp(
     )
     .await?;
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
-    let verified = outcome::verify_otp(app, &row.user_id, &grant.otp, now).await?;
-    if !verified.attempts_reset {
-        // The code is consumed and the grant stands; only the bookkeeping
-        // after it failed.
-        tracing::warn!("attempt bucket not reset after an accepted otp");
-    }
+    outcome::verify_otp(app, &row.user_id, &grant.otp, now).await?;
     second_factor_tokens(app, &row, &granted, "otp", None, bind, now).await
 }
 
@@ -148,9 +143,6 @@ async fn mfa_recovery_code(
     let granted = grant_audience(app, Some(&row.audience), &row.scope)?;
     let verified =
         outcome::verify_recovery_code(app, &row.user_id, &grant.recovery_code, now).await?;
-    if !verified.attempts_reset {
-        tracing::warn!("attempt bucket not reset after an accepted recovery code");
-    }
     second_factor_tokens(
         app,
         &row,

@@ -1,9 +1,10 @@
 //! One-time writes whose outcome is unknown: the step advance
 //! (`SqlxStore::try_advance`), an accepted code's write
-//! (`SqlxStore::try_accept`) and, when a statement or its COMMIT fails
-//! with the connection broken (`outcome_unknown`), the re-read that tells
-//! applied from not applied by the write's nonce (`fresh_nonce`):
-//! `SqlxStore::resolve_advance`, `SqlxStore::resolve_consume`.
+//! (`SqlxStore::try_accept`; an accepted recovery code's is one statement
+//! in `store`) and, when a statement or its COMMIT fails with the
+//! connection broken (`outcome_unknown`), the re-read that tells applied
+//! from not applied by the write's nonce (`fresh_nonce`):
+//! `SqlxStore::resolve_advance`, `SqlxStore::resolve_recovery_accept`.
 //!
 //! A write is never guessed: applied is `Ok(true)`, provably not applied
 //! is [`StoreError::NotApplied`], lost to another request is `Ok(false)`,
@@ -139,39 +140,51 @@ impl SqlxStore {
         Ok(false)
     }
 
-    /// As [`resolve_advance`](Self::resolve_advance), for a recovery-code
-    /// consumption: our nonce means consumed (the replacement is stored);
-    /// the slot still holding the expected hash means provably not.
-    pub(crate) async fn resolve_consume(
+    /// As [`resolve_advance`](Self::resolve_advance), for an accepted
+    /// recovery code ([`MfaStore::accept_recovery_code`]): our nonce means
+    /// applied (the code consumed, its replacement stored, the bucket
+    /// emptied); the slots and the bucket exactly as read mean provably not
+    /// (the error stands, so the client may retry); anything else means the
+    /// row moved, so the compare-and-set did not apply (`Ok(false)`: the
+    /// flow reloads and checks again).
+    ///
+    /// [`MfaStore::accept_recovery_code`]: totp_engine::MfaStore::accept_recovery_code
+    pub(crate) async fn resolve_recovery_accept(
         &self,
         user: &str,
         id: &AuthenticatorId,
-        swap: SlotSwap,
+        write: RecoveryAccept,
         nonce: &[u8; 16],
         error: sqlx::Error,
     ) -> Result<bool, StoreError> {
-        let SlotSwap {
-            slot,
-            expected,
-            replacement,
-        } = swap;
         let Some(row) = self.reread(&self.sql.reread_slots, user, id, error).await? else {
             return Ok(false);
         };
         if row.try_get::<Option<Vec<u8>>, _>("write_nonce")?.as_deref() == Some(&nonce[..]) {
             return Ok(true);
         }
-        let slots: Vec<u8> = row.try_get("slots")?;
-        let slots = decode_recovery_slots(&slots).map_err(|_| self.corrupt("slots"))?;
+        let bytes: Vec<u8> = row.try_get("slots")?;
+        let slots = decode_recovery_slots(&bytes).map_err(|_| self.corrupt("slots"))?;
         // A later write (another slot's consumption) may have replaced our
         // nonce; our replacement hash, freshly salted, in our slot still
         // proves that our write landed.
-        if replacement.is_some() && slots.get(slot) == Some(&replacement) {
+        if write.replacement.is_some() && slots.get(write.slot) == Some(&write.replacement) {
             return Ok(true);
         }
-        if slots.get(slot) == Some(&Some(expected)) {
+        let attempts = [
+            row.try_get::<i64, _>("attempts_used")?,
+            row.try_get::<i64, _>("attempts_since")?,
+        ];
+        let expected_attempts = [
+            i64::from(write.attempts.used()),
+            bits(write.attempts.since()),
+        ];
+        if bytes == write.as_read && attempts == expected_attempts {
             return Err(StoreError::NotApplied);
         }
+        // The row moved: either our slot still holds its hash (our write
+        // did not land, and against the moved row it would have lost) or
+        // another request's write consumed it. Lost, either way.
         Ok(false)
     }
 
@@ -225,14 +238,16 @@ pub(crate) fn outcome_unknown(e: &sqlx::Error) -> bool {
     )
 }
 
-/// The recovery-slot write being resolved: which slot, the hash it held,
-/// and what replaced it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SlotSwap {
+/// The accepted recovery code's write being resolved
+/// ([`SqlxStore::resolve_recovery_accept`]).
+#[derive(Debug, Clone)]
+pub(crate) struct RecoveryAccept {
     /// The slot's index.
     pub(crate) slot: usize,
-    /// The hash the write expected there.
-    pub(crate) expected: RecoveryHash,
     /// What the write put there (`None`: marked used).
     pub(crate) replacement: Option<RecoveryHash>,
+    /// The slots' bytes the write was conditioned on.
+    pub(crate) as_read: Vec<u8>,
+    /// The bucket the write was conditioned on.
+    pub(crate) attempts: Attempts,
 }

@@ -20,8 +20,7 @@ pub(crate) struct Statements {
     pub(crate) reread_otp: String,
     pub(crate) reread_slots: String,
     pub(crate) activate_recovery: String,
-    pub(crate) read_slots: String,
-    pub(crate) swap_slots: String,
+    pub(crate) accept_recovery: String,
     pub(crate) replace_slots: String,
     pub(crate) attempts_otp: String,
     pub(crate) attempts_recovery: String,
@@ -97,15 +96,17 @@ impl Statements {
                  WHERE id = $1 AND user_id = $2"
             ),
             reread_slots: format!(
-                "SELECT write_nonce, slots FROM {rec} WHERE id = $1 AND user_id = $2"
+                "SELECT write_nonce, slots, attempts_used, attempts_since FROM {rec}
+                 WHERE id = $1 AND user_id = $2"
             ),
             activate_recovery: format!(
                 "UPDATE {rec} SET active = 1 WHERE user_id = $1 AND active = 0"
             ),
-            read_slots: format!("SELECT slots FROM {rec} WHERE id = $1 AND user_id = $2"),
-            swap_slots: format!(
-                "UPDATE {rec} SET slots = $1, write_nonce = $5
-                 WHERE id = $2 AND user_id = $3 AND slots = $4"
+            accept_recovery: format!(
+                "UPDATE {rec} SET slots = $1, attempts_used = 0, attempts_since = 0,
+                    write_nonce = $2
+                 WHERE id = $3 AND user_id = $4
+                   AND slots = $5 AND attempts_used = $6 AND attempts_since = $7"
             ),
             replace_slots: format!(
                 "UPDATE {rec} SET slots = $1, attempts_used = 0, attempts_since = 0

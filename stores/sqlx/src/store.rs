@@ -11,12 +11,14 @@
 //! - an accepted code (`accept_otp`): the step advance and the bucket's
 //!   reset in one `UPDATE … WHERE <every progress column> = <expected> AND
 //!   <both attempt columns> = <expected>`;
-//! - recovery-code consumption: `UPDATE … SET slots = <new> WHERE slots =
-//!   <as read>` (the slot encoding is unique, so equal bytes mean equal
-//!   slots), retried from a fresh read only while the wanted slot still
-//!   holds the expected hash;
-//! - attempt counting: `UPDATE … WHERE attempts_used = <expected> AND
-//!   attempts_since = <expected>`.
+//! - an accepted recovery code (`accept_recovery_code`): the slot's
+//!   consumption (or replacement) and the bucket's reset in one `UPDATE …
+//!   SET slots = <new>, attempts_used = 0, attempts_since = 0 WHERE slots
+//!   = <as read> AND <both attempt columns> = <expected>`, with the slots
+//!   as the flow's snapshot held them (the slot encoding is unique, so
+//!   equal bytes mean equal slots): no read before it;
+//! - attempt counting (a wrong code of either kind): `UPDATE … WHERE
+//!   attempts_used = <expected> AND attempts_since = <expected>`.
 //!
 //! [`MfaStore::load`] is one `SELECT` (a consistent snapshot on both
 //! databases). Nothing here reads a clock: every time comes from the flow.
@@ -36,12 +38,11 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use totp_engine::{
     Attempts, AuthenticatorId, AuthenticatorKind, Enrolled, MfaStore, OtpAuthenticator,
-    OtpProgress, RecoveryAuthenticator, RecoveryHash, UserAuthenticators, decode_recovery_slots,
-    encode_recovery_slots,
+    OtpProgress, RecoveryAuthenticator, RecoveryHash, UserAuthenticators, encode_recovery_slots,
 };
 
 use crate::lease;
-use crate::outcome::{fresh_nonce, outcome_unknown};
+use crate::outcome::{RecoveryAccept, fresh_nonce, outcome_unknown};
 use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
 use crate::statements::Statements;
 use crate::{Backend, StoreError, StoreOptions, migrate};
@@ -261,63 +262,50 @@ impl MfaStore for SqlxStore {
         }
     }
 
-    async fn consume_recovery_code(
+    async fn accept_recovery_code(
         &self,
         user: &str,
         id: &AuthenticatorId,
+        expected_slots: &[Option<RecoveryHash>],
+        expected_attempts: Attempts,
         slot: usize,
-        expected: RecoveryHash,
         replacement: Option<RecoveryHash>,
     ) -> Result<bool, StoreError> {
-        // Each lost round means another request changed the slots, so this
-        // loop ends; the bound only guards against a misbehaving database.
-        for _ in 0..1000 {
-            let current: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.read_slots)
-                .bind(id.as_str())
-                .bind(user)
-                .fetch_optional(&mut *lease::connection(&self.pool).await?)
-                .await?;
-            let Some(current) = current else {
-                return Ok(false);
-            };
-            let mut slots = decode_recovery_slots(&current).map_err(|_| self.corrupt("slots"))?;
-            match slots.get_mut(slot) {
-                Some(s) if *s == Some(expected) => *s = replacement,
-                _ => return Ok(false),
-            }
-            let nonce = fresh_nonce();
-            let swapped = sqlx::query(&self.sql.swap_slots)
-                .bind(self.encode(&slots)?)
-                .bind(id.as_str())
-                .bind(user)
-                .bind(current)
-                .bind(nonce.to_vec())
-                .execute(&mut *lease::connection(&self.pool).await?)
-                .await;
-            let updated = match swapped {
-                Ok(done) => done.rows_affected(),
-                Err(e) if outcome_unknown(&e) => {
-                    return self
-                        .resolve_consume(
-                            user,
-                            id,
-                            crate::outcome::SlotSwap {
-                                slot,
-                                expected,
-                                replacement,
-                            },
-                            &nonce,
-                            e,
-                        )
-                        .await;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if updated == 1 {
-                return Ok(true);
-            }
+        let mut slots = expected_slots.to_vec();
+        // A slot that does not hold a code cannot be accepted: no write.
+        let Some(cell) = slots.get_mut(slot) else {
+            return Ok(false);
+        };
+        if cell.take().is_none() {
+            return Ok(false);
         }
-        Err(self.corrupt("slots kept changing"))
+        *cell = replacement;
+        let as_read = self.encode(expected_slots)?;
+        let nonce = fresh_nonce();
+        let accepted = sqlx::query(&self.sql.accept_recovery)
+            .bind(self.encode(&slots)?)
+            .bind(nonce.to_vec())
+            .bind(id.as_str())
+            .bind(user)
+            .bind(as_read.clone())
+            .bind(i64::from(expected_attempts.used()))
+            .bind(bits(expected_attempts.since()))
+            .execute(&mut *lease::connection(&self.pool).await?)
+            .await;
+        match accepted {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(e) if outcome_unknown(&e) => {
+                let write = RecoveryAccept {
+                    slot,
+                    replacement,
+                    as_read,
+                    attempts: expected_attempts,
+                };
+                self.resolve_recovery_accept(user, id, write, &nonce, e)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn replace_recovery_codes(

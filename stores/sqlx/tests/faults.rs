@@ -1,7 +1,8 @@
 //! A connection cut during a one-time write, through a TCP proxy in front
 //! of PostgreSQL: a write that committed before the cut is re-read and
 //! recognized (the success stands: the step is advanced, the recovery code
-//! consumed and its replacement stored); a write cut before it reached the
+//! consumed, its replacement stored and its bucket emptied); a write cut
+//! before it reached the
 //! database is provably not applied and says so; nothing is guessed.
 
 #![allow(
@@ -40,8 +41,6 @@ const CUT_BEFORE_SEND: u8 = 3;
 
 struct Proxy {
     mode: Arc<AtomicU8>,
-    /// With `CUT_BEFORE_SEND`: matching chunks to let through first.
-    skip: Arc<AtomicU8>,
     url: String,
 }
 
@@ -57,10 +56,8 @@ async fn proxy(target: &str, needle: &str) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap();
     let mode = Arc::new(AtomicU8::new(PASS));
-    let skip = Arc::new(AtomicU8::new(0));
     let upstream = host.to_owned();
     let m = mode.clone();
-    let sk = skip.clone();
     tokio::spawn(async move {
         loop {
             let Ok((client, _)) = listener.accept().await else {
@@ -68,7 +65,6 @@ async fn proxy(target: &str, needle: &str) -> Proxy {
             };
             let server = TcpStream::connect(&upstream).await.unwrap();
             let mode = m.clone();
-            let skip = sk.clone();
             let needle = needle.clone();
             tokio::spawn(async move {
                 let (mut cr, mut cw) = client.into_split();
@@ -83,11 +79,6 @@ async fn proxy(target: &str, needle: &str) -> Proxy {
                         };
                         if contains(&buf[..n], &needle)
                             && up_mode.load(Ordering::SeqCst) == CUT_BEFORE_SEND
-                            && skip
-                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| {
-                                    k.checked_sub(1)
-                                })
-                                .is_err()
                             && up_mode
                                 .compare_exchange(
                                     CUT_BEFORE_SEND,
@@ -139,7 +130,6 @@ async fn proxy(target: &str, needle: &str) -> Proxy {
     });
     Proxy {
         mode,
-        skip,
         url: format!("{base}://{auth}@{local}/{db}"),
     }
 }
@@ -239,8 +229,8 @@ async fn a_write_cut_after_it_committed_is_recognized_and_one_cut_before_is_not_
         "nothing changed"
     );
 
-    // A recovery code consumed, its answer cut: consumed, replacement stored.
-    let hash = rec.slots[0].unwrap();
+    // A recovery code accepted (one UPDATE of the slots and the bucket),
+    // its answer cut: consumed, replacement stored, bucket empty.
     let mut rng = rand::rng();
     let format = RecoveryFormat::default();
     let replacement = RecoveryHasher::new().hash(
@@ -249,28 +239,62 @@ async fn a_write_cut_after_it_committed_is_recognized_and_one_cut_before_is_not_
             .unwrap(),
         &mut rng,
     );
+    let charged = totp_engine::Attempts::from_parts(2, 1_700_000_000);
+    let empty = totp_engine::Attempts::default();
+    let recovery = |a: totp_engine::UserAuthenticators| {
+        let r = a.recovery.unwrap();
+        (r.slots, r.attempts)
+    };
+    assert!(
+        store
+            .update_attempts(&user, &rec_id, empty, charged)
+            .await
+            .unwrap()
+    );
+    let slots = rec.slots.clone();
     proxy.mode.store(CUT_AFTER_UPDATE, Ordering::SeqCst);
-    let consumed = store
-        .consume_recovery_code(&user, &rec_id, 0, hash, Some(replacement))
+    let accepted = store
+        .accept_recovery_code(&user, &rec_id, &slots, charged, 0, Some(replacement))
         .await;
     assert_eq!(proxy.mode.load(Ordering::SeqCst), PASS, "the cut happened");
-    assert!(matches!(consumed, Ok(true)), "{consumed:?}");
-    let slots = store.load(&user).await.unwrap().recovery.unwrap().slots;
-    assert_eq!(slots[0], Some(replacement));
+    assert!(matches!(accepted, Ok(true)), "{accepted:?}");
+    let mut consumed = slots.clone();
+    consumed[0] = Some(replacement);
+    assert_eq!(
+        recovery(store.load(&user).await.unwrap()),
+        (consumed.clone(), empty)
+    );
 
-    // And one cut before it is sent: not applied, the code still there.
-    let second = rec.slots[1].unwrap();
-    // The consumption reads the slots first: let that through, cut the write.
-    proxy.skip.store(1, Ordering::SeqCst);
+    // One cut before it is sent (there is no read before it): provably not
+    // applied, the code still there and the bucket as it was.
+    assert!(
+        store
+            .update_attempts(&user, &rec_id, empty, charged)
+            .await
+            .unwrap()
+    );
     proxy.mode.store(CUT_BEFORE_SEND, Ordering::SeqCst);
     let lost = store
-        .consume_recovery_code(&user, &rec_id, 1, second, None)
+        .accept_recovery_code(&user, &rec_id, &consumed, charged, 1, None)
         .await;
     assert!(matches!(lost, Err(StoreError::NotApplied)), "{lost:?}");
     assert_eq!(
-        store.load(&user).await.unwrap().recovery.unwrap().slots[1],
-        Some(second)
+        recovery(store.load(&user).await.unwrap()),
+        (consumed.clone(), charged),
+        "nothing changed"
     );
+
+    // The same write cut on its answer (set policy: no replacement, so only
+    // the nonce tells): applied.
+    proxy.mode.store(CUT_AFTER_UPDATE, Ordering::SeqCst);
+    let accepted = store
+        .accept_recovery_code(&user, &rec_id, &consumed, charged, 1, None)
+        .await;
+    assert_eq!(proxy.mode.load(Ordering::SeqCst), PASS, "the cut happened");
+    assert!(matches!(accepted, Ok(true)), "{accepted:?}");
+    let mut used = consumed.clone();
+    used[1] = None;
+    assert_eq!(recovery(store.load(&user).await.unwrap()), (used, empty));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
