@@ -144,7 +144,13 @@ impl Db {
         &self,
         client_id: &str,
         token_hash: &[u8; 32],
-    ) -> Result<(Option<ClientRow>, Option<(MfaTokenRow, Option<Box<Prefetched>>)>), DbError> {
+    ) -> Result<
+        (
+            Option<ClientRow>,
+            Option<(MfaTokenRow, Option<Box<Prefetched>>)>,
+        ),
+        DbError,
+    > {
         let row = lease::read_optional(&self.pool, &self.client_and_token_sql, |q| {
             q.bind(client_id).bind(token_hash.to_vec())
         })
@@ -159,7 +165,11 @@ impl Db {
         let token = match row.try_get::<Option<Vec<u8>>, _>("m_token_hash")? {
             Some(_) => {
                 let token = MfaTokenRow::from_prefixed_row(&row, "m_")?;
-                let authenticators = self.store.prefetched(&row, &token.user_id).ok().map(Box::new);
+                let authenticators = self
+                    .store
+                    .prefetched(&row, &token.user_id)
+                    .ok()
+                    .map(Box::new);
                 Some((token, authenticators))
             }
             None => None,

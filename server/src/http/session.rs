@@ -67,9 +67,10 @@ impl std::fmt::Debug for PrefetchedToken {
 pub(crate) async fn authenticate_client_reading_token(
     app: &App,
     credentials: ClientCredentials,
+    secret_optional: bool,
     token_hash: [u8; 32],
 ) -> Result<(String, Option<PrefetchedToken>), ApiError> {
-    authenticate(app, credentials, false, Some(token_hash)).await
+    authenticate(app, credentials, secret_optional, Some(token_hash)).await
 }
 
 async fn authenticate(
