@@ -5,7 +5,9 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use totp_engine_sqlx::lease;
+use std::sync::Arc;
+
+use totp_engine_sqlx::{Prefetched, SqlxStore, lease};
 
 use super::{Db, DbError, MfaTokenRow, bits};
 use crate::credentials::StoredClientSecret;
@@ -130,7 +132,10 @@ impl Db {
 
     /// A client by id and an mfa_token by its SHA-256, in one statement
     /// (the token grants' first, through the request's connection: see
-    /// [`Db::client`]); `None` for an unknown one.
+    /// [`Db::client`]), with the authenticators of the token's user
+    /// ([`Prefetched`], for the store's next `load` of that user); `None`
+    /// for an unknown one. Authenticators whose row does not decode are
+    /// not prefetched: the store's own `load` then reads and reports them.
     ///
     /// # Errors
     ///
@@ -139,18 +144,16 @@ impl Db {
         &self,
         client_id: &str,
         token_hash: &[u8; 32],
-    ) -> Result<(Option<ClientRow>, Option<MfaTokenRow>), DbError> {
-        let row = lease::read_optional(
-            &self.pool,
-            "SELECT c.client_id, c.secret_salt, c.secret_hash, c.public_keys,
-                    m.token_hash AS m_token_hash, m.user_id AS m_user_id,
-                    m.client_id AS m_client_id, m.scope AS m_scope,
-                    m.audience AS m_audience, m.expires_at AS m_expires_at
-             FROM (SELECT 1 AS one) AS u
-             LEFT JOIN clients AS c ON c.client_id = $1
-             LEFT JOIN mfa_tokens AS m ON m.token_hash = $2",
-            |q| q.bind(client_id).bind(token_hash.to_vec()),
-        )
+    ) -> Result<
+        (
+            Option<ClientRow>,
+            Option<(MfaTokenRow, Option<Box<Prefetched>>)>,
+        ),
+        DbError,
+    > {
+        let row = lease::read_optional(&self.pool, &self.client_and_token_sql, |q| {
+            q.bind(client_id).bind(token_hash.to_vec())
+        })
         .await?;
         let Some(row) = row else {
             return Ok((None, None));
@@ -160,7 +163,15 @@ impl Db {
             None => None,
         };
         let token = match row.try_get::<Option<Vec<u8>>, _>("m_token_hash")? {
-            Some(_) => Some(MfaTokenRow::from_prefixed_row(&row, "m_")?),
+            Some(_) => {
+                let token = MfaTokenRow::from_prefixed_row(&row, "m_")?;
+                let authenticators = self
+                    .store
+                    .prefetched(&row, &token.user_id)
+                    .ok()
+                    .map(Box::new);
+                Some((token, authenticators))
+            }
             None => None,
         };
         Ok((client, token))
@@ -255,4 +266,26 @@ impl Db {
         tx.commit().await?;
         Ok(deleted == 1)
     }
+}
+
+/// The statement of [`Db::client_and_mfa_token`]: the client's row, the
+/// mfa_token's, and the token user's authenticators (the store's columns).
+pub(super) fn client_and_mfa_token_sql(store: &SqlxStore) -> Result<Arc<str>, DbError> {
+    let joins = store.load_joins("m.user_id").ok_or(DbError::Corrupt {
+        table: "mfa_tokens",
+        what: "user_id column reference",
+    })?;
+    Ok(format!(
+        "SELECT c.client_id, c.secret_salt, c.secret_hash, c.public_keys,
+                m.token_hash AS m_token_hash, m.user_id AS m_user_id,
+                m.client_id AS m_client_id, m.scope AS m_scope,
+                m.audience AS m_audience, m.expires_at AS m_expires_at,
+                {columns}
+         FROM (SELECT 1 AS one) AS u
+         LEFT JOIN clients AS c ON c.client_id = $1
+         LEFT JOIN mfa_tokens AS m ON m.token_hash = $2
+         {joins}",
+        columns = store.load_columns(),
+    )
+    .into())
 }

@@ -105,6 +105,8 @@ pub struct Db {
     pub backend: Backend,
     store: SqlxStore,
     keyring: Keyring,
+    /// [`Db::client_and_mfa_token`]'s statement, with the store's columns.
+    client_and_token_sql: std::sync::Arc<str>,
 }
 
 /// A database failure.
@@ -168,11 +170,13 @@ impl Db {
                 "sealed TOTP secrets under the current encryption key"
             );
         }
+        let client_and_token_sql = clients::client_and_mfa_token_sql(&store)?;
         let db = Self {
             pool,
             backend,
             store,
             keyring,
+            client_and_token_sql,
         };
         db.reseal_signing_key().await?;
         Ok(db)
@@ -188,6 +192,12 @@ impl Db {
     #[must_use]
     pub fn store(&self) -> SqlxStore {
         self.store.clone()
+    }
+
+    /// The engine's store, borrowed.
+    #[must_use]
+    pub fn store_ref(&self) -> &SqlxStore {
+        &self.store
     }
 }
 

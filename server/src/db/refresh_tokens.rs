@@ -5,6 +5,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use totp_engine_sqlx::lease;
+
 use super::{Db, DbError, bits, unbits};
 
 /// One refresh token as stored (the token itself never is). `Debug`
@@ -142,14 +144,12 @@ impl Db {
         &self,
         token_hash: &[u8; 32],
     ) -> Result<Option<(RefreshTokenRow, u64)>, DbError> {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS}, u.tokens_valid_from FROM refresh_tokens r
              JOIN users u ON u.user_id = r.user_id
              WHERE r.token_hash = $1"
-        ))
-        .bind(token_hash.to_vec())
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let row = lease::read_optional(&self.pool, &sql, |q| q.bind(token_hash.to_vec())).await?;
         row.map(|row| {
             let valid_from = unbits(row.try_get("tokens_valid_from")?);
             Ok((RefreshTokenRow::from_row(&row)?, valid_from))
@@ -172,7 +172,10 @@ impl Db {
         child: &RefreshTokenRow,
         now: u64,
     ) -> Result<Rotation, DbError> {
-        let mut tx = self.pool.begin().await?;
+        // On the request's connection (`lease`), as every statement of the
+        // refresh grant.
+        let mut conn = lease::connection(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let marked = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
         )
@@ -183,6 +186,7 @@ impl Db {
         .rows_affected();
         if marked != 1 {
             tx.rollback().await?;
+            drop(conn);
             self.revoke_refresh_family(&child.family_id).await?;
             return Ok(Rotation::Reused);
         }
@@ -200,7 +204,7 @@ impl Db {
         Ok(
             sqlx::query("DELETE FROM refresh_tokens WHERE family_id = $1")
                 .bind(family_id.to_vec())
-                .execute(&self.pool)
+                .execute(&mut *lease::connection(&self.pool).await?)
                 .await?
                 .rows_affected(),
         )

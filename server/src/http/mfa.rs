@@ -74,8 +74,14 @@ pub(super) async fn challenge(
     request: ChallengeRequest,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    let row =
-        session::resolve_mfa_token(&app, &request.mfa_token, Some(&request.client_id), now).await?;
+    let row = session::resolve_mfa_token_prefetched(
+        &app,
+        &request.mfa_token,
+        Some(&request.client_id),
+        now,
+        request.mfa_token_row,
+    )
+    .await?;
     let challenge = app
         .mfa
         .challenge(

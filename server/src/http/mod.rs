@@ -268,13 +268,16 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// Runs the request in a [`totp_engine_sqlx::lease::scope`]: the
-/// mfa-otp and mfa-recovery-code grants hold one database connection
-/// across their statements (`lease::hold` in the token request's
-/// extractor): the client row, the jtis of a client assertion or a DPoP
-/// proof, the mfa_token row and the store's reads and writes share one
-/// pool checkout, taken at the first statement (after the body is read)
-/// and returned once the code is checked, before the refresh token's
-/// statements and the signatures. Every statement on that path goes
+/// mfa-otp, mfa-recovery-code and refresh_token grants and
+/// `/mfa/challenge` hold one database connection across their statements
+/// (`lease::hold` in their extractors): the client row, the jtis of a
+/// client assertion or a DPoP proof, the mfa_token row (read with the
+/// client's, and with the user's authenticators, which the store's first
+/// load then answers), the store's reads and writes, the refresh token's
+/// read and rotation share one pool checkout, taken at the first statement
+/// (after the body is read) and returned once the code is checked (or the
+/// refresh token rotated), before a new refresh family's statements and
+/// the signatures. Every statement on that path goes
 /// through `lease::connection` (a second checkout while one is held could
 /// exhaust the pool); other requests take a checkout per statement, as
 /// without a scope. Password hashes release the held one first

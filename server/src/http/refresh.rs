@@ -141,6 +141,9 @@ pub(super) async fn refresh_token(
             return Err(ApiError::invalid_refresh_token());
         }
     }
+    // Rotated: the request's connection goes back to the pool before the
+    // signatures.
+    totp_engine_sqlx::lease::release().await;
     let amr: Vec<String> = row
         .amr
         .split_ascii_whitespace()

@@ -121,21 +121,9 @@ impl ClientAuth {
 
     /// Checks the client's authentication for a request to `endpoint`;
     /// changes nothing but a secret's hash work. An assertion's jti is
-    /// recorded by [`Authenticated::consume`].
-    async fn check(
-        self,
-        app: &App,
-        secret_optional: bool,
-        endpoint: &str,
-        now: u64,
-    ) -> Result<Authenticated, ApiError> {
-        self.check_reading(app, secret_optional, endpoint, now, None)
-            .await
-    }
-
-    /// [`ClientAuth::check`]; a secret's (or a public client's) row is
-    /// read in one statement with the row of the mfa_token whose SHA-256
-    /// is `token_hash`, if given (see
+    /// recorded by [`Authenticated::consume_reading`]. A secret's (or a
+    /// public client's) row is read in one statement with the row of the
+    /// mfa_token whose SHA-256 is `token_hash`, if given (see
     /// [`session::authenticate_client_reading_token`]).
     async fn check_reading(
         self,
@@ -147,9 +135,14 @@ impl ClientAuth {
     ) -> Result<Authenticated, ApiError> {
         match self {
             Self::Secret(credentials) => match token_hash {
-                Some(hash) if !secret_optional => {
-                    let (id, token) =
-                        session::authenticate_client_reading_token(app, credentials, hash).await?;
+                Some(hash) => {
+                    let (id, token) = session::authenticate_client_reading_token(
+                        app,
+                        credentials,
+                        secret_optional,
+                        hash,
+                    )
+                    .await?;
                     Ok(Authenticated::Done(id, token))
                 }
                 _ => Ok(Authenticated::Done(
@@ -178,13 +171,8 @@ enum Authenticated {
 }
 
 impl Authenticated {
-    /// Records what must be single-use; returns the client id.
-    async fn consume(self, app: &App, now: u64) -> Result<String, ApiError> {
-        self.consume_reading(app, now).await.map(|(id, _)| id)
-    }
-
-    /// [`Authenticated::consume`], and the mfa_token's row if it was read
-    /// with the client's.
+    /// Records what must be single-use; returns the client id, and the
+    /// mfa_token's row if it was read with the client's.
     async fn consume_reading(
         self,
         app: &App,
@@ -301,11 +289,17 @@ impl FromRequest<Arc<App>> for TokenRequest {
             ));
         }
         let mut token_hash = None;
-        if matches!(grant_type.as_str(), MFA_OTP | MFA_RECOVERY_CODE) {
+        if matches!(
+            grant_type.as_str(),
+            MFA_OTP | MFA_RECOVERY_CODE | REFRESH_TOKEN
+        ) {
             // Every statement of these grants, from the client row on, goes
-            // through the request's one connection (see `one_connection`),
-            // and the mfa_token's row is read with the client's.
+            // through the request's one connection (see `one_connection`).
             totp_engine_sqlx::lease::hold();
+        }
+        if matches!(grant_type.as_str(), MFA_OTP | MFA_RECOVERY_CODE) {
+            // The mfa_token's row (and its user's authenticators) is read
+            // with the client's.
             token_hash = params
                 .get("mfa_token")
                 .ok()
@@ -401,6 +395,9 @@ pub struct ChallengeRequest {
     pub challenge_type: Option<String>,
     /// The authenticator to challenge, if named.
     pub authenticator_id: Option<String>,
+    /// The mfa_token's row, read with the client's row, for
+    /// [`session::resolve_mfa_token_prefetched`].
+    pub(crate) mfa_token_row: Option<session::PrefetchedToken>,
 }
 
 redacting_debug!(ChallengeRequest {
@@ -416,17 +413,28 @@ impl FromRequest<Arc<App>> for ChallengeRequest {
         let (mut parts, body) = req.into_parts();
         let mut params = Params::read(&parts.headers, body).await?;
         let now = app.now();
-        let client_id = ClientAuth::read(&mut parts, &mut params)
+        // One connection for the request's statements, and the mfa_token's
+        // row (and its user's authenticators) read with the client's, as
+        // for the MFA grants.
+        totp_engine_sqlx::lease::hold();
+        let token_hash = params
+            .get("mfa_token")
+            .ok()
+            .flatten()
+            .filter(|t| looks_like_mfa_token(t))
+            .map(mfa_token_hash);
+        let (client_id, mfa_token_row) = ClientAuth::read(&mut parts, &mut params)
             .await?
-            .check(app, true, "/mfa/challenge", now)
+            .check_reading(app, true, "/mfa/challenge", now, token_hash)
             .await?
-            .consume(app, now)
+            .consume_reading(app, now)
             .await?;
         Ok(Self {
             client_id,
             mfa_token: params.require_secret("mfa_token")?,
             challenge_type: params.string("challenge_type")?,
             authenticator_id: params.string("authenticator_id")?,
+            mfa_token_row,
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::credentials::{
     STRONG_CLIENT_SECRET_LEN, StoredClientSecret, looks_like_mfa_token, mfa_token_hash,
 };
 use crate::db::MfaTokenRow;
+use totp_engine_sqlx::Prefetched;
 
 /// Authenticates the client by its secret; returns its id. With
 /// `secret_optional`, a confidential client (a `private_key_jwt` one too)
@@ -47,7 +48,7 @@ pub(crate) async fn authenticate_client(
 /// [`resolve_mfa_token_prefetched`] for that same token only.
 pub(crate) struct PrefetchedToken {
     hash: [u8; 32],
-    row: Option<MfaTokenRow>,
+    row: Option<(MfaTokenRow, Option<Box<Prefetched>>)>,
 }
 
 impl std::fmt::Debug for PrefetchedToken {
@@ -66,9 +67,10 @@ impl std::fmt::Debug for PrefetchedToken {
 pub(crate) async fn authenticate_client_reading_token(
     app: &App,
     credentials: ClientCredentials,
+    secret_optional: bool,
     token_hash: [u8; 32],
 ) -> Result<(String, Option<PrefetchedToken>), ApiError> {
-    authenticate(app, credentials, false, Some(token_hash)).await
+    authenticate(app, credentials, secret_optional, Some(token_hash)).await
 }
 
 async fn authenticate(
@@ -150,9 +152,9 @@ pub(crate) async fn resolve_mfa_token_prefetched(
         return Err(ApiError::malformed_mfa_token());
     }
     let hash = mfa_token_hash(token);
-    let row = match prefetched {
+    let (row, authenticators) = match prefetched {
         Some(p) if bool::from(p.hash.ct_eq(&hash)) => p.row,
-        _ => app.db.mfa_token(&hash).await?,
+        _ => app.db.mfa_token(&hash).await?.map(|row| (row, None)),
     }
     .ok_or_else(ApiError::malformed_mfa_token)?;
     if row.expires_at <= now {
@@ -162,6 +164,11 @@ pub(crate) async fn resolve_mfa_token_prefetched(
         return Err(ApiError::invalid_request(
             "mfa_token not issued to this client",
         ));
+    }
+    // The user's authenticators were read with the token: the flow's
+    // first load of this user answers them (`Prefetched`).
+    if let Some(authenticators) = authenticators {
+        app.db.store_ref().use_prefetched(*authenticators);
     }
     Ok(row)
 }

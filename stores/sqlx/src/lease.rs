@@ -36,6 +36,7 @@ use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
+use totp_engine::UserAuthenticators;
 
 tokio::task_local! {
     static LEASE: Lease;
@@ -55,6 +56,11 @@ struct Held {
     /// The pool the connection came from (its options' address): a
     /// statement on another pool inside the scope gets its own checkout.
     pool: std::sync::OnceLock<usize>,
+    /// A user's authenticators read by the application's own statement
+    /// ([`SqlxStore::use_prefetched`](crate::SqlxStore::use_prefetched)),
+    /// for the next [`load`](totp_engine::MfaStore::load) of that user in
+    /// this scope, once.
+    prefetched: std::sync::Mutex<Option<(String, UserAuthenticators)>>,
 }
 
 /// Runs `request` in a scope that can hold one connection across its
@@ -91,6 +97,33 @@ pub async fn release() {
     let mut slot = lease.0.slot.lock().await;
     *slot = None;
     lease.0.dead.store(false, Ordering::Release);
+}
+
+/// Keeps `snapshot` (of `user`'s authenticators) in the current [`scope`]
+/// for the next [`take_prefetched`] of that user; outside a scope, drops it.
+pub(crate) fn put_prefetched(user: String, snapshot: UserAuthenticators) {
+    let _ = LEASE.try_with(|lease| {
+        if let Ok(mut slot) = lease.0.prefetched.lock() {
+            *slot = Some((user, snapshot));
+        }
+    });
+}
+
+/// The snapshot of `user`'s authenticators kept by [`put_prefetched`] in
+/// the current [`scope`], once: it is gone afterwards (a snapshot of
+/// another user stays).
+pub(crate) fn take_prefetched(user: &str) -> Option<UserAuthenticators> {
+    LEASE
+        .try_with(|lease| {
+            let mut slot = lease.0.prefetched.lock().ok()?;
+            if slot.as_ref().is_some_and(|(u, _)| u == user) {
+                slot.take().map(|(_, snapshot)| snapshot)
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten()
 }
 
 /// A connection to run one statement on: the scope's, or a checkout of

@@ -7,6 +7,35 @@
 
 use crate::StoreOptions;
 
+/// The columns of [`Statements::load`] (and of an application's own
+/// statement that reads the authenticators with its rows, see
+/// [`SqlxStore::load_columns`](crate::SqlxStore::load_columns)): the OTP
+/// authenticator's as `otp_*`, the recovery authenticator's as `rec_*`,
+/// from the tables joined by [`load_joins`] as `totp_engine_otp` and
+/// `totp_engine_rec`.
+pub(crate) const LOAD_COLUMNS: &str =
+    "totp_engine_otp.id AS otp_id, totp_engine_otp.secret AS otp_secret,
+        totp_engine_otp.algorithm AS otp_algorithm, totp_engine_otp.digits AS otp_digits,
+        totp_engine_otp.period AS otp_period, totp_engine_otp.t0 AS otp_t0,
+        totp_engine_otp.stepped AS otp_stepped, totp_engine_otp.last_step AS otp_last_step,
+        totp_engine_otp.drift AS otp_drift, totp_engine_otp.secret_key_id AS otp_secret_key_id,
+        totp_engine_otp.active AS otp_active, totp_engine_otp.attempts_used AS otp_attempts_used,
+        totp_engine_otp.attempts_since AS otp_attempts_since,
+        totp_engine_otp.created_at AS otp_created_at,
+        totp_engine_rec.id AS rec_id, totp_engine_rec.active AS rec_active,
+        totp_engine_rec.slots AS rec_slots, totp_engine_rec.attempts_used AS rec_attempts_used,
+        totp_engine_rec.attempts_since AS rec_attempts_since,
+        totp_engine_rec.created_at AS rec_created_at";
+
+/// The joins that bring the authenticators of the user named by the
+/// column `user` into a statement, for [`LOAD_COLUMNS`].
+pub(crate) fn load_joins(otp: &str, rec: &str, user: &str) -> String {
+    format!(
+        "LEFT JOIN {otp} AS totp_engine_otp ON totp_engine_otp.user_id = {user}
+         LEFT JOIN {rec} AS totp_engine_rec ON totp_engine_rec.user_id = {user}"
+    )
+}
+
 /// The statements, with the table prefix spliced in once.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -44,18 +73,9 @@ impl Statements {
         };
         Self {
             load: format!(
-                "SELECT o.id AS otp_id, o.secret AS otp_secret, o.algorithm AS otp_algorithm,
-                        o.digits AS otp_digits, o.period AS otp_period, o.t0 AS otp_t0,
-                        o.stepped AS otp_stepped, o.last_step AS otp_last_step, o.drift AS otp_drift,
-                        o.secret_key_id AS otp_secret_key_id,
-                        o.active AS otp_active, o.attempts_used AS otp_attempts_used,
-                        o.attempts_since AS otp_attempts_since, o.created_at AS otp_created_at,
-                        r.id AS rec_id, r.active AS rec_active, r.slots AS rec_slots,
-                        r.attempts_used AS rec_attempts_used, r.attempts_since AS rec_attempts_since,
-                        r.created_at AS rec_created_at
-                 FROM (SELECT CAST($1 AS TEXT) AS user_id) AS u
-                 LEFT JOIN {otp} AS o ON o.user_id = u.user_id
-                 LEFT JOIN {rec} AS r ON r.user_id = u.user_id"
+                "SELECT {LOAD_COLUMNS}
+                 FROM (SELECT CAST($1 AS TEXT) AS user_id) AS u {joins}",
+                joins = load_joins(&otp, &rec, "u.user_id")
             ),
             enroll_otp: format!(
                 "INSERT INTO {otp} (id, user_id, secret, algorithm, digits, period, t0, stepped,

@@ -21,7 +21,9 @@
 //!   attempts_used = <expected> AND attempts_since = <expected>`.
 //!
 //! [`MfaStore::load`] is one `SELECT` (a consistent snapshot on both
-//! databases). Nothing here reads a clock: every time comes from the flow.
+//! databases), or none when the application read the same columns in a
+//! statement of its own for this request (`prefetch`). Nothing here reads
+//! a clock: every time comes from the flow.
 //!
 //! With a [`Keyring`](crate::Keyring), secrets are sealed before they are
 //! bound into a statement and opened right after a row is read; the store
@@ -43,7 +45,7 @@ use totp_engine::{
 
 use crate::lease;
 use crate::outcome::{RecoveryAccept, fresh_nonce, outcome_unknown};
-use crate::rows::{bits, otp_from_row, progress_columns, recovery_from_row};
+use crate::rows::{bits, progress_columns};
 use crate::statements::Statements;
 use crate::{Backend, StoreError, StoreOptions, migrate};
 
@@ -153,17 +155,13 @@ impl MfaStore for SqlxStore {
     type Error = StoreError;
 
     async fn load(&self, user: &str) -> Result<UserAuthenticators, StoreError> {
+        // Read by the application's own statement for this request, once
+        // (`prefetch`); otherwise one statement.
+        if let Some(snapshot) = lease::take_prefetched(user) {
+            return Ok(snapshot);
+        }
         let row = self.read_one(&self.sql.load, user).await?;
-        Ok(UserAuthenticators {
-            otp: otp_from_row(
-                &row,
-                &self.sql.otp,
-                user,
-                self.options.keyring(),
-                self.sealed_only.load(std::sync::atomic::Ordering::Acquire),
-            )?,
-            recovery: recovery_from_row(&row, &self.sql.recovery)?,
-        })
+        self.snapshot_from_row(&row, user)
     }
 
     async fn enroll(
