@@ -1527,16 +1527,23 @@ async fn verify_otp_explained_tells_the_server_why_and_the_client_nothing() {
     assert!(matches!(plain, MfaError::InvalidOtp));
 }
 
-/// The memory store, logging the name of every call it gets.
+/// The memory store, logging the name of every call it gets; with
+/// `yields`, every call first yields to the runtime, so that concurrent
+/// requests interleave between a load and the write after it (each call
+/// stays one atomic step of the memory store).
 #[derive(Default)]
 struct CountingStore {
     inner: MemoryStore,
     calls: std::sync::Mutex<Vec<&'static str>>,
+    yields: bool,
 }
 
 impl CountingStore {
-    fn log(&self, call: &'static str) {
+    async fn log(&self, call: &'static str) {
         self.calls.lock().unwrap().push(call);
+        if self.yields {
+            tokio::task::yield_now().await;
+        }
     }
     fn take(&self) -> Vec<&'static str> {
         std::mem::take(&mut *self.calls.lock().unwrap())
@@ -1545,45 +1552,43 @@ impl CountingStore {
 
 impl MfaStore for CountingStore {
     type Error = std::convert::Infallible;
-    fn load(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
-        self.log("load");
-        self.inner.load(user)
+    async fn load(&self, user: &str) -> Result<totp_engine::UserAuthenticators, Self::Error> {
+        self.log("load").await;
+        self.inner.load(user).await
     }
-    fn enroll(
+    async fn enroll(
         &self,
         user: &str,
         otp: totp_engine::OtpAuthenticator,
         recovery: Option<totp_engine::RecoveryAuthenticator>,
-    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
-        self.log("enroll");
-        self.inner.enroll(user, otp, recovery)
+    ) -> Result<totp_engine::Enrolled, Self::Error> {
+        self.log("enroll").await;
+        self.inner.enroll(user, otp, recovery).await
     }
-    fn advance_otp(
+    async fn advance_otp(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         expected: totp_engine::OtpProgress,
         next: totp_engine::OtpProgress,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.log("advance_otp");
-        self.inner.advance_otp(user, id, expected, next)
+    ) -> Result<bool, Self::Error> {
+        self.log("advance_otp").await;
+        self.inner.advance_otp(user, id, expected, next).await
     }
-    fn accept_otp(
+    async fn accept_otp(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         expected: totp_engine::OtpProgress,
         expected_attempts: totp_engine::Attempts,
         next: totp_engine::OtpProgress,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.log("accept_otp");
+    ) -> Result<bool, Self::Error> {
+        self.log("accept_otp").await;
         self.inner
             .accept_otp(user, id, expected, expected_attempts, next)
+            .await
     }
-    fn accept_recovery_code(
+    async fn accept_recovery_code(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
@@ -1591,43 +1596,45 @@ impl MfaStore for CountingStore {
         expected_attempts: totp_engine::Attempts,
         slot: usize,
         replacement: Option<totp_engine::RecoveryHash>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.log("accept_recovery_code");
-        self.inner.accept_recovery_code(
-            user,
-            id,
-            expected_slots,
-            expected_attempts,
-            slot,
-            replacement,
-        )
+    ) -> Result<bool, Self::Error> {
+        self.log("accept_recovery_code").await;
+        self.inner
+            .accept_recovery_code(
+                user,
+                id,
+                expected_slots,
+                expected_attempts,
+                slot,
+                replacement,
+            )
+            .await
     }
-    fn replace_recovery_codes(
+    async fn replace_recovery_codes(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         slots: Vec<Option<totp_engine::RecoveryHash>>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.log("replace_recovery_codes");
-        self.inner.replace_recovery_codes(user, id, slots)
+    ) -> Result<bool, Self::Error> {
+        self.log("replace_recovery_codes").await;
+        self.inner.replace_recovery_codes(user, id, slots).await
     }
-    fn update_attempts(
+    async fn update_attempts(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         expected: totp_engine::Attempts,
         next: totp_engine::Attempts,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.log("update_attempts");
-        self.inner.update_attempts(user, id, expected, next)
+    ) -> Result<bool, Self::Error> {
+        self.log("update_attempts").await;
+        self.inner.update_attempts(user, id, expected, next).await
     }
-    fn remove(
+    async fn remove(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.log("remove");
-        self.inner.remove(user, id)
+    ) -> Result<bool, Self::Error> {
+        self.log("remove").await;
+        self.inner.remove(user, id).await
     }
 }
 
@@ -1695,4 +1702,22 @@ async fn each_submission_is_one_load_and_one_write() {
     let again = store.inner.load("u").await.unwrap().recovery.unwrap();
     assert_eq!(again.slots, after.slots);
     assert_eq!(again.attempts.used(), 1);
+}
+
+/// The kit once more on the memory store, with every call yielding first:
+/// concurrent requests then interleave between each load and its write, so
+/// the flow checks (one success per code, no more answers than the bucket
+/// for wrong OTPs and wrong recovery codes) see real races, as on a
+/// database.
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_with_interleaving_passes_the_conformance_kit() {
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let store = CountingStore {
+        yields: true,
+        ..CountingStore::default()
+    };
+    totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap();
 }
