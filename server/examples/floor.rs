@@ -11,9 +11,12 @@
 //!
 //! No client authentication, no throttle, no sealing, no mfa_token expiry:
 //! everything the server adds on top is what the load test's ratio shows.
-//! With `--replay-charges` a refused code also costs one conditional
-//! `UPDATE` of an attempt counter (a real write, as the server's throttle
-//! must charge every refusal): the replay's floor with that write.
+//! With `--replay-charges` a refused code costs one conditional `UPDATE` of
+//! an attempt counter instead (a real write, as the server's throttle must
+//! charge every refusal): a replay seen in the row just read is charged at
+//! once (`SELECT` + one write, the least a charged refusal can cost); one
+//! that loses the step's `UPDATE` to a concurrent request is charged after
+//! it.
 //!
 //! ```text
 //! floor --db load-floor.db --fixture fixture.txt --signing-alg EdDSA --listen 127.0.0.1:0
@@ -67,9 +70,10 @@ struct Args {
     /// Print the cost of N signatures of each algorithm and exit.
     #[arg(long)]
     bench_sign: Option<u32>,
-    /// Charge a refused code as mfa-server must (its throttle): one more
+    /// Charge a refused code as mfa-server must (its throttle): one
     /// conditional `UPDATE` of an attempt counter, a real write, where the
-    /// plain floor's refusal is an `UPDATE` that changes no row. For
+    /// plain floor's refusal is an `UPDATE` that changes no row (a replay
+    /// seen in the row read is charged without that `UPDATE`). For
     /// measuring what that write costs (server/README.md § Load).
     #[arg(long)]
     replay_charges: bool,
@@ -151,6 +155,28 @@ fn error(status: StatusCode, code: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": code }))).into_response()
 }
 
+/// A refused code's charge (`--replay-charges`): one conditional `UPDATE`
+/// of the attempt counter read in `row`; answered 400.
+async fn charge(
+    conn: &mut sqlx::AnyConnection,
+    row: &sqlx::any::AnyRow,
+    hash: &[u8; 32],
+) -> Response {
+    let attempts: i64 = row.get("attempts");
+    let charged = sqlx::query(
+        "UPDATE floor_grants SET attempts = $1 WHERE token_hash = $2 AND attempts = $3",
+    )
+    .bind(attempts + 1)
+    .bind(hash.to_vec())
+    .bind(attempts)
+    .execute(conn)
+    .await;
+    match charged {
+        Ok(_) => error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+    }
+}
+
 async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
     let now = SystemClock.unix_time();
     let Ok(form) = serde_urlencoded::from_bytes::<Form>(&body) else {
@@ -184,6 +210,11 @@ async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
         return error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
     let step = i64::try_from(verified.step()).unwrap();
+    // With `--replay-charges`, a replay seen in the row just read is charged
+    // at once: one write, the least a charged refusal can cost.
+    if floor.replay_charges && stepped != 0 && step <= last_step {
+        return charge(&mut conn, &row, &hash).await;
+    }
     let updated = sqlx::query(
         "UPDATE floor_grants SET stepped = 1, last_step = $1
          WHERE token_hash = $2 AND stepped = $3 AND last_step = $4 AND (stepped = 0 OR last_step < $1)",
@@ -195,18 +226,8 @@ async fn token(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
     .execute(&mut *conn)
     .await;
     if floor.replay_charges && matches!(&updated, Ok(done) if done.rows_affected() == 0) {
-        let attempts: i64 = row.get("attempts");
-        let charged = sqlx::query(
-            "UPDATE floor_grants SET attempts = $1 WHERE token_hash = $2 AND attempts = $3",
-        )
-        .bind(attempts + 1)
-        .bind(hash.to_vec())
-        .bind(attempts)
-        .execute(&mut *conn)
-        .await;
-        if charged.is_err() {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
-        }
+        // Lost to a concurrent request: refused, and charged.
+        return charge(&mut conn, &row, &hash).await;
     }
     drop(conn);
     match updated {
