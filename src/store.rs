@@ -286,7 +286,12 @@ pub enum Enrolled {
 /// `Contention`. It **may** be overtaken by concurrent writes as soon as it
 /// is read: the flow never relies on it being current, since every write
 /// it makes is a compare-and-set against the snapshot.
-/// (`load_is_one_consistent_snapshot`.)
+/// (`load_is_one_consistent_snapshot`.) One exception a store may offer:
+/// answering the first `load` of a request from a snapshot the application
+/// read moments earlier in the same request, in one statement with its own
+/// rows (`totp-engine-sqlx`'s `Prefetched`): the request then behaves as if
+/// it had arrived that much earlier, and a lost compare-and-set still
+/// reloads from the database.
 pub trait MfaStore: Send + Sync {
     /// The store's own error (connection lost, corrupt row, …). It is never
     /// shown to end users.

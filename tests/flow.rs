@@ -620,282 +620,28 @@ async fn memory_store_passes_the_conformance_kit() {
         .unwrap();
 }
 
-/// A store whose compare-and-set reads, yields, then writes: the bug the kit
-/// exists to catch.
-#[cfg(feature = "conformance")]
-struct RacyStore(MemoryStore);
-
-#[cfg(feature = "conformance")]
-impl MfaStore for RacyStore {
-    type Error = std::convert::Infallible;
-    fn load(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
-        self.0.load(user)
-    }
-    fn enroll(
-        &self,
-        user: &str,
-        otp: totp_engine::OtpAuthenticator,
-        recovery: Option<totp_engine::RecoveryAuthenticator>,
-    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
-        self.0.enroll(user, otp, recovery)
-    }
-    async fn advance_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        let current = self.0.load(user).await?.otp.map(|o| o.progress);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        if current != Some(expected) {
-            return Ok(false);
-        }
-        // Read-then-write: overwrite whatever is there now.
-        let now = self
-            .0
-            .load(user)
-            .await?
-            .otp
-            .map(|o| o.progress)
-            .unwrap_or_default();
-        self.0.advance_otp(user, id, now, next).await
-    }
-    async fn accept_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        expected_attempts: totp_engine::Attempts,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        let current = self
-            .0
-            .load(user)
-            .await?
-            .otp
-            .map(|o| (o.progress, o.attempts));
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        if current != Some((expected, expected_attempts)) {
-            return Ok(false);
-        }
-        // Read-then-write: overwrite whatever is there now.
-        let (now, attempts) = self
-            .0
-            .load(user)
-            .await?
-            .otp
-            .map(|o| (o.progress, o.attempts))
-            .unwrap_or_default();
-        self.0.accept_otp(user, id, now, attempts, next).await
-    }
-    async fn accept_recovery_code(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected_slots: &[Option<totp_engine::RecoveryHash>],
-        expected_attempts: totp_engine::Attempts,
-        slot: usize,
-        replacement: Option<totp_engine::RecoveryHash>,
-    ) -> Result<bool, Self::Error> {
-        let current = self
-            .0
-            .load(user)
-            .await?
-            .recovery
-            .map(|r| (r.slots, r.attempts));
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        if current.as_ref().map(|(s, a)| (s.as_slice(), *a))
-            != Some((expected_slots, expected_attempts))
-        {
-            return Ok(false);
-        }
-        // Read-then-write: overwrite whatever is there now.
-        let (now, attempts) = self
-            .0
-            .load(user)
-            .await?
-            .recovery
-            .map(|r| (r.slots, r.attempts))
-            .unwrap_or_default();
-        self.0
-            .accept_recovery_code(user, id, &now, attempts, slot, replacement)
-            .await
-    }
-    fn replace_recovery_codes(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        slots: Vec<Option<totp_engine::RecoveryHash>>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.0.replace_recovery_codes(user, id, slots)
-    }
-    fn update_attempts(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::Attempts,
-        next: totp_engine::Attempts,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.0.update_attempts(user, id, expected, next)
-    }
-    fn remove(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.0.remove(user, id)
-    }
+/// How a [`TestStore`] breaks the store contract, each the way a store
+/// written without the contract's rules would; the kit must catch each.
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Break {
+    /// Its compare-and-sets read, yield, then write: the bug the kit
+    /// exists to catch.
+    ReadThenWrite,
+    /// An accepted code's write split in two: the step advance and the
+    /// bucket's reset as separate compare-and-sets (`reset_first`: the
+    /// bucket's first), the three-write flow this crate used to run.
+    SplitAccept { reset_first: bool },
+    /// An accepted recovery code's write broken as [`RecoveryFault`] says.
+    Recovery(RecoveryFault),
+    /// One of the contract's other rules broken, as [`Fault`] says.
+    Contract(Fault),
 }
 
-#[cfg(feature = "conformance")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_kit_rejects_a_read_then_write_store() {
-    let mut rng = ChaCha20Rng::seed_from_u64(12);
-    let failure =
-        totp_engine::conformance::run_all(Arc::new(RacyStore(MemoryStore::new())), &mut rng)
-            .await
-            .unwrap_err();
-    assert!(
-        failure.check.contains("concurrent") || failure.check.contains("flow_concurrent"),
-        "{failure}"
-    );
-}
-
-/// A store that splits an accepted code's write in two: the step advance
-/// and the bucket's reset as separate compare-and-sets (in either order),
-/// the three-write flow this crate used to run. Every other method is the
-/// memory store's.
-#[cfg(feature = "conformance")]
-struct SplitAcceptStore {
-    inner: MemoryStore,
-    reset_first: bool,
-}
-
-#[cfg(feature = "conformance")]
-impl MfaStore for SplitAcceptStore {
-    type Error = std::convert::Infallible;
-    fn load(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
-        self.inner.load(user)
-    }
-    fn enroll(
-        &self,
-        user: &str,
-        otp: totp_engine::OtpAuthenticator,
-        recovery: Option<totp_engine::RecoveryAuthenticator>,
-    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
-        self.inner.enroll(user, otp, recovery)
-    }
-    fn advance_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        next: totp_engine::OtpProgress,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.advance_otp(user, id, expected, next)
-    }
-    async fn accept_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        expected_attempts: totp_engine::Attempts,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        let empty = totp_engine::Attempts::default();
-        if self.reset_first {
-            let reset = self
-                .inner
-                .update_attempts(user, id, expected_attempts, empty)
-                .await?;
-            Ok(reset && self.inner.advance_otp(user, id, expected, next).await?)
-        } else {
-            let advanced = self.inner.advance_otp(user, id, expected, next).await?;
-            Ok(advanced
-                && self
-                    .inner
-                    .update_attempts(user, id, expected_attempts, empty)
-                    .await?)
-        }
-    }
-    fn accept_recovery_code(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected_slots: &[Option<totp_engine::RecoveryHash>],
-        expected_attempts: totp_engine::Attempts,
-        slot: usize,
-        replacement: Option<totp_engine::RecoveryHash>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.accept_recovery_code(
-            user,
-            id,
-            expected_slots,
-            expected_attempts,
-            slot,
-            replacement,
-        )
-    }
-    fn replace_recovery_codes(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        slots: Vec<Option<totp_engine::RecoveryHash>>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.replace_recovery_codes(user, id, slots)
-    }
-    fn update_attempts(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::Attempts,
-        next: totp_engine::Attempts,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.update_attempts(user, id, expected, next)
-    }
-    fn remove(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.remove(user, id)
-    }
-}
-
-#[cfg(feature = "conformance")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_kit_rejects_a_store_that_splits_the_accepted_write() {
-    for reset_first in [false, true] {
-        let mut rng = ChaCha20Rng::seed_from_u64(13);
-        let store = SplitAcceptStore {
-            inner: MemoryStore::new(),
-            reset_first,
-        };
-        let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            failure.check, "accept_is_one_compare_and_set",
-            "reset first: {reset_first}: {failure}"
-        );
-        assert!(
-            failure.message.contains("changed the state"),
-            "reset first: {reset_first}: {failure}"
-        );
-    }
-}
-
-/// How [`BrokenRecoveryStore`] breaks the one-write rule of an accepted
+/// How [`Break::Recovery`] breaks the one-write rule of an accepted
 /// recovery code.
-#[cfg(feature = "conformance")]
-#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RecoveryFault {
     /// Consumes the slot (a compare-and-set of the slots alone), then resets
     /// the bucket in a second compare-and-set: the old three-write flow.
@@ -907,22 +653,86 @@ enum RecoveryFault {
     IgnoresBucket,
 }
 
-/// The memory store with one [`RecoveryFault`] in `accept_recovery_code`;
-/// every other method is the memory store's.
-#[cfg(feature = "conformance")]
-struct BrokenRecoveryStore {
-    inner: MemoryStore,
-    fault: RecoveryFault,
+/// How [`Break::Contract`] breaks the contract, each the way a SQL store
+/// written without the contract's rules would.
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Binds every u64 as `i64::try_from(v).unwrap_or(i64::MAX)`, reads it
+    /// back as a u64: values above `i64::MAX` come back as `i64::MAX`.
+    SaturatesAtI64Max,
+    /// Compares a nullable `last_step` with `=`: `NULL = NULL` is not true,
+    /// so no compare-and-set expecting "never used" matches.
+    NullIsNeverEqual,
+    /// Loads in two queries: the OTP bucket first, the rest after, so a
+    /// write landing in between gives a snapshot of no single instant.
+    TornLoad,
+    /// Removing the OTP authenticator removes the recovery codes too
+    /// (`ON DELETE CASCADE` from one table to the other).
+    RemoveCascades,
 }
 
-#[cfg(feature = "conformance")]
-impl BrokenRecoveryStore {
+/// The memory store behind every store of these tests: it logs the name of
+/// every call it gets; with `yields`, every call first yields to the
+/// runtime, so that concurrent requests interleave between a load and the
+/// write after it (each call stays one atomic step of the memory store);
+/// with `fault`, it breaks the contract that way.
+#[derive(Default)]
+struct TestStore {
+    inner: MemoryStore,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+    yields: bool,
+    fault: Option<Break>,
+}
+
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+impl TestStore {
+    /// The memory store broken as `fault` says.
+    fn broken(fault: Break) -> Self {
+        Self {
+            fault: Some(fault),
+            ..Self::default()
+        }
+    }
+    async fn log(&self, call: &'static str) {
+        self.calls.lock().unwrap().push(call);
+        if self.yields {
+            tokio::task::yield_now().await;
+        }
+    }
+    fn take(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+    /// Whether the store breaks the contract as `fault` says.
+    fn is(&self, fault: Fault) -> bool {
+        self.fault == Some(Break::Contract(fault))
+    }
+    /// A u64 as the store stores it (saturated by [`Fault::SaturatesAtI64Max`]).
+    fn int(&self, v: u64) -> u64 {
+        if self.is(Fault::SaturatesAtI64Max) {
+            v.min(i64::MAX.cast_unsigned())
+        } else {
+            v
+        }
+    }
+    fn progress(&self, p: totp_engine::OtpProgress) -> totp_engine::OtpProgress {
+        totp_engine::OtpProgress {
+            last_step: p.last_step.map(|s| self.int(s)),
+            ..p
+        }
+    }
+    fn attempts(&self, a: totp_engine::Attempts) -> totp_engine::Attempts {
+        totp_engine::Attempts::from_parts(a.used(), self.int(a.since()))
+    }
+    /// Whether a compare-and-set expecting `expected` can match at all.
+    fn can_match(&self, expected: totp_engine::OtpProgress) -> bool {
+        !self.is(Fault::NullIsNeverEqual) || expected.last_step.is_some()
+    }
     /// The recovery bucket as it is now.
     async fn bucket(&self, user: &str) -> totp_engine::Attempts {
         let loaded = self.inner.load(user).await.unwrap();
         loaded.recovery.map(|r| r.attempts).unwrap_or_default()
     }
-
     /// A write of the slots alone, conditioned on the slots alone: the
     /// memory store's accept against the bucket as it is now, then that
     /// bucket put back.
@@ -950,44 +760,126 @@ impl BrokenRecoveryStore {
         }
         consumed
     }
+    /// What the row holds now, read after a pause ([`Break::ReadThenWrite`]:
+    /// the read of a read-then-write, and the value the write then
+    /// overwrites), or `None` if it no longer matches `expected`.
+    async fn read_then_pause<T: PartialEq>(
+        &self,
+        user: &str,
+        read: impl Fn(totp_engine::UserAuthenticators) -> Option<T>,
+        expected: &T,
+    ) -> Option<T> {
+        let current = read(self.inner.load(user).await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if current.as_ref() != Some(expected) {
+            return None;
+        }
+        read(self.inner.load(user).await.unwrap())
+    }
 }
 
-#[cfg(feature = "conformance")]
-impl MfaStore for BrokenRecoveryStore {
+impl MfaStore for TestStore {
     type Error = std::convert::Infallible;
-    fn load(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<totp_engine::UserAuthenticators, Self::Error>> + Send {
-        self.inner.load(user)
+    async fn load(&self, user: &str) -> Result<totp_engine::UserAuthenticators, Self::Error> {
+        self.log("load").await;
+        if !self.is(Fault::TornLoad) {
+            return self.inner.load(user).await;
+        }
+        let bucket = self.inner.load(user).await?.otp.map(|o| o.attempts);
+        tokio::task::yield_now().await;
+        let mut rest = self.inner.load(user).await?;
+        if let (Some(otp), Some(bucket)) = (rest.otp.as_mut(), bucket) {
+            otp.attempts = bucket;
+        }
+        Ok(rest)
     }
-    fn enroll(
+    async fn enroll(
         &self,
         user: &str,
-        otp: totp_engine::OtpAuthenticator,
+        mut otp: totp_engine::OtpAuthenticator,
         recovery: Option<totp_engine::RecoveryAuthenticator>,
-    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
-        self.inner.enroll(user, otp, recovery)
+    ) -> Result<totp_engine::Enrolled, Self::Error> {
+        self.log("enroll").await;
+        otp.params = otp.params.with_t0(self.int(otp.params.t0()));
+        otp.created_at = self.int(otp.created_at);
+        otp.attempts = self.attempts(otp.attempts);
+        otp.progress = self.progress(otp.progress);
+        let recovery = recovery.map(|mut r| {
+            r.created_at = self.int(r.created_at);
+            r.attempts = self.attempts(r.attempts);
+            r
+        });
+        self.inner.enroll(user, otp, recovery).await
     }
-    fn advance_otp(
+    async fn advance_otp(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         expected: totp_engine::OtpProgress,
         next: totp_engine::OtpProgress,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.advance_otp(user, id, expected, next)
+    ) -> Result<bool, Self::Error> {
+        self.log("advance_otp").await;
+        if matches!(self.fault, Some(Break::ReadThenWrite)) {
+            let read = |a: totp_engine::UserAuthenticators| a.otp.map(|o| o.progress);
+            let Some(now) = self.read_then_pause(user, read, &expected).await else {
+                return Ok(false);
+            };
+            // Read-then-write: overwrite whatever is there now.
+            return self.inner.advance_otp(user, id, now, next).await;
+        }
+        if !self.can_match(expected) {
+            return Ok(false);
+        }
+        let (expected, next) = (self.progress(expected), self.progress(next));
+        self.inner.advance_otp(user, id, expected, next).await
     }
-    fn accept_otp(
+    async fn accept_otp(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         expected: totp_engine::OtpProgress,
         expected_attempts: totp_engine::Attempts,
         next: totp_engine::OtpProgress,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner
-            .accept_otp(user, id, expected, expected_attempts, next)
+    ) -> Result<bool, Self::Error> {
+        self.log("accept_otp").await;
+        let empty = totp_engine::Attempts::default();
+        match self.fault {
+            Some(Break::ReadThenWrite) => {
+                let read =
+                    |a: totp_engine::UserAuthenticators| a.otp.map(|o| (o.progress, o.attempts));
+                let seen = (expected, expected_attempts);
+                let Some((now, attempts)) = self.read_then_pause(user, read, &seen).await else {
+                    return Ok(false);
+                };
+                // Read-then-write: overwrite whatever is there now.
+                self.inner.accept_otp(user, id, now, attempts, next).await
+            }
+            Some(Break::SplitAccept { reset_first: true }) => {
+                let reset = self
+                    .inner
+                    .update_attempts(user, id, expected_attempts, empty)
+                    .await?;
+                Ok(reset && self.inner.advance_otp(user, id, expected, next).await?)
+            }
+            Some(Break::SplitAccept { reset_first: false }) => {
+                let advanced = self.inner.advance_otp(user, id, expected, next).await?;
+                Ok(advanced
+                    && self
+                        .inner
+                        .update_attempts(user, id, expected_attempts, empty)
+                        .await?)
+            }
+            _ => {
+                if !self.can_match(expected) {
+                    return Ok(false);
+                }
+                let (expected, next) = (self.progress(expected), self.progress(next));
+                let expected_attempts = self.attempts(expected_attempts);
+                self.inner
+                    .accept_otp(user, id, expected, expected_attempts, next)
+                    .await
+            }
+        }
     }
     async fn accept_recovery_code(
         &self,
@@ -998,9 +890,22 @@ impl MfaStore for BrokenRecoveryStore {
         slot: usize,
         replacement: Option<totp_engine::RecoveryHash>,
     ) -> Result<bool, Self::Error> {
+        self.log("accept_recovery_code").await;
         let empty = totp_engine::Attempts::default();
         Ok(match self.fault {
-            RecoveryFault::ConsumeThenReset => {
+            Some(Break::ReadThenWrite) => {
+                let read =
+                    |a: totp_engine::UserAuthenticators| a.recovery.map(|r| (r.slots, r.attempts));
+                let seen = (expected_slots.to_vec(), expected_attempts);
+                let Some((now, attempts)) = self.read_then_pause(user, read, &seen).await else {
+                    return Ok(false);
+                };
+                // Read-then-write: overwrite whatever is there now.
+                self.inner
+                    .accept_recovery_code(user, id, &now, attempts, slot, replacement)
+                    .await?
+            }
+            Some(Break::Recovery(RecoveryFault::ConsumeThenReset)) => {
                 self.consume_only(user, id, expected_slots, slot, replacement)
                     .await
                     && self
@@ -1008,7 +913,7 @@ impl MfaStore for BrokenRecoveryStore {
                         .update_attempts(user, id, expected_attempts, empty)
                         .await?
             }
-            RecoveryFault::ResetThenConsume => {
+            Some(Break::Recovery(RecoveryFault::ResetThenConsume)) => {
                 self.inner
                     .update_attempts(user, id, expected_attempts, empty)
                     .await?
@@ -1016,37 +921,98 @@ impl MfaStore for BrokenRecoveryStore {
                         .consume_only(user, id, expected_slots, slot, replacement)
                         .await
             }
-            RecoveryFault::IgnoresBucket => {
+            Some(Break::Recovery(RecoveryFault::IgnoresBucket)) => {
                 let bucket = self.bucket(user).await;
                 self.inner
                     .accept_recovery_code(user, id, expected_slots, bucket, slot, replacement)
                     .await?
             }
+            _ => {
+                self.inner
+                    .accept_recovery_code(
+                        user,
+                        id,
+                        expected_slots,
+                        expected_attempts,
+                        slot,
+                        replacement,
+                    )
+                    .await?
+            }
         })
     }
-    fn replace_recovery_codes(
+    async fn replace_recovery_codes(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         slots: Vec<Option<totp_engine::RecoveryHash>>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.replace_recovery_codes(user, id, slots)
+    ) -> Result<bool, Self::Error> {
+        self.log("replace_recovery_codes").await;
+        self.inner.replace_recovery_codes(user, id, slots).await
     }
-    fn update_attempts(
+    async fn update_attempts(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
         expected: totp_engine::Attempts,
         next: totp_engine::Attempts,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.update_attempts(user, id, expected, next)
+    ) -> Result<bool, Self::Error> {
+        self.log("update_attempts").await;
+        let (expected, next) = (self.attempts(expected), self.attempts(next));
+        self.inner.update_attempts(user, id, expected, next).await
     }
-    fn remove(
+    async fn remove(
         &self,
         user: &str,
         id: &totp_engine::AuthenticatorId,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.remove(user, id)
+    ) -> Result<bool, Self::Error> {
+        self.log("remove").await;
+        let recovery = self.inner.load(user).await?.recovery.map(|r| r.id);
+        let removed = self.inner.remove(user, id).await?;
+        if removed
+            && self.is(Fault::RemoveCascades)
+            && id.kind() == AuthenticatorKind::Otp
+            && let Some(recovery) = recovery
+        {
+            self.inner.remove(user, &recovery).await?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_read_then_write_store() {
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let failure = totp_engine::conformance::run_all(
+        Arc::new(TestStore::broken(Break::ReadThenWrite)),
+        &mut rng,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        failure.check.contains("concurrent") || failure.check.contains("flow_concurrent"),
+        "{failure}"
+    );
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_rejects_a_store_that_splits_the_accepted_write() {
+    for reset_first in [false, true] {
+        let mut rng = ChaCha20Rng::seed_from_u64(13);
+        let store = TestStore::broken(Break::SplitAccept { reset_first });
+        let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failure.check, "accept_is_one_compare_and_set",
+            "reset first: {reset_first}: {failure}"
+        );
+        assert!(
+            failure.message.contains("changed the state"),
+            "reset first: {reset_first}: {failure}"
+        );
     }
 }
 
@@ -1062,10 +1028,7 @@ async fn conformance_kit_rejects_a_store_that_splits_the_accepted_recovery_write
         ),
     ] {
         let mut rng = ChaCha20Rng::seed_from_u64(14);
-        let store = BrokenRecoveryStore {
-            inner: MemoryStore::new(),
-            fault,
-        };
+        let store = TestStore::broken(Break::Recovery(fault));
         let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
             .await
             .unwrap_err();
@@ -1077,179 +1040,11 @@ async fn conformance_kit_rejects_a_store_that_splits_the_accepted_recovery_write
     }
 }
 
-/// How [`FaultyStore`] breaks the contract, each the way a SQL store
-/// written without the contract's rules would.
-#[cfg(feature = "conformance")]
-#[derive(Clone, Copy, Debug)]
-enum Fault {
-    /// Binds every u64 as `i64::try_from(v).unwrap_or(i64::MAX)`, reads it
-    /// back as a u64: values above `i64::MAX` come back as `i64::MAX`.
-    SaturatesAtI64Max,
-    /// Compares a nullable `last_step` with `=`: `NULL = NULL` is not true,
-    /// so no compare-and-set expecting "never used" matches.
-    NullIsNeverEqual,
-    /// Loads in two queries: the OTP bucket first, the rest after, so a
-    /// write landing in between gives a snapshot of no single instant.
-    TornLoad,
-    /// Removing the OTP authenticator removes the recovery codes too
-    /// (`ON DELETE CASCADE` from one table to the other).
-    RemoveCascades,
-}
-
-/// The memory store with one [`Fault`].
-#[cfg(feature = "conformance")]
-struct FaultyStore {
-    inner: MemoryStore,
-    fault: Fault,
-}
-
-#[cfg(feature = "conformance")]
-impl FaultyStore {
-    fn int(&self, v: u64) -> u64 {
-        match self.fault {
-            Fault::SaturatesAtI64Max => v.min(i64::MAX.cast_unsigned()),
-            Fault::NullIsNeverEqual | Fault::TornLoad | Fault::RemoveCascades => v,
-        }
-    }
-    fn progress(&self, p: totp_engine::OtpProgress) -> totp_engine::OtpProgress {
-        totp_engine::OtpProgress {
-            last_step: p.last_step.map(|s| self.int(s)),
-            ..p
-        }
-    }
-    fn attempts(&self, a: totp_engine::Attempts) -> totp_engine::Attempts {
-        totp_engine::Attempts::from_parts(a.used(), self.int(a.since()))
-    }
-    /// Whether a compare-and-set expecting `expected` can match at all.
-    fn can_match(&self, expected: totp_engine::OtpProgress) -> bool {
-        !matches!(self.fault, Fault::NullIsNeverEqual) || expected.last_step.is_some()
-    }
-}
-
-#[cfg(feature = "conformance")]
-impl MfaStore for FaultyStore {
-    type Error = std::convert::Infallible;
-    async fn load(&self, user: &str) -> Result<totp_engine::UserAuthenticators, Self::Error> {
-        if !matches!(self.fault, Fault::TornLoad) {
-            return self.inner.load(user).await;
-        }
-        let bucket = self.inner.load(user).await?.otp.map(|o| o.attempts);
-        tokio::task::yield_now().await;
-        let mut rest = self.inner.load(user).await?;
-        if let (Some(otp), Some(bucket)) = (rest.otp.as_mut(), bucket) {
-            otp.attempts = bucket;
-        }
-        Ok(rest)
-    }
-    fn enroll(
-        &self,
-        user: &str,
-        mut otp: totp_engine::OtpAuthenticator,
-        recovery: Option<totp_engine::RecoveryAuthenticator>,
-    ) -> impl Future<Output = Result<totp_engine::Enrolled, Self::Error>> + Send {
-        otp.params = otp.params.with_t0(self.int(otp.params.t0()));
-        otp.created_at = self.int(otp.created_at);
-        otp.attempts = self.attempts(otp.attempts);
-        otp.progress = self.progress(otp.progress);
-        let recovery = recovery.map(|mut r| {
-            r.created_at = self.int(r.created_at);
-            r.attempts = self.attempts(r.attempts);
-            r
-        });
-        self.inner.enroll(user, otp, recovery)
-    }
-    async fn advance_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        if !self.can_match(expected) {
-            return Ok(false);
-        }
-        let (expected, next) = (self.progress(expected), self.progress(next));
-        self.inner.advance_otp(user, id, expected, next).await
-    }
-    async fn accept_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        expected_attempts: totp_engine::Attempts,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        if !self.can_match(expected) {
-            return Ok(false);
-        }
-        let (expected, next) = (self.progress(expected), self.progress(next));
-        let expected_attempts = self.attempts(expected_attempts);
-        self.inner
-            .accept_otp(user, id, expected, expected_attempts, next)
-            .await
-    }
-    fn accept_recovery_code(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected_slots: &[Option<totp_engine::RecoveryHash>],
-        expected_attempts: totp_engine::Attempts,
-        slot: usize,
-        replacement: Option<totp_engine::RecoveryHash>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.accept_recovery_code(
-            user,
-            id,
-            expected_slots,
-            expected_attempts,
-            slot,
-            replacement,
-        )
-    }
-    fn replace_recovery_codes(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        slots: Vec<Option<totp_engine::RecoveryHash>>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.replace_recovery_codes(user, id, slots)
-    }
-    fn update_attempts(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::Attempts,
-        next: totp_engine::Attempts,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        let (expected, next) = (self.attempts(expected), self.attempts(next));
-        self.inner.update_attempts(user, id, expected, next)
-    }
-    async fn remove(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-    ) -> Result<bool, Self::Error> {
-        let recovery = self.inner.load(user).await?.recovery.map(|r| r.id);
-        let removed = self.inner.remove(user, id).await?;
-        if removed
-            && matches!(self.fault, Fault::RemoveCascades)
-            && id.kind() == AuthenticatorKind::Otp
-            && let Some(recovery) = recovery
-        {
-            self.inner.remove(user, &recovery).await?;
-        }
-        Ok(removed)
-    }
-}
-
 #[cfg(feature = "conformance")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_rejects_a_store_whose_otp_removal_takes_the_recovery_codes() {
     let mut rng = ChaCha20Rng::seed_from_u64(17);
-    let store = FaultyStore {
-        inner: MemoryStore::new(),
-        fault: Fault::RemoveCascades,
-    };
+    let store = TestStore::broken(Break::Contract(Fault::RemoveCascades));
     let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
         .await
         .unwrap_err();
@@ -1269,10 +1064,7 @@ async fn conformance_kit_rejects_a_store_whose_otp_removal_takes_the_recovery_co
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_rejects_a_store_that_saturates_u64_at_i64_max() {
     let mut rng = ChaCha20Rng::seed_from_u64(14);
-    let store = FaultyStore {
-        inner: MemoryStore::new(),
-        fault: Fault::SaturatesAtI64Max,
-    };
+    let store = TestStore::broken(Break::Contract(Fault::SaturatesAtI64Max));
     let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
         .await
         .unwrap_err();
@@ -1288,10 +1080,7 @@ async fn conformance_kit_rejects_a_store_that_saturates_u64_at_i64_max() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_rejects_a_store_that_compares_last_step_with_null_equals_null() {
     let mut rng = ChaCha20Rng::seed_from_u64(15);
-    let store = FaultyStore {
-        inner: MemoryStore::new(),
-        fault: Fault::NullIsNeverEqual,
-    };
+    let store = TestStore::broken(Break::Contract(Fault::NullIsNeverEqual));
     let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
         .await
         .unwrap_err();
@@ -1306,10 +1095,7 @@ async fn conformance_kit_rejects_a_store_that_compares_last_step_with_null_equal
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_rejects_a_store_whose_load_is_torn() {
     let mut rng = ChaCha20Rng::seed_from_u64(16);
-    let store = FaultyStore {
-        inner: MemoryStore::new(),
-        fault: Fault::TornLoad,
-    };
+    let store = TestStore::broken(Break::Contract(Fault::TornLoad));
     let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
         .await
         .unwrap_err();
@@ -1527,120 +1313,9 @@ async fn verify_otp_explained_tells_the_server_why_and_the_client_nothing() {
     assert!(matches!(plain, MfaError::InvalidOtp));
 }
 
-/// The memory store, logging the name of every call it gets; with
-/// `yields`, every call first yields to the runtime, so that concurrent
-/// requests interleave between a load and the write after it (each call
-/// stays one atomic step of the memory store).
-#[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    calls: std::sync::Mutex<Vec<&'static str>>,
-    yields: bool,
-}
-
-impl CountingStore {
-    async fn log(&self, call: &'static str) {
-        self.calls.lock().unwrap().push(call);
-        if self.yields {
-            tokio::task::yield_now().await;
-        }
-    }
-    fn take(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-}
-
-impl MfaStore for CountingStore {
-    type Error = std::convert::Infallible;
-    async fn load(&self, user: &str) -> Result<totp_engine::UserAuthenticators, Self::Error> {
-        self.log("load").await;
-        self.inner.load(user).await
-    }
-    async fn enroll(
-        &self,
-        user: &str,
-        otp: totp_engine::OtpAuthenticator,
-        recovery: Option<totp_engine::RecoveryAuthenticator>,
-    ) -> Result<totp_engine::Enrolled, Self::Error> {
-        self.log("enroll").await;
-        self.inner.enroll(user, otp, recovery).await
-    }
-    async fn advance_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        self.log("advance_otp").await;
-        self.inner.advance_otp(user, id, expected, next).await
-    }
-    async fn accept_otp(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::OtpProgress,
-        expected_attempts: totp_engine::Attempts,
-        next: totp_engine::OtpProgress,
-    ) -> Result<bool, Self::Error> {
-        self.log("accept_otp").await;
-        self.inner
-            .accept_otp(user, id, expected, expected_attempts, next)
-            .await
-    }
-    async fn accept_recovery_code(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected_slots: &[Option<totp_engine::RecoveryHash>],
-        expected_attempts: totp_engine::Attempts,
-        slot: usize,
-        replacement: Option<totp_engine::RecoveryHash>,
-    ) -> Result<bool, Self::Error> {
-        self.log("accept_recovery_code").await;
-        self.inner
-            .accept_recovery_code(
-                user,
-                id,
-                expected_slots,
-                expected_attempts,
-                slot,
-                replacement,
-            )
-            .await
-    }
-    async fn replace_recovery_codes(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        slots: Vec<Option<totp_engine::RecoveryHash>>,
-    ) -> Result<bool, Self::Error> {
-        self.log("replace_recovery_codes").await;
-        self.inner.replace_recovery_codes(user, id, slots).await
-    }
-    async fn update_attempts(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-        expected: totp_engine::Attempts,
-        next: totp_engine::Attempts,
-    ) -> Result<bool, Self::Error> {
-        self.log("update_attempts").await;
-        self.inner.update_attempts(user, id, expected, next).await
-    }
-    async fn remove(
-        &self,
-        user: &str,
-        id: &totp_engine::AuthenticatorId,
-    ) -> Result<bool, Self::Error> {
-        self.log("remove").await;
-        self.inner.remove(user, id).await
-    }
-}
-
 #[tokio::test]
 async fn each_submission_is_one_load_and_one_write() {
-    let store = Arc::new(CountingStore::default());
+    let store = Arc::new(TestStore::default());
     let mfa = Mfa::new(store.clone(), config());
     let mut rng = ChaCha20Rng::seed_from_u64(15);
     let a = mfa.associate("u", "u", &mut rng, T0).await.unwrap();
@@ -1713,9 +1388,9 @@ async fn each_submission_is_one_load_and_one_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_with_interleaving_passes_the_conformance_kit() {
     let mut rng = ChaCha20Rng::seed_from_u64(16);
-    let store = CountingStore {
+    let store = TestStore {
         yields: true,
-        ..CountingStore::default()
+        ..TestStore::default()
     };
     totp_engine::conformance::run_all(Arc::new(store), &mut rng)
         .await

@@ -300,7 +300,9 @@ impl Layers<'_> {
                 let mut origins = self
                     .pick("allowed_origin", |v| &v.allowed_origin, Vec::new())
                     .0;
-                origins.dedup();
+                // Each origin once, in the order first given.
+                let mut seen = std::collections::HashSet::new();
+                origins.retain(|o| seen.insert(o.clone()));
                 origins
             },
         })

@@ -131,11 +131,12 @@ impl Db {
     }
 
     /// A client by id and an mfa_token by its SHA-256, in one statement
-    /// (the token grants' first, through the request's connection: see
-    /// [`Db::client`]), with the authenticators of the token's user
-    /// ([`Prefetched`], for the store's next `load` of that user); `None`
-    /// for an unknown one. Authenticators whose row does not decode are
-    /// not prefetched: the store's own `load` then reads and reports them.
+    /// (the first of the MFA grants and of `/mfa/challenge`, through the
+    /// request's connection: see [`Db::client`]), with the authenticators
+    /// of the token's user in the same row (the store's columns); `None`
+    /// for an unknown one. The row comes back undecoded beside the token:
+    /// [`Db::prefetched_authenticators`] decodes it once the token has
+    /// been checked.
     ///
     /// # Errors
     ///
@@ -144,13 +145,7 @@ impl Db {
         &self,
         client_id: &str,
         token_hash: &[u8; 32],
-    ) -> Result<
-        (
-            Option<ClientRow>,
-            Option<(MfaTokenRow, Option<Box<Prefetched>>)>,
-        ),
-        DbError,
-    > {
+    ) -> Result<(Option<ClientRow>, Option<(MfaTokenRow, Box<AnyRow>)>), DbError> {
         let row = lease::read_optional(&self.pool, &self.client_and_token_sql, |q| {
             q.bind(client_id).bind(token_hash.to_vec())
         })
@@ -165,12 +160,7 @@ impl Db {
         let token = match row.try_get::<Option<Vec<u8>>, _>("m_token_hash")? {
             Some(_) => {
                 let token = MfaTokenRow::from_prefixed_row(&row, "m_")?;
-                let authenticators = self
-                    .store
-                    .prefetched(&row, &token.user_id)
-                    .ok()
-                    .map(Box::new);
-                Some((token, authenticators))
+                Some((token, Box::new(row)))
             }
             None => None,
         };
@@ -265,6 +255,17 @@ impl Db {
             .rows_affected();
         tx.commit().await?;
         Ok(deleted == 1)
+    }
+}
+
+impl Db {
+    /// The authenticators of `user` in `row`, a row of
+    /// [`Db::client_and_mfa_token`] whose token belongs to `user`, for the
+    /// store's next `load` of that user ([`Prefetched`]). `None` if they do
+    /// not decode: the store's own `load` then reads and reports them.
+    #[must_use]
+    pub fn prefetched_authenticators(&self, row: &AnyRow, user: &str) -> Option<Prefetched> {
+        self.store.prefetched(row, user).ok()
     }
 }
 

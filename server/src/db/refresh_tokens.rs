@@ -144,12 +144,15 @@ impl Db {
         &self,
         token_hash: &[u8; 32],
     ) -> Result<Option<(RefreshTokenRow, u64)>, DbError> {
-        let sql = format!(
-            "SELECT {COLUMNS}, u.tokens_valid_from FROM refresh_tokens r
-             JOIN users u ON u.user_id = r.user_id
-             WHERE r.token_hash = $1"
-        );
-        let row = lease::read_optional(&self.pool, &sql, |q| q.bind(token_hash.to_vec())).await?;
+        // Built once: the refresh grant's first statement.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS}, u.tokens_valid_from FROM refresh_tokens r
+                 JOIN users u ON u.user_id = r.user_id
+                 WHERE r.token_hash = $1"
+            )
+        });
+        let row = lease::read_optional(&self.pool, &SQL, |q| q.bind(token_hash.to_vec())).await?;
         row.map(|row| {
             let valid_from = unbits(row.try_get("tokens_valid_from")?);
             Ok((RefreshTokenRow::from_row(&row)?, valid_from))

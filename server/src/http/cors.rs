@@ -31,7 +31,7 @@ const MAX_ORIGIN_LEN: usize = 255;
 
 /// A web origin a browser may call from: `http(s)://host[:port]`, as
 /// browsers write it in the `Origin` header (lower case, no path).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllowedOrigin(String);
 
 impl AllowedOrigin {

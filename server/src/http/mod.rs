@@ -277,7 +277,9 @@ pub fn router(app: Arc<App>) -> Router {
 /// read and rotation share one pool checkout, taken at the first statement
 /// (after the body is read) and returned once the code is checked (or the
 /// refresh token rotated), before a new refresh family's statements and
-/// the signatures. Every statement on that path goes
+/// the signatures; `/mfa/challenge` returns it when the request ends. (A
+/// `private_key_jwt` client's row is read on its own, so for it the
+/// mfa_token row is a statement of its own, on the same connection.) Every statement on that path goes
 /// through `lease::connection` (a second checkout while one is held could
 /// exhaust the pool); other requests take a checkout per statement, as
 /// without a scope. Password hashes release the held one first

@@ -198,8 +198,9 @@ pub struct TokenRequest {
     /// A public client (no secret, no assertion): its refresh tokens are
     /// bound to a DPoP key when a proof came.
     pub(crate) public_client: bool,
-    /// An MFA grant's mfa_token row, read with the client's row (one
-    /// statement instead of two), for [`session::resolve_mfa_token_prefetched`].
+    /// An MFA grant's mfa_token row and its user's authenticators, read
+    /// with the client's row (one statement instead of three), for
+    /// [`session::resolve_mfa_token_prefetched`].
     pub(crate) mfa_token_row: Option<session::PrefetchedToken>,
 }
 
@@ -300,12 +301,7 @@ impl FromRequest<Arc<App>> for TokenRequest {
         if matches!(grant_type.as_str(), MFA_OTP | MFA_RECOVERY_CODE) {
             // The mfa_token's row (and its user's authenticators) is read
             // with the client's.
-            token_hash = params
-                .get("mfa_token")
-                .ok()
-                .flatten()
-                .filter(|t| looks_like_mfa_token(t))
-                .map(mfa_token_hash);
+            token_hash = sent_mfa_token_hash(&params);
         }
         let now = app.now();
         let auth = ClientAuth::read(&mut parts, &mut params).await?;
@@ -383,6 +379,17 @@ fn check_realm(realm: &str, connection: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The SHA-256 of the request's `mfa_token`, if it sent one of the right
+/// shape: the key its row is read by, with the client's.
+fn sent_mfa_token_hash(params: &Params) -> Option<[u8; 32]> {
+    params
+        .get("mfa_token")
+        .ok()
+        .flatten()
+        .filter(|t| looks_like_mfa_token(t))
+        .map(mfa_token_hash)
+}
+
 /// `POST /mfa/challenge`, for an authenticated client. A confidential
 /// client may omit its secret here (the seed's command does: the mfa_token
 /// is the credential), but a secret that is sent must be right.
@@ -417,12 +424,7 @@ impl FromRequest<Arc<App>> for ChallengeRequest {
         // row (and its user's authenticators) read with the client's, as
         // for the MFA grants.
         totp_engine_sqlx::lease::hold();
-        let token_hash = params
-            .get("mfa_token")
-            .ok()
-            .flatten()
-            .filter(|t| looks_like_mfa_token(t))
-            .map(mfa_token_hash);
+        let token_hash = sent_mfa_token_hash(&params);
         let (client_id, mfa_token_row) = ClientAuth::read(&mut parts, &mut params)
             .await?
             .check_reading(app, true, "/mfa/challenge", now, token_hash)

@@ -15,7 +15,7 @@ use crate::credentials::{
     STRONG_CLIENT_SECRET_LEN, StoredClientSecret, looks_like_mfa_token, mfa_token_hash,
 };
 use crate::db::MfaTokenRow;
-use totp_engine_sqlx::Prefetched;
+use totp_engine_sqlx::sqlx::any::AnyRow;
 
 /// Authenticates the client by its secret; returns its id. With
 /// `secret_optional`, a confidential client (a `private_key_jwt` one too)
@@ -48,7 +48,7 @@ pub(crate) async fn authenticate_client(
 /// [`resolve_mfa_token_prefetched`] for that same token only.
 pub(crate) struct PrefetchedToken {
     hash: [u8; 32],
-    row: Option<(MfaTokenRow, Option<Box<Prefetched>>)>,
+    row: Option<(MfaTokenRow, Box<AnyRow>)>,
 }
 
 impl std::fmt::Debug for PrefetchedToken {
@@ -60,10 +60,12 @@ impl std::fmt::Debug for PrefetchedToken {
 }
 
 /// [`authenticate_client`], reading the row of the mfa_token whose SHA-256
-/// is `token_hash` in the same statement as the client's row (the MFA
-/// grants' first statement). The row is kept only when no password hash
-/// ran in between (a long secret or none: a short secret's Argon2id may
-/// wait in the hash pool, so its row is read again afterwards).
+/// is `token_hash` (and its user's authenticators) in the same statement
+/// as the client's row: the first statement of the MFA grants and of
+/// `/mfa/challenge`; `secret_optional` as for [`authenticate_client`]. The
+/// row is kept only when no password hash ran in between (a long secret or
+/// none: a short secret's Argon2id may wait in the hash pool, so its row is
+/// read again afterwards).
 pub(crate) async fn authenticate_client_reading_token(
     app: &App,
     credentials: ClientCredentials,
@@ -140,7 +142,10 @@ pub(crate) async fn resolve_mfa_token(
 }
 
 /// [`resolve_mfa_token`], on the row `prefetched` read for this token (if
-/// it was for this token; otherwise the row is read now).
+/// it was for this token; otherwise the row is read now). A prefetched row
+/// also carries the token user's authenticators: once the token is
+/// checked, they are decoded and handed to the store for the flow's first
+/// `load` in this request ([`totp_engine_sqlx::SqlxStore::use_prefetched`]).
 pub(crate) async fn resolve_mfa_token_prefetched(
     app: &App,
     token: &str,
@@ -153,7 +158,7 @@ pub(crate) async fn resolve_mfa_token_prefetched(
     }
     let hash = mfa_token_hash(token);
     let (row, authenticators) = match prefetched {
-        Some(p) if bool::from(p.hash.ct_eq(&hash)) => p.row,
+        Some(p) if bool::from(p.hash.ct_eq(&hash)) => p.row.map(|(row, read)| (row, Some(read))),
         _ => app.db.mfa_token(&hash).await?.map(|row| (row, None)),
     }
     .ok_or_else(ApiError::malformed_mfa_token)?;
@@ -165,10 +170,13 @@ pub(crate) async fn resolve_mfa_token_prefetched(
             "mfa_token not issued to this client",
         ));
     }
-    // The user's authenticators were read with the token: the flow's
-    // first load of this user answers them (`Prefetched`).
-    if let Some(authenticators) = authenticators {
-        app.db.store_ref().use_prefetched(*authenticators);
+    // The user's authenticators were read with the token: decoded now
+    // that the token is checked, they answer the flow's first load of this
+    // user (`Prefetched`).
+    if let Some(prefetched) =
+        authenticators.and_then(|read| app.db.prefetched_authenticators(&read, &row.user_id))
+    {
+        app.db.store_ref().use_prefetched(prefetched);
     }
     Ok(row)
 }

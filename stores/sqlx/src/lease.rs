@@ -60,7 +60,7 @@ struct Held {
     /// ([`SqlxStore::use_prefetched`](crate::SqlxStore::use_prefetched)),
     /// for the next [`load`](totp_engine::MfaStore::load) of that user in
     /// this scope, once.
-    prefetched: std::sync::Mutex<Option<(String, UserAuthenticators)>>,
+    prefetched: std::sync::Mutex<Option<(usize, String, UserAuthenticators)>>,
 }
 
 /// Runs `request` in a scope that can hold one connection across its
@@ -99,12 +99,13 @@ pub async fn release() {
     lease.0.dead.store(false, Ordering::Release);
 }
 
-/// Keeps `snapshot` (of `user`'s authenticators) in the current [`scope`]
-/// for the next [`take_prefetched`] of that user; outside a scope, drops it.
-pub(crate) fn put_prefetched(user: String, snapshot: UserAuthenticators) {
+/// Keeps `snapshot` (of `user`'s authenticators, for the store `store`) in
+/// the current [`scope`] for the next [`take_prefetched`] of that user by
+/// that store; outside a scope, drops it.
+pub(crate) fn put_prefetched(store: usize, user: String, snapshot: UserAuthenticators) {
     let _ = LEASE.try_with(|lease| {
         if let Ok(mut slot) = lease.0.prefetched.lock() {
-            *slot = Some((user, snapshot));
+            *slot = Some((store, user, snapshot));
         }
     });
 }
@@ -112,12 +113,15 @@ pub(crate) fn put_prefetched(user: String, snapshot: UserAuthenticators) {
 /// The snapshot of `user`'s authenticators kept by [`put_prefetched`] in
 /// the current [`scope`], once: it is gone afterwards (a snapshot of
 /// another user stays).
-pub(crate) fn take_prefetched(user: &str) -> Option<UserAuthenticators> {
+pub(crate) fn take_prefetched(store: usize, user: &str) -> Option<UserAuthenticators> {
     LEASE
         .try_with(|lease| {
             let mut slot = lease.0.prefetched.lock().ok()?;
-            if slot.as_ref().is_some_and(|(u, _)| u == user) {
-                slot.take().map(|(_, snapshot)| snapshot)
+            if slot
+                .as_ref()
+                .is_some_and(|(s, u, _)| *s == store && u == user)
+            {
+                slot.take().map(|(_, _, snapshot)| snapshot)
             } else {
                 None
             }

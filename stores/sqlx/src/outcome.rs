@@ -179,7 +179,11 @@ impl SqlxStore {
             i64::from(write.attempts.used()),
             bits(write.attempts.since()),
         ];
-        if bytes == write.as_read && attempts == expected_attempts {
+        let same_slots = bool::from(subtle::ConstantTimeEq::ct_eq(
+            bytes.as_slice(),
+            write.as_read.as_slice(),
+        ));
+        if same_slots && attempts == expected_attempts {
             return Err(StoreError::NotApplied);
         }
         // The row moved: either our slot still holds its hash (our write
@@ -239,8 +243,8 @@ pub(crate) fn outcome_unknown(e: &sqlx::Error) -> bool {
 }
 
 /// The accepted recovery code's write being resolved
-/// ([`SqlxStore::resolve_recovery_accept`]).
-#[derive(Debug, Clone)]
+/// ([`SqlxStore::resolve_recovery_accept`]). No `Debug`: `as_read` holds
+/// the encoded hashes.
 pub(crate) struct RecoveryAccept {
     /// The slot's index.
     pub(crate) slot: usize,

@@ -117,7 +117,13 @@ impl SqlxStore {
     /// read by the same request (see the module docs for why this keeps
     /// every guarantee). Outside a scope it does nothing.
     pub fn use_prefetched(&self, prefetched: Prefetched) {
-        lease::put_prefetched(prefetched.user, prefetched.snapshot);
+        lease::put_prefetched(self.key(), prefetched.user, prefetched.snapshot);
+    }
+
+    /// This store's identity in a scope (its clones share it): a snapshot
+    /// prefetched for one store never answers another's `load`.
+    pub(crate) fn key(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.sql) as usize
     }
 
     /// The authenticators of `user` in `row` (columns of

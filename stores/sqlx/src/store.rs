@@ -157,7 +157,7 @@ impl MfaStore for SqlxStore {
     async fn load(&self, user: &str) -> Result<UserAuthenticators, StoreError> {
         // Read by the application's own statement for this request, once
         // (`prefetch`); otherwise one statement.
-        if let Some(snapshot) = lease::take_prefetched(user) {
+        if let Some(snapshot) = lease::take_prefetched(self.key(), user) {
             return Ok(snapshot);
         }
         let row = self.read_one(&self.sql.load, user).await?;
@@ -274,7 +274,7 @@ impl MfaStore for SqlxStore {
         let Some(cell) = slots.get_mut(slot) else {
             return Ok(false);
         };
-        if cell.take().is_none() {
+        if cell.is_none() {
             return Ok(false);
         }
         *cell = replacement;
@@ -285,7 +285,7 @@ impl MfaStore for SqlxStore {
             .bind(nonce.to_vec())
             .bind(id.as_str())
             .bind(user)
-            .bind(as_read.clone())
+            .bind(as_read.as_slice())
             .bind(i64::from(expected_attempts.used()))
             .bind(bits(expected_attempts.since()))
             .execute(&mut *lease::connection(&self.pool).await?)
