@@ -72,13 +72,16 @@ fn wrong_code(algorithm: Algorithm) -> String {
 /// side and then the three outer ones, and truncation on the state words.
 /// Nothing else: no parsing, no comparison, no window logic.
 ///
-/// Blocks start zeroed and get their non-zero bytes as whole 16-byte lanes
-/// (`[u8; 16]` values assigned to lane slots). Of the arrangements measured
-/// in safe Rust — lanes as `u128::to_be_bytes`, blocks from immediates,
-/// copies of a template, lanes passed through `black_box` — this one is the
-/// fastest; it runs within a few percent of `ref-raw-x3` in
-/// `../shared/peerbench` (the same order with explicit SSE2 16-byte stores,
-/// which safe code cannot spell), timed by `../shared/peerbench/ratio.sh`.
+/// Blocks start zeroed and get their non-zero bytes as whole 16-byte lanes,
+/// each built in one SSE2 register on x86_64 (`safe_arch`) so that it is
+/// written by one 16-byte store, which the compression function's 16-byte
+/// loads can forward from. Of the arrangements measured — lanes as
+/// `u128::to_be_bytes` or `[u8; 16]` arrays (which the compiler writes as
+/// two 8-byte stores), blocks from immediates, copies of a template with
+/// the counter written over it, lanes passed through `black_box` — this is
+/// the fastest, and the engine builds its blocks the same way
+/// (`src/mac.rs`); `../shared/peerbench`'s `ref-raw-x3` spells the same
+/// stores with `unsafe` SSE2 intrinsics (`../shared/peerbench/ratio.sh`).
 mod floor {
     /// A zeroed block of `L` 16-byte lanes.
     type Block<const L: usize> = [[u8; 16]; L];
@@ -86,31 +89,42 @@ mod floor {
     fn flat<const L: usize, const N: usize>(b: &Block<L>) -> &[u8; N] {
         b.as_flattened().try_into().unwrap()
     }
-    /// 16 bytes: `head` big-endian words, then 0x80 if `pad`.
-    fn words32<const K: usize>(head: [u32; K], pad: bool) -> [u8; 16] {
+    /// Bytes 0..8 `lo`, bytes 8..16 `hi`, little-endian: one register.
+    #[cfg(target_arch = "x86_64")]
+    fn lane(lo: u64, hi: u64) -> [u8; 16] {
+        safe_arch::set_i64_m128i(hi as i64, lo as i64).into()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    fn lane(lo: u64, hi: u64) -> [u8; 16] {
         let mut l = [0u8; 16];
-        for (c, w) in l.chunks_exact_mut(4).zip(head) {
-            c.copy_from_slice(&w.to_be_bytes());
-        }
-        if pad {
-            l[4 * K] = 0x80;
-        }
+        l[..8].copy_from_slice(&lo.to_le_bytes());
+        l[8..].copy_from_slice(&hi.to_le_bytes());
         l
     }
-    fn words64<const K: usize>(head: [u64; K], pad: bool) -> [u8; 16] {
-        let mut l = [0u8; 16];
-        for (c, w) in l.chunks_exact_mut(8).zip(head) {
-            c.copy_from_slice(&w.to_be_bytes());
+    /// 16 bytes: `head` big-endian 32-bit words, then 0x80 if `pad`.
+    fn words32<const K: usize>(head: [u32; K], pad: bool) -> [u8; 16] {
+        let mut w = [0u64; 2];
+        for (i, v) in head.iter().enumerate() {
+            w[i / 2] |= u64::from(v.swap_bytes()) << (32 * (i % 2));
         }
         if pad {
-            l[8 * K] = 0x80;
+            w[K / 2] |= 0x80 << (32 * (K % 2));
         }
-        l
+        lane(w[0], w[1])
+    }
+    /// 16 bytes: `head` big-endian 64-bit words, then 0x80 if `pad`.
+    fn words64<const K: usize>(head: [u64; K], pad: bool) -> [u8; 16] {
+        let mut w = [0u64; 2];
+        for (i, v) in head.iter().enumerate() {
+            w[i] = v.swap_bytes();
+        }
+        if pad {
+            w[K] |= 0x80;
+        }
+        lane(w[0], w[1])
     }
     fn length(bits: u64) -> [u8; 16] {
-        let mut l = [0u8; 16];
-        l[8..].copy_from_slice(&bits.to_be_bytes());
-        l
+        lane(0, bits.swap_bytes())
     }
     fn trunc(tag: &[u8]) -> u32 {
         let off = (tag[tag.len() - 1] & 0x0f) as usize;
@@ -205,7 +219,7 @@ mod floor {
         for (b, s) in ob.iter_mut().zip(&st) {
             b[0] = words32([s[0], s[1], s[2], s[3]], false);
             b[1] = words32([s[4], s[5], s[6], s[7]], false);
-            b[2][0] = 0x80;
+            b[2] = words64([], true);
             b[3] = length(768);
         }
         let mut os = [*outer; 3];
@@ -243,7 +257,7 @@ mod floor {
             for (lane, pair) in b.iter_mut().zip(s.chunks_exact(2)) {
                 *lane = words64([pair[0], pair[1]], false);
             }
-            b[4][0] = 0x80;
+            b[4] = words64([], true);
             b[7] = length(1536);
         }
         let mut os = [*outer; 3];

@@ -94,55 +94,71 @@ fn lane32(a: u32, b: u32, c: u32, d: u32) -> u128 {
     (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d)
 }
 
-/// A final block of `B` bytes for a message of `M` bytes: the 0x80 pad
-/// byte after it, zeros, and the total length in bits (big-endian) at the
-/// end (SHA-512's 16-byte length field has zeros in its upper half at
-/// these lengths); the message bytes themselves are left zero. The whole
-/// message fits in the block (`M` < `B` − 8).
+/// A 16-byte lane of a block: bytes 0..8 are `lo` and bytes 8..16 are `hi`,
+/// each little-endian (so a big-endian field is written byte-swapped).
 ///
-/// Blocks are made from these compile-time templates and one copy of the
-/// message over their head ([`padded_block`]), so building one costs a few
-/// wide stores and no per-byte work.
-const fn padded_template<const B: usize, const M: usize>(bits: u64) -> [u8; B] {
-    let mut block = [0u8; B];
-    block[M] = 0x80;
-    let length = bits.to_be_bytes();
-    let mut i = 0;
-    while i < 8 {
-        block[B.wrapping_sub(8).wrapping_add(i)] = length[i];
-        i = i.wrapping_add(1);
-    }
-    block
-}
-
-/// `template` (from [`padded_template`]) with `msg` as its first bytes.
+/// Blocks are assembled from whole lanes ([`block4`], [`block8`]) because
+/// the compression functions read their block in 16-byte loads: a load that
+/// overlaps two earlier stores (an 8-byte counter over a 16-byte template,
+/// a 4-byte digest word beside a lane, or a lane written as two 8-byte
+/// halves) cannot be forwarded from the store buffer and waits until both
+/// stores reach the cache, once per chain of a batch. On x86_64 a lane is
+/// built in one SSE2 register (`safe_arch`, a safe wrapper of the
+/// intrinsics: the compiler alone writes a pair of `u64`s as two 8-byte
+/// stores), so it is written by exactly one 16-byte store.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn padded_block<const B: usize, const M: usize>(template: &[u8; B], msg: &[u8; M]) -> [u8; B] {
-    let mut block = *template;
-    if let Some(head) = block.first_chunk_mut::<M>() {
-        *head = *msg;
-    }
-    block
+fn lane(lo: u64, hi: u64) -> [u8; 16] {
+    safe_arch::set_i64_m128i(hi as i64, lo as i64).into()
 }
 
-/// The inner final block of an HMAC-SHA-1 / HMAC-SHA-256 over an 8-byte
-/// counter: length (64 + 8) bytes = 576 bits.
-const COUNTER_BLOCK: [u8; 64] = padded_template::<64, 8>(576);
-/// The outer final block of HMAC-SHA-1: digest (20 bytes), length
-/// (64 + 20) bytes = 672 bits.
-const SHA1_OUTER_BLOCK: [u8; 64] = padded_template::<64, 20>(672);
-/// The outer final block of HMAC-SHA-256: digest (32 bytes), length
-/// (64 + 32) bytes = 768 bits.
+/// A 16-byte lane of a block (see the x86_64 version for why lanes).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn lane(lo: u64, hi: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let (a, b) = out.split_at_mut(8);
+    a.copy_from_slice(&lo.to_le_bytes());
+    b.copy_from_slice(&hi.to_le_bytes());
+    out
+}
+
+/// An all-zero lane.
+const ZERO_LANE: [u8; 16] = [0; 16];
+
+/// Two big-endian 32-bit words as the little-endian `u64` of their 8 bytes.
+#[inline(always)]
+fn be_pair(a: u32, b: u32) -> u64 {
+    u64::from(a.swap_bytes()) | (u64::from(b.swap_bytes()) << 32)
+}
+
+/// The last lane of a final block: the message length in bits, big-endian,
+/// in its last 8 bytes (SHA-512's 16-byte length field has zeros in its
+/// upper half at these lengths).
+#[inline(always)]
+fn length_lane(bits: u64) -> [u8; 16] {
+    lane(0, bits.swap_bytes())
+}
+
+/// The first lane of a final block over an 8-byte `counter`: the counter
+/// big-endian, then the 0x80 pad byte.
+#[inline(always)]
+fn counter_lane(counter: u64) -> [u8; 16] {
+    lane(counter.swap_bytes(), 0x80)
+}
+
+/// A 64-byte block from its four lanes.
+#[inline(always)]
+fn block4(lanes: [[u8; 16]; 4]) -> [u8; 64] {
+    zerocopy::transmute!(lanes)
+}
+
+/// A 128-byte block from its eight lanes.
 #[cfg(feature = "sha2")]
-const SHA256_OUTER_BLOCK: [u8; 64] = padded_template::<64, 32>(768);
-/// The inner final block of HMAC-SHA-512 over an 8-byte counter: length
-/// (128 + 8) bytes = 1088 bits.
-#[cfg(feature = "sha2")]
-const SHA512_COUNTER_BLOCK: [u8; 128] = padded_template::<128, 8>(1088);
-/// The outer final block of HMAC-SHA-512: digest (64 bytes), length
-/// (128 + 64) bytes = 1536 bits.
-#[cfg(feature = "sha2")]
-const SHA512_OUTER_BLOCK: [u8; 128] = padded_template::<128, 64>(1536);
+#[inline(always)]
+fn block8(lanes: [[u8; 16]; 8]) -> [u8; 128] {
+    zerocopy::transmute!(lanes)
+}
 
 /// Block length in bytes of `H`.
 fn block_len<H: BlockHash>() -> usize {
@@ -186,13 +202,23 @@ impl BlockHash for Sha1 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 64] {
-        padded_block(&COUNTER_BLOCK, &counter.to_be_bytes())
+        // (64 + 8) bytes = 576 bits.
+        block4([
+            counter_lane(counter),
+            ZERO_LANE,
+            ZERO_LANE,
+            length_lane(576),
+        ])
     }
     #[inline(always)]
     fn outer_block(s: &[u32; 5]) -> [u8; 64] {
-        let mut digest = [0u8; 20];
-        Self::write_digest(s, &mut digest);
-        padded_block(&SHA1_OUTER_BLOCK, &digest)
+        // The 20-byte digest, 0x80; (64 + 20) bytes = 672 bits.
+        block4([
+            lane(be_pair(s[0], s[1]), be_pair(s[2], s[3])),
+            lane(u64::from(s[4].swap_bytes()) | (0x80 << 32), 0),
+            ZERO_LANE,
+            length_lane(672),
+        ])
     }
     #[inline(always)]
     fn truncate(s: &[u32; 5]) -> u32 {
@@ -246,13 +272,23 @@ impl BlockHash for Sha256 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 64] {
-        padded_block(&COUNTER_BLOCK, &counter.to_be_bytes())
+        // (64 + 8) bytes = 576 bits.
+        block4([
+            counter_lane(counter),
+            ZERO_LANE,
+            ZERO_LANE,
+            length_lane(576),
+        ])
     }
     #[inline(always)]
     fn outer_block(s: &[u32; 8]) -> [u8; 64] {
-        let mut digest = [0u8; 32];
-        Self::write_digest(s, &mut digest);
-        padded_block(&SHA256_OUTER_BLOCK, &digest)
+        // The 32-byte digest, 0x80; (64 + 32) bytes = 768 bits.
+        block4([
+            lane(be_pair(s[0], s[1]), be_pair(s[2], s[3])),
+            lane(be_pair(s[4], s[5]), be_pair(s[6], s[7])),
+            lane(0x80, 0),
+            length_lane(768),
+        ])
     }
     #[inline(always)]
     fn truncate(s: &[u32; 8]) -> u32 {
@@ -306,13 +342,24 @@ impl BlockHash for Sha512 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 128] {
-        padded_block(&SHA512_COUNTER_BLOCK, &counter.to_be_bytes())
+        // (128 + 8) bytes = 1088 bits.
+        let z = ZERO_LANE;
+        block8([counter_lane(counter), z, z, z, z, z, z, length_lane(1088)])
     }
     #[inline(always)]
     fn outer_block(s: &[u64; 8]) -> [u8; 128] {
-        let mut digest = [0u8; 64];
-        Self::write_digest(s, &mut digest);
-        padded_block(&SHA512_OUTER_BLOCK, &digest)
+        // The 64-byte digest, 0x80; (128 + 64) bytes = 1536 bits.
+        let w = |i: usize| s.get(i).map_or(0, |v| v.swap_bytes());
+        block8([
+            lane(w(0), w(1)),
+            lane(w(2), w(3)),
+            lane(w(4), w(5)),
+            lane(w(6), w(7)),
+            lane(0x80, 0),
+            ZERO_LANE,
+            ZERO_LANE,
+            length_lane(1536),
+        ])
     }
     #[inline(always)]
     fn truncate(s: &[u64; 8]) -> u32 {

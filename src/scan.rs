@@ -177,6 +177,21 @@ pub enum Refusal {
     BeforeT0,
 }
 
+impl Refusal {
+    /// [`Refusal::Replayed`] for 1, [`Refusal::NoMatch`] for anything else:
+    /// a map of a register value onto the two data-less variants' tags, which
+    /// compiles to arithmetic on the tag. (Choosing between two `Refusal`
+    /// values instead is done through memory: a one-byte tag store, then a
+    /// 16-byte load of the whole value that cannot be forwarded from it.)
+    #[inline(always)]
+    pub(crate) fn miss(replayed: u8) -> Self {
+        match replayed {
+            1 => Self::Replayed,
+            _ => Self::NoMatch,
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

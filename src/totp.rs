@@ -286,11 +286,11 @@ impl Totp {
         if verdict == 0 {
             Ok(Verified { step, offset })
         } else {
-            Err(core::hint::select_unpredictable(
+            Err(Refusal::miss(core::hint::select_unpredictable(
                 verdict == 1,
-                Refusal::Replayed,
-                Refusal::NoMatch,
-            ))
+                1,
+                0,
+            )))
         }
     }
 
