@@ -147,6 +147,18 @@ fn counter_lane(counter: u64) -> [u8; 16] {
     lane(counter.swap_bytes(), 0x80)
 }
 
+/// The inner final block of HMAC-SHA-1 and HMAC-SHA-256 over an 8-byte
+/// counter: (64 + 8) bytes = 576 bits.
+#[inline(always)]
+fn counter_block64(counter: u64) -> [u8; 64] {
+    block4([
+        counter_lane(counter),
+        ZERO_LANE,
+        ZERO_LANE,
+        length_lane(576),
+    ])
+}
+
 /// A 64-byte block from its four lanes.
 #[inline(always)]
 fn block4(lanes: [[u8; 16]; 4]) -> [u8; 64] {
@@ -202,13 +214,7 @@ impl BlockHash for Sha1 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 64] {
-        // (64 + 8) bytes = 576 bits.
-        block4([
-            counter_lane(counter),
-            ZERO_LANE,
-            ZERO_LANE,
-            length_lane(576),
-        ])
+        counter_block64(counter)
     }
     #[inline(always)]
     fn outer_block(s: &[u32; 5]) -> [u8; 64] {
@@ -272,13 +278,7 @@ impl BlockHash for Sha256 {
     }
     #[inline(always)]
     fn counter_block(counter: u64) -> [u8; 64] {
-        // (64 + 8) bytes = 576 bits.
-        block4([
-            counter_lane(counter),
-            ZERO_LANE,
-            ZERO_LANE,
-            length_lane(576),
-        ])
+        counter_block64(counter)
     }
     #[inline(always)]
     fn outer_block(s: &[u32; 8]) -> [u8; 64] {

@@ -178,11 +178,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// [`Refusal::Replayed`] for 1, [`Refusal::NoMatch`] for anything else:
-    /// a map of a register value onto the two data-less variants' tags, which
-    /// compiles to arithmetic on the tag. (Choosing between two `Refusal`
-    /// values instead is done through memory: a one-byte tag store, then a
-    /// 16-byte load of the whole value that cannot be forwarded from it.)
+    /// The refusal of a scan's verdict ([`Scan::verdict`]): 1 is
+    /// [`Refusal::Replayed`], anything else [`Refusal::NoMatch`]. A map of
+    /// a register value onto the two data-less variants' tags, which
+    /// compiles to arithmetic on the tag, with no branch. (Choosing between
+    /// two `Refusal` values with `select_unpredictable` went through
+    /// memory: a one-byte tag store, then a 16-byte load of the whole value
+    /// that cannot be forwarded from it.)
     #[inline(always)]
     pub(crate) fn miss(replayed: u8) -> Self {
         match replayed {

@@ -286,6 +286,8 @@ impl Totp {
         if verdict == 0 {
             Ok(Verified { step, offset })
         } else {
+            // `select_unpredictable` keeps the choice a `cmov`: on the
+            // verdict alone, the compiler branches on it.
             Err(Refusal::miss(core::hint::select_unpredictable(
                 verdict == 1,
                 1,
