@@ -79,6 +79,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_write_nonces.sql"),
         postgres: include_str!("../migrations/postgres/0003_write_nonces.sql"),
     },
+    Migration {
+        version: 4,
+        name: "flags_checked_on_read",
+        sqlite: include_str!("../migrations/sqlite/0004_flags_checked_on_read.sql"),
+        postgres: include_str!("../migrations/postgres/0004_flags_checked_on_read.sql"),
+    },
 ];
 
 /// Brings the store's schema up to date.

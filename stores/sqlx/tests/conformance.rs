@@ -186,3 +186,71 @@ async fn the_kit_passes_with_one_held_connection_on_both_databases() {
         .await;
     }
 }
+
+/// The 0/1 flags are checked where they are read: on PostgreSQL (schema
+/// version 4) no CHECK constraint is left on the store's tables, even under
+/// a prefix long enough that PostgreSQL shortened the constraints' names,
+/// and on both databases a flag written outside the store with another
+/// value makes `load` refuse the row as corrupt (SQLite's CHECK refuses the
+/// write itself).
+#[tokio::test]
+async fn flags_other_than_zero_or_one_are_refused_as_corrupt() {
+    use totp_engine::{Mfa, MfaConfig, MfaStore as _};
+    // 32 characters: the longest prefix, past PostgreSQL's 63-byte names.
+    let prefix = "flags_checked_on_read_0123456789";
+    for url in [temp_db("flags"), postgres_url()] {
+        let (pool, backend) = connect_pool(&url).await.unwrap();
+        let options = StoreOptions::default().with_table_prefix(prefix).unwrap();
+        let store = SqlxStore::new(pool.clone(), options).await.unwrap();
+        let otp = format!("{prefix}otp_authenticators");
+        let rec = format!("{prefix}recovery_authenticators");
+        for table in [&otp, &rec] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        if backend == Backend::Postgres {
+            let checks: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_constraint
+                 WHERE contype = 'c' AND conrelid IN (CAST($1 AS regclass), CAST($2 AS regclass))",
+            )
+            .bind(&otp)
+            .bind(&rec)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!(checks, 0, "{url}");
+        }
+        let mfa = Mfa::new(store.clone(), MfaConfig::new("ACME").unwrap());
+        mfa.associate("flag-user", "jane@example.com", rand::rng(), 1_700_000_000)
+            .await
+            .unwrap();
+        assert!(store.load("flag-user").await.unwrap().otp.is_some());
+        for column in ["active", "stepped"] {
+            let written = sqlx::query(&format!(
+                "UPDATE {otp} SET {column} = 2 WHERE user_id = 'flag-user'"
+            ))
+            .execute(&pool)
+            .await;
+            match backend {
+                Backend::Sqlite => {
+                    let error = written.unwrap_err().to_string();
+                    assert!(error.contains("CHECK constraint failed"), "{error}");
+                    continue;
+                }
+                Backend::Postgres => assert_eq!(written.unwrap().rows_affected(), 1),
+            }
+            match store.load("flag-user").await {
+                Err(StoreError::Corrupt { what, .. }) => assert_eq!(what, column, "{url}"),
+                other => panic!("{url}: a {column} of 2 was read as {other:?}"),
+            }
+            sqlx::query(&format!(
+                "UPDATE {otp} SET {column} = 0 WHERE user_id = 'flag-user'"
+            ))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+}
