@@ -60,12 +60,21 @@ cleanup() {
   for dir in "${CLUSTERS[@]}"; do scripts/pg-cluster.sh stop "$dir" >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+ROWS="$WORK/rows.tsv"
+# A run that fails keeps what it measured: the rows so far go to stderr.
+on_exit() {
+  local status=$?
+  if [ "$status" != 0 ] && [ -s "$ROWS" ]; then
+    note "failed (exit $status); the rows measured so far:"
+    cat "$ROWS" >&2
+  fi
+  cleanup
+}
+trap on_exit EXIT
 # One encryption key for every instance and command (PostgreSQL needs one named).
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/mfa.key"
 chmod 600 "$WORK/mfa.key"
 export MFA_SERVER_ENCRYPTION_KEY_FILE="$WORK/mfa.key"
-ROWS="$WORK/rows.tsv"
 COUNT=
 : >"$ROWS"
 note() { echo "load-test: $*" >&2; }
@@ -75,9 +84,17 @@ provision() { # DB USERS FIXTURE
     --client-secret "$SECRET" --password "$PASSWORD" --audience "${ISSUER_URL}userinfo" >&2
 }
 
-# wait_for OUT-FILE PATTERN → prints the URL after PATTERN
+# wait_for OUT-FILE PATTERN PID → prints the URL after PATTERN. Waits while
+# PID runs, up to START_TIMEOUT seconds (the floor loads a million-user
+# fixture before it listens).
+START_TIMEOUT=${START_TIMEOUT:-600}
 wait_for() {
-  for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && break; sleep 0.05; done
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until grep -q "$2" "$1" 2>/dev/null; do
+    if ! kill -0 "$3" 2>/dev/null; then note "$1: the process exited before listening"; return; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then note "$1: not listening after ${START_TIMEOUT}s"; return; fi
+    sleep 0.05
+  done
   sed -n "s/^$2//p" "$1"
 }
 
@@ -88,7 +105,7 @@ serve() {
     --throttle-attempts 4000000000 --throttle-refill-secs 1 >"$out" 2>"$out.err" &
   PID=$!
   PIDS+=("$PID")
-  URL=$(wait_for "$out" 'mfa-server listening on ')
+  URL=$(wait_for "$out" 'mfa-server listening on ' "$PID")
   [ -n "$URL" ] || { cat "$out.err" >&2; exit 1; }
 }
 
@@ -98,7 +115,7 @@ floor() {
   "$FLOOR" --db "$1" --fixture "$2" --signing-alg "$3" ${4:+"$4"} >"$out" 2>"$out.err" &
   PID=$!
   PIDS+=("$PID")
-  URL=$(wait_for "$out" 'floor listening on ')
+  URL=$(wait_for "$out" 'floor listening on ' "$PID")
   [ -n "$URL" ] || { cat "$out.err" >&2; exit 1; }
 }
 
