@@ -67,11 +67,10 @@ impl Scan {
         last_accepted: Option<u64>,
         preference: Preference,
     ) -> Self {
-        let none = Choice::from(0);
-        let mut scan = Self {
-            found: none,
+        let mut hits = Hits {
+            found: 0,
             counter: 0,
-            replayed: none,
+            replayed: 0,
         };
         let scan_with = Candidates {
             key,
@@ -88,16 +87,20 @@ impl Scan {
             let after_start = last.saturating_sub(start);
             next = None;
             match after_start {
-                0 => scan_with.batch::<1>(&mut scan, start),
-                1 => scan_with.batch::<2>(&mut scan, start),
-                2 => scan_with.batch::<3>(&mut scan, start),
+                0 => scan_with.batch::<1>(&mut hits, start),
+                1 => scan_with.batch::<2>(&mut hits, start),
+                2 => scan_with.batch::<3>(&mut hits, start),
                 _ => {
-                    scan_with.batch::<BATCH>(&mut scan, start);
+                    scan_with.batch::<BATCH>(&mut hits, start);
                     next = start.checked_add(BATCH as u64).filter(|c| *c <= last);
                 }
             }
         }
-        scan
+        Self {
+            found: Choice::from(hits.found),
+            counter: hits.counter,
+            replayed: Choice::from(hits.replayed),
+        }
     }
 
     /// The outcome as one value computed without branches: 0 accepted,
@@ -120,6 +123,19 @@ impl Scan {
     }
 }
 
+/// A scan in progress: whether a counter that may be accepted matched, the
+/// one taken, and whether one that may not matched. The flags are the 0/1
+/// bytes of `subtle` comparisons (`Choice::unwrap_u8`), combined with
+/// plain `|` and `&` (no branch, no table) and turned back into `Choice`s
+/// once, when the scan ends: each `Choice` operation passes its value
+/// through `subtle`'s optimization barrier, an out-of-line call, which
+/// per counter cost more than the comparison itself.
+struct Hits {
+    found: u8,
+    counter: u64,
+    replayed: u8,
+}
+
 /// What a scan compares its counters' codes with.
 struct Candidates<'a> {
     key: &'a AnyKeyed,
@@ -133,7 +149,7 @@ impl Candidates<'_> {
     /// Computes and compares the `N` counters from `start` (all at most the
     /// scan's last counter).
     #[inline(always)]
-    fn batch<const N: usize>(&self, scan: &mut Scan, start: u64) {
+    fn batch<const N: usize>(&self, hits: &mut Hits, start: u64) {
         let mut counters = [start; N];
         for (offset, counter) in (0u64..).zip(counters.iter_mut()) {
             *counter = start.saturating_add(offset);
@@ -146,13 +162,13 @@ impl Candidates<'_> {
             // `matches`, which depends on the secret, never is.
             if self.last_accepted.is_none_or(|l| counter > l) {
                 let take = match self.preference {
-                    Preference::Lowest => matches & !scan.found,
+                    Preference::Lowest => matches & !Choice::from(hits.found),
                     Preference::Highest => matches,
                 };
-                scan.counter.conditional_assign(&counter, take);
-                scan.found |= matches;
+                hits.counter.conditional_assign(&counter, take);
+                hits.found |= matches.unwrap_u8();
             } else {
-                scan.replayed |= matches;
+                hits.replayed |= matches.unwrap_u8();
             }
         }
     }
