@@ -125,11 +125,11 @@ impl Scan {
 
 /// A scan in progress: whether a counter that may be accepted matched, the
 /// one taken, and whether one that may not matched. The flags are the 0/1
-/// bytes of `subtle` comparisons (`Choice::unwrap_u8`), combined with
-/// plain `|` and `&` (no branch, no table) and turned back into `Choice`s
-/// once, when the scan ends: each `Choice` operation passes its value
-/// through `subtle`'s optimization barrier, an out-of-line call, which
-/// per counter cost more than the comparison itself.
+/// bytes of `subtle` comparisons (`Choice::unwrap_u8`), combined with a
+/// plain `|` (no branch, no table) and turned back into `Choice`s once,
+/// when the scan ends: every `Choice` operation passes its result through
+/// `subtle`'s optimization barrier, an out-of-line call, so a `Choice`
+/// kept through the scan cost one more barrier per counter.
 struct Hits {
     found: u8,
     counter: u64,
