@@ -44,11 +44,20 @@ pub(crate) enum Preference {
     Highest,
 }
 
-/// The outcome of a constant-time scan over a counter range.
+/// The outcome of a constant-time scan over a counter range: whether a
+/// counter that may be accepted matched, the one taken, and whether one
+/// that may not matched.
+///
+/// The flags are the 0/1 bytes of `subtle` comparisons
+/// (`Choice::unwrap_u8`), combined with a plain `|` (no branch, no table)
+/// and made `Choice`s again only where the verdict is selected: every
+/// `Choice` operation passes its result through `subtle`'s optimization
+/// barrier, an out-of-line call, so flags kept as `Choice`s cost one more
+/// barrier per counter.
 pub(crate) struct Scan {
-    found: Choice,
+    found: u8,
     counter: u64,
-    replayed: Choice,
+    replayed: u8,
 }
 
 impl Scan {
@@ -67,7 +76,7 @@ impl Scan {
         last_accepted: Option<u64>,
         preference: Preference,
     ) -> Self {
-        let mut hits = Hits {
+        let mut scan = Self {
             found: 0,
             counter: 0,
             replayed: 0,
@@ -87,20 +96,16 @@ impl Scan {
             let after_start = last.saturating_sub(start);
             next = None;
             match after_start {
-                0 => scan_with.batch::<1>(&mut hits, start),
-                1 => scan_with.batch::<2>(&mut hits, start),
-                2 => scan_with.batch::<3>(&mut hits, start),
+                0 => scan_with.batch::<1>(&mut scan, start),
+                1 => scan_with.batch::<2>(&mut scan, start),
+                2 => scan_with.batch::<3>(&mut scan, start),
                 _ => {
-                    scan_with.batch::<BATCH>(&mut hits, start);
+                    scan_with.batch::<BATCH>(&mut scan, start);
                     next = start.checked_add(BATCH as u64).filter(|c| *c <= last);
                 }
             }
         }
-        Self {
-            found: Choice::from(hits.found),
-            counter: hits.counter,
-            replayed: Choice::from(hits.replayed),
-        }
+        scan
     }
 
     /// The outcome as one value computed without branches: 0 accepted,
@@ -108,32 +113,19 @@ impl Scan {
     /// 2 no match; and the accepted counter (0 unless accepted).
     #[inline(always)]
     pub(crate) fn verdict(&self) -> (u8, u64) {
-        let mut verdict = u8::conditional_select(&2, &1, self.replayed);
-        verdict.conditional_assign(&0, self.found);
+        let mut verdict = u8::conditional_select(&2, &1, Choice::from(self.replayed));
+        verdict.conditional_assign(&0, Choice::from(self.found));
         (verdict, self.counter)
     }
 
     /// The accepted counter, if any.
     pub(crate) fn accepted(&self) -> Option<u64> {
-        if bool::from(self.found) {
+        if self.found == 1 {
             Some(self.counter)
         } else {
             None
         }
     }
-}
-
-/// A scan in progress: whether a counter that may be accepted matched, the
-/// one taken, and whether one that may not matched. The flags are the 0/1
-/// bytes of `subtle` comparisons (`Choice::unwrap_u8`), combined with a
-/// plain `|` (no branch, no table) and turned back into `Choice`s once,
-/// when the scan ends: every `Choice` operation passes its result through
-/// `subtle`'s optimization barrier, an out-of-line call, so a `Choice`
-/// kept through the scan cost one more barrier per counter.
-struct Hits {
-    found: u8,
-    counter: u64,
-    replayed: u8,
 }
 
 /// What a scan compares its counters' codes with.
@@ -149,7 +141,7 @@ impl Candidates<'_> {
     /// Computes and compares the `N` counters from `start` (all at most the
     /// scan's last counter).
     #[inline(always)]
-    fn batch<const N: usize>(&self, hits: &mut Hits, start: u64) {
+    fn batch<const N: usize>(&self, scan: &mut Scan, start: u64) {
         let mut counters = [start; N];
         for (offset, counter) in (0u64..).zip(counters.iter_mut()) {
             *counter = start.saturating_add(offset);
@@ -162,13 +154,13 @@ impl Candidates<'_> {
             // `matches`, which depends on the secret, never is.
             if self.last_accepted.is_none_or(|l| counter > l) {
                 let take = match self.preference {
-                    Preference::Lowest => matches & !Choice::from(hits.found),
+                    Preference::Lowest => matches & !Choice::from(scan.found),
                     Preference::Highest => matches,
                 };
-                hits.counter.conditional_assign(&counter, take);
-                hits.found |= matches.unwrap_u8();
+                scan.counter.conditional_assign(&counter, take);
+                scan.found |= matches.unwrap_u8();
             } else {
-                hits.replayed |= matches.unwrap_u8();
+                scan.replayed |= matches.unwrap_u8();
             }
         }
     }
