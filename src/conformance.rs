@@ -165,6 +165,7 @@ where
     .await?;
     attempts_are_compare_and_set(&*store, fixture(rng, "attempts")).await?;
     remove_and_isolation(&*store, fixture(rng, "remove"), fixture(rng, "other")).await?;
+    load_otp_is_loads_otp(&*store, fixture(rng, "load-otp")).await?;
     load_is_one_consistent_snapshot(store.clone(), fixture(rng, "snapshot")).await?;
     concurrent_advance_has_one_winner(store.clone(), fixture(rng, "race-step")).await?;
     concurrent_recovery_accepts_have_one_winner(store.clone(), fixture(rng, "race-code")).await?;
@@ -1354,6 +1355,118 @@ async fn load_is_one_consistent_snapshot<S: MfaStore + 'static>(
     }
 }
 
+/// Whether two reads of one OTP authenticator agree on every field (the
+/// secret compared in constant time).
+fn same_otp(a: Option<&OtpAuthenticator>, b: Option<&OtpAuthenticator>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.id == b.id
+                && a.secret == b.secret
+                && a.params == b.params
+                && a.progress == b.progress
+                && a.attempts == b.attempts
+                && a.created_at == b.created_at
+        }
+        _ => false,
+    }
+}
+
+/// [`load_otp_is_loads_otp`]'s comparison in one state: `load_otp`'s
+/// answer, once it is the same as `load`'s.
+async fn agree<S: MfaStore>(
+    store: &S,
+    user: &str,
+    state: &'static str,
+) -> Result<Option<OtpAuthenticator>, Failure> {
+    const C: &str = "load_otp_is_loads_otp";
+    let alone = store.load_otp(user).await.map_err(storage(C))?;
+    let both = store.load(user).await.map_err(storage(C))?;
+    ensure!(
+        C,
+        same_otp(alone.as_ref(), both.otp.as_ref()),
+        "{state}: load_otp reads {alone:?}, load reads {:?}",
+        both.otp
+    );
+    Ok(alone)
+}
+
+/// [`MfaStore::load_otp`] answers what [`MfaStore::load`]'s `otp` answers,
+/// in every state: unknown user, pending, confirmed, charged, removed (with
+/// the recovery codes kept), and for no other user.
+///
+/// # Errors
+///
+/// A [`Failure`] naming the state in which the two reads differ.
+async fn load_otp_is_loads_otp<S: MfaStore>(store: &S, f: Fixture) -> Result<(), Failure> {
+    const C: &str = "load_otp_is_loads_otp";
+    ensure!(
+        C,
+        agree(store, &f.user, "unknown user").await?.is_none(),
+        "an unknown user has an OTP authenticator"
+    );
+    store
+        .enroll(&f.user, f.otp.clone(), Some(f.recovery.clone()))
+        .await
+        .map_err(storage(C))?;
+    let pending = agree(store, &f.user, "pending").await?;
+    ensure!(
+        C,
+        same_otp(pending.as_ref(), Some(&f.otp)),
+        "pending: load_otp reads {pending:?}, enrolled {:?}",
+        f.otp
+    );
+    let next = OtpProgress {
+        last_step: Some(u64::MAX),
+        drift: Drift::NONE,
+        active: true,
+    };
+    let accepted = store
+        .accept_otp(&f.user, &f.otp.id, f.otp.progress, f.otp.attempts, next)
+        .await
+        .map_err(storage(C))?;
+    ensure!(C, accepted, "the accept was refused");
+    let confirmed = agree(store, &f.user, "confirmed").await?;
+    ensure!(
+        C,
+        confirmed.as_ref().map(|o| o.progress) == Some(next),
+        "confirmed: load_otp reads {confirmed:?} (a stale read)"
+    );
+    let bucket = Attempts::from_parts(3, u64::MAX);
+    let charged = store
+        .update_attempts(&f.user, &f.otp.id, Attempts::default(), bucket)
+        .await
+        .map_err(storage(C))?;
+    ensure!(C, charged, "the charge was refused");
+    let after = agree(store, &f.user, "charged").await?;
+    ensure!(
+        C,
+        after.as_ref().map(|o| o.attempts) == Some(bucket),
+        "charged: load_otp reads {after:?} (a stale read)"
+    );
+    let other = store
+        .load_otp(&format!("{}-other", f.user))
+        .await
+        .map_err(storage(C))?;
+    ensure!(
+        C,
+        other.is_none(),
+        "another user reads this user's OTP authenticator"
+    );
+    let removed = store.remove(&f.user, &f.otp.id).await.map_err(storage(C))?;
+    ensure!(C, removed, "the removal found nothing");
+    ensure!(
+        C,
+        agree(store, &f.user, "removed").await?.is_none(),
+        "a removed OTP authenticator is read"
+    );
+    store
+        .remove(&f.user, &f.recovery.id)
+        .await
+        .map_err(storage(C))?;
+    Ok(())
+}
+
 /// What the readers and the writer of [`load_is_one_consistent_snapshot`]
 /// share: loads completed so far, and whether to stop (the writer is done,
 /// or a reader failed).
@@ -1468,6 +1581,12 @@ async fn write_rounds<S: MfaStore>(store: &S, f: &Fixture, pace: &Pace) -> Resul
         }
         pace.loads_after(SNAPSHOT_READERS).await;
         let read = store.load(user).await.map_err(|e| e.to_string())?;
+        let alone = store.load_otp(user).await.map_err(|e| e.to_string())?;
+        if alone.as_ref().map(|o| (o.progress, o.attempts)) != Some((next, bucket)) {
+            return Err(format!(
+                "round {k}: load_otp after the charge reads {alone:?} (a stale read)"
+            ));
+        }
         let got = read.otp.as_ref().map(|o| o.attempts);
         if got != Some(bucket) {
             return Err(format!(

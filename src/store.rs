@@ -305,6 +305,21 @@ pub trait MfaStore: Send + Sync {
         user: &str,
     ) -> impl Future<Output = Result<UserAuthenticators, Self::Error>> + Send;
 
+    /// The user's OTP authenticator alone, read as [`load`](Self::load)
+    /// reads it (every field from one write, no older than the call): all
+    /// that an OTP verification ([`Mfa::verify_otp`](crate::Mfa::verify_otp))
+    /// reads. It must answer what `load(user).otp` would answer at the same
+    /// instant. The default does exactly that; a store whose OTP record is
+    /// cheaper to read alone overrides it (a SQL store then skips the join
+    /// of the recovery table). (`load_otp_is_loads_otp`.)
+    fn load_otp(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<OtpAuthenticator>, Self::Error>> + Send {
+        let load = self.load(user);
+        async move { Ok(load.await?.otp) }
+    }
+
     /// Stores a new OTP enrollment, atomically:
     ///
     /// - if the user has an **active** OTP authenticator, change nothing and
@@ -429,6 +444,13 @@ impl<T: MfaStore + ?Sized> MfaStore for alloc::sync::Arc<T> {
         user: &str,
     ) -> impl Future<Output = Result<UserAuthenticators, Self::Error>> + Send {
         (**self).load(user)
+    }
+
+    fn load_otp(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<OtpAuthenticator>, Self::Error>> + Send {
+        (**self).load_otp(user)
     }
 
     fn enroll(

@@ -670,6 +670,9 @@ enum Fault {
     /// Removing the OTP authenticator removes the recovery codes too
     /// (`ON DELETE CASCADE` from one table to the other).
     RemoveCascades,
+    /// `load_otp` reads the OTP authenticator from a copy that the throttle's
+    /// writes do not reach (a cache of the OTP row without the bucket).
+    LoadOtpMissesTheBucket,
 }
 
 /// The memory store behind every store of these tests: it logs the name of
@@ -792,6 +795,18 @@ impl MfaStore for TestStore {
             otp.attempts = bucket;
         }
         Ok(rest)
+    }
+    async fn load_otp(
+        &self,
+        user: &str,
+    ) -> Result<Option<totp_engine::OtpAuthenticator>, Self::Error> {
+        let mut otp = self.load(user).await?.otp;
+        if let Some(otp) = otp.as_mut()
+            && self.is(Fault::LoadOtpMissesTheBucket)
+        {
+            otp.attempts = totp_engine::Attempts::default();
+        }
+        Ok(otp)
     }
     async fn enroll(
         &self,
@@ -1104,6 +1119,21 @@ async fn conformance_kit_rejects_a_store_whose_load_is_torn() {
         "{failure}"
     );
     assert!(failure.message.starts_with("a torn snapshot"), "{failure}");
+}
+
+#[cfg(feature = "conformance")]
+#[tokio::test]
+async fn conformance_kit_rejects_a_store_whose_load_otp_differs_from_load() {
+    let mut rng = ChaCha20Rng::seed_from_u64(17);
+    let store = TestStore::broken(Break::Contract(Fault::LoadOtpMissesTheBucket));
+    let failure = totp_engine::conformance::run_all(Arc::new(store), &mut rng)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.check, "load_otp_is_loads_otp", "{failure}");
+    assert!(
+        failure.message.starts_with("charged: load_otp reads"),
+        "{failure}"
+    );
 }
 
 #[derive(Debug, Clone)]

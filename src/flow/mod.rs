@@ -156,8 +156,8 @@ impl<S: MfaStore> Mfa<S> {
     ///
     /// [`MfaError::Storage`].
     pub async fn is_enrolled(&self, user: &str) -> Result2<bool, S> {
-        let auths = self.store.load(user).await.map_err(MfaError::Storage)?;
-        Ok(auths.otp.is_some_and(|o| o.progress.active))
+        let otp = self.store.load_otp(user).await.map_err(MfaError::Storage)?;
+        Ok(otp.is_some_and(|o| o.progress.active))
     }
 
     /// Enrolls a new OTP authenticator for `user`, labelled `account` in the
@@ -301,8 +301,12 @@ impl<S: MfaStore> Mfa<S> {
             reason: Some(reason),
         };
         for _ in 0..MAX_RETRIES {
-            let auths = self.store.load(user).await.map_err(MfaError::Storage)?;
-            let auth = auths.otp.ok_or(MfaError::NotEnrolled)?;
+            let auth = self
+                .store
+                .load_otp(user)
+                .await
+                .map_err(MfaError::Storage)?
+                .ok_or(MfaError::NotEnrolled)?;
             let submitted = SubmittedCode::parse(otp, auth.params.digits())
                 .map_err(|_| invalid(InvalidOtpReason::Malformed))?;
             // Refused before the code is looked at when the bucket is empty.

@@ -145,8 +145,13 @@ impl Db {
         &self,
         client_id: &str,
         token_hash: &[u8; 32],
+        reads: TokenUserReads,
     ) -> Result<(Option<ClientRow>, Option<(MfaTokenRow, Box<AnyRow>)>), DbError> {
-        let row = lease::read_optional(&self.pool, &self.client_and_token_sql, |q| {
+        let sql = match reads {
+            TokenUserReads::All => &self.client_and_token_sql,
+            TokenUserReads::Otp => &self.client_and_token_otp_sql,
+        };
+        let row = lease::read_optional(&self.pool, sql, |q| {
             q.bind(client_id).bind(token_hash.to_vec())
         })
         .await?;
@@ -260,19 +265,49 @@ impl Db {
 
 impl Db {
     /// The authenticators of `user` in `row`, a row of
-    /// [`Db::client_and_mfa_token`] whose token belongs to `user`, for the
-    /// store's next `load` of that user ([`Prefetched`]). `None` if they do
-    /// not decode: the store's own `load` then reads and reports them.
+    /// [`Db::client_and_mfa_token`] with `reads` whose token belongs to
+    /// `user`, for the store's next `load` (or `load_otp`) of that user
+    /// ([`Prefetched`]). `None` if they do not decode: the store's own
+    /// read then reads and reports them.
     #[must_use]
-    pub fn prefetched_authenticators(&self, row: &AnyRow, user: &str) -> Option<Prefetched> {
-        self.store.prefetched(row, user).ok()
+    pub fn prefetched_authenticators(
+        &self,
+        row: &AnyRow,
+        user: &str,
+        reads: TokenUserReads,
+    ) -> Option<Prefetched> {
+        match reads {
+            TokenUserReads::All => self.store.prefetched(row, user).ok(),
+            TokenUserReads::Otp => self.store.prefetched_otp(row, user).ok(),
+        }
     }
 }
 
+/// Which of the token user's authenticators [`Db::client_and_mfa_token`]
+/// reads in its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUserReads {
+    /// Both, the OTP authenticator and the recovery codes: for a request
+    /// that may read either (`/mfa/challenge`, the recovery-code grant).
+    All,
+    /// The OTP authenticator alone, without the join of the recovery
+    /// table: for the mfa-otp grant, whose verification reads nothing else
+    /// ([`totp_engine::MfaStore::load_otp`]).
+    Otp,
+}
+
 /// The statement of [`Db::client_and_mfa_token`]: the client's row, the
-/// mfa_token's, and the token user's authenticators (the store's columns).
-pub(super) fn client_and_mfa_token_sql(store: &SqlxStore) -> Result<Arc<str>, DbError> {
-    let joins = store.load_joins("m.user_id").ok_or(DbError::Corrupt {
+/// mfa_token's, and the token user's authenticators (the store's columns;
+/// with [`TokenUserReads::Otp`], the OTP authenticator's alone).
+pub(super) fn client_and_mfa_token_sql(
+    store: &SqlxStore,
+    reads: TokenUserReads,
+) -> Result<Arc<str>, DbError> {
+    let (columns, joins) = match reads {
+        TokenUserReads::All => (store.load_columns(), store.load_joins("m.user_id")),
+        TokenUserReads::Otp => (store.load_otp_columns(), store.load_otp_join("m.user_id")),
+    };
+    let joins = joins.ok_or(DbError::Corrupt {
         table: "mfa_tokens",
         what: "user_id column reference",
     })?;
@@ -285,8 +320,7 @@ pub(super) fn client_and_mfa_token_sql(store: &SqlxStore) -> Result<Arc<str>, Db
          FROM (SELECT 1 AS one) AS u
          LEFT JOIN clients AS c ON c.client_id = $1
          LEFT JOIN mfa_tokens AS m ON m.token_hash = $2
-         {joins}",
-        columns = store.load_columns(),
+         {joins}"
     )
     .into())
 }

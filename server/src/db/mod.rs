@@ -25,7 +25,7 @@ use totp_engine_sqlx::{
     Backend, Keyring, Migration, SqlxStore, StoreError, StoreOptions, connect_pool, run_migrations,
 };
 
-pub use clients::{ClientListing, ClientRow};
+pub use clients::{ClientListing, ClientRow, TokenUserReads};
 pub use jti::JtiKind;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
@@ -105,8 +105,10 @@ pub struct Db {
     pub backend: Backend,
     store: SqlxStore,
     keyring: Keyring,
-    /// [`Db::client_and_mfa_token`]'s statement, with the store's columns.
+    /// [`Db::client_and_mfa_token`]'s statements, with the store's
+    /// columns: both authenticators, and the OTP authenticator alone.
     client_and_token_sql: std::sync::Arc<str>,
+    client_and_token_otp_sql: std::sync::Arc<str>,
 }
 
 /// A database failure.
@@ -170,13 +172,16 @@ impl Db {
                 "sealed TOTP secrets under the current encryption key"
             );
         }
-        let client_and_token_sql = clients::client_and_mfa_token_sql(&store)?;
+        let client_and_token_sql = clients::client_and_mfa_token_sql(&store, TokenUserReads::All)?;
+        let client_and_token_otp_sql =
+            clients::client_and_mfa_token_sql(&store, TokenUserReads::Otp)?;
         let db = Self {
             pool,
             backend,
             store,
             keyring,
             client_and_token_sql,
+            client_and_token_otp_sql,
         };
         db.reseal_signing_key().await?;
         Ok(db)

@@ -25,6 +25,7 @@ use super::extract::{BasicCredentials, Params};
 pub use super::management::grant::ClientCredentialsGrant;
 use super::{App, client_assertion, dpop, session};
 use crate::credentials::{looks_like_mfa_token, mfa_token_hash};
+use crate::db::TokenUserReads;
 
 /// The `grant_type` of the mfa-otp grant.
 pub const MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
@@ -131,16 +132,17 @@ impl ClientAuth {
         secret_optional: bool,
         endpoint: &str,
         now: u64,
-        token_hash: Option<[u8; 32]>,
+        token_hash: Option<([u8; 32], TokenUserReads)>,
     ) -> Result<Authenticated, ApiError> {
         match self {
             Self::Secret(credentials) => match token_hash {
-                Some(hash) => {
+                Some((hash, reads)) => {
                     let (id, token) = session::authenticate_client_reading_token(
                         app,
                         credentials,
                         secret_optional,
                         hash,
+                        reads,
                     )
                     .await?;
                     Ok(Authenticated::Done(id, token))
@@ -299,9 +301,15 @@ impl FromRequest<Arc<App>> for TokenRequest {
             totp_engine_sqlx::lease::hold();
         }
         if matches!(grant_type.as_str(), MFA_OTP | MFA_RECOVERY_CODE) {
-            // The mfa_token's row (and its user's authenticators) is read
+            // The mfa_token's row (and its user's authenticators: the OTP
+            // one alone for an OTP, which is all its check reads) is read
             // with the client's.
-            token_hash = sent_mfa_token_hash(&params);
+            let reads = if grant_type == MFA_OTP {
+                TokenUserReads::Otp
+            } else {
+                TokenUserReads::All
+            };
+            token_hash = sent_mfa_token_hash(&params).map(|hash| (hash, reads));
         }
         let now = app.now();
         let auth = ClientAuth::read(&mut parts, &mut params).await?;
@@ -424,7 +432,7 @@ impl FromRequest<Arc<App>> for ChallengeRequest {
         // row (and its user's authenticators) read with the client's, as
         // for the MFA grants.
         totp_engine_sqlx::lease::hold();
-        let token_hash = sent_mfa_token_hash(&params);
+        let token_hash = sent_mfa_token_hash(&params).map(|hash| (hash, TokenUserReads::All));
         let (client_id, mfa_token_row) = ClientAuth::read(&mut parts, &mut params)
             .await?
             .check_reading(app, true, "/mfa/challenge", now, token_hash)

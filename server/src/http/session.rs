@@ -14,7 +14,7 @@ use super::request::ClientCredentials;
 use crate::credentials::{
     STRONG_CLIENT_SECRET_LEN, StoredClientSecret, looks_like_mfa_token, mfa_token_hash,
 };
-use crate::db::MfaTokenRow;
+use crate::db::{MfaTokenRow, TokenUserReads};
 use totp_engine_sqlx::sqlx::any::AnyRow;
 
 /// Authenticates the client by its secret; returns its id. With
@@ -48,6 +48,7 @@ pub(crate) async fn authenticate_client(
 /// [`resolve_mfa_token_prefetched`] for that same token only.
 pub(crate) struct PrefetchedToken {
     hash: [u8; 32],
+    reads: TokenUserReads,
     row: Option<(MfaTokenRow, Box<AnyRow>)>,
 }
 
@@ -71,21 +72,29 @@ pub(crate) async fn authenticate_client_reading_token(
     credentials: ClientCredentials,
     secret_optional: bool,
     token_hash: [u8; 32],
+    reads: TokenUserReads,
 ) -> Result<(String, Option<PrefetchedToken>), ApiError> {
-    authenticate(app, credentials, secret_optional, Some(token_hash)).await
+    authenticate(app, credentials, secret_optional, Some((token_hash, reads))).await
 }
 
 async fn authenticate(
     app: &App,
     credentials: ClientCredentials,
     secret_optional: bool,
-    token_hash: Option<[u8; 32]>,
+    token_hash: Option<([u8; 32], TokenUserReads)>,
 ) -> Result<(String, Option<PrefetchedToken>), ApiError> {
     let ClientCredentials { id, secret } = credentials;
     let (row, mut prefetched) = match token_hash {
-        Some(hash) => {
-            let (client, token) = app.db.client_and_mfa_token(&id, &hash).await?;
-            (client, Some(PrefetchedToken { hash, row: token }))
+        Some((hash, reads)) => {
+            let (client, token) = app.db.client_and_mfa_token(&id, &hash, reads).await?;
+            (
+                client,
+                Some(PrefetchedToken {
+                    hash,
+                    reads,
+                    row: token,
+                }),
+            )
         }
         None => (app.db.client(&id).await?, None),
     };
@@ -158,7 +167,9 @@ pub(crate) async fn resolve_mfa_token_prefetched(
     }
     let hash = mfa_token_hash(token);
     let (row, authenticators) = match prefetched {
-        Some(p) if bool::from(p.hash.ct_eq(&hash)) => p.row.map(|(row, read)| (row, Some(read))),
+        Some(p) if bool::from(p.hash.ct_eq(&hash)) => {
+            p.row.map(|(row, read)| (row, Some((read, p.reads))))
+        }
         _ => app.db.mfa_token(&hash).await?.map(|row| (row, None)),
     }
     .ok_or_else(ApiError::malformed_mfa_token)?;
@@ -173,8 +184,8 @@ pub(crate) async fn resolve_mfa_token_prefetched(
     // The user's authenticators were read with the token: decoded now
     // that the token is checked, they answer the flow's first load of this
     // user (`Prefetched`).
-    if let Some(prefetched) =
-        authenticators.and_then(|read| app.db.prefetched_authenticators(&read, &row.user_id))
+    if let Some(prefetched) = authenticators
+        .and_then(|(read, reads)| app.db.prefetched_authenticators(&read, &row.user_id, reads))
     {
         app.db.store_ref().use_prefetched(prefetched);
     }

@@ -31,12 +31,12 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::prefetch::Snapshot;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
-use totp_engine::UserAuthenticators;
 
 tokio::task_local! {
     static LEASE: Lease;
@@ -58,9 +58,10 @@ struct Held {
     pool: std::sync::OnceLock<usize>,
     /// A user's authenticators read by the application's own statement
     /// ([`SqlxStore::use_prefetched`](crate::SqlxStore::use_prefetched)),
-    /// for the next [`load`](totp_engine::MfaStore::load) of that user in
-    /// this scope, once.
-    prefetched: std::sync::Mutex<Option<(usize, String, UserAuthenticators)>>,
+    /// for the next [`load`](totp_engine::MfaStore::load) (or
+    /// [`load_otp`](totp_engine::MfaStore::load_otp)) of that user in this
+    /// scope, once.
+    prefetched: std::sync::Mutex<Option<(usize, String, Snapshot)>>,
 }
 
 /// Runs `request` in a scope that can hold one connection across its
@@ -102,7 +103,7 @@ pub async fn release() {
 /// Keeps `snapshot` (of `user`'s authenticators, for the store `store`) in
 /// the current [`scope`] for the next [`take_prefetched`] of that user by
 /// that store; outside a scope, drops it.
-pub(crate) fn put_prefetched(store: usize, user: String, snapshot: UserAuthenticators) {
+pub(crate) fn put_prefetched(store: usize, user: String, snapshot: Snapshot) {
     let _ = LEASE.try_with(|lease| {
         if let Ok(mut slot) = lease.0.prefetched.lock() {
             *slot = Some((store, user, snapshot));
@@ -113,7 +114,7 @@ pub(crate) fn put_prefetched(store: usize, user: String, snapshot: UserAuthentic
 /// The snapshot of `user`'s authenticators kept by [`put_prefetched`] in
 /// the current [`scope`], once: it is gone afterwards (a snapshot of
 /// another user stays).
-pub(crate) fn take_prefetched(store: usize, user: &str) -> Option<UserAuthenticators> {
+pub(crate) fn take_prefetched(store: usize, user: &str) -> Option<Snapshot> {
     LEASE
         .try_with(|lease| {
             let mut slot = lease.0.prefetched.lock().ok()?;

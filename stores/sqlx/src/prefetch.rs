@@ -5,7 +5,10 @@
 //! statement, decodes them with [`SqlxStore::prefetched`], and hands the
 //! result to [`SqlxStore::use_prefetched`] inside a [`lease::scope`]; the
 //! next `load` of that user in the scope answers it, once, without a
-//! statement.
+//! statement. A request that will only verify an OTP reads the OTP
+//! authenticator alone ([`SqlxStore::load_otp_columns`],
+//! [`SqlxStore::load_otp_join`], [`SqlxStore::prefetched_otp`]): that
+//! snapshot answers the next [`MfaStore::load_otp`] only.
 //!
 //! Why this keeps every one-time guarantee: the snapshot is read in one
 //! statement (consistent, like `load`'s own), and nothing the flow decides
@@ -17,14 +20,15 @@
 //! if the request had been that much earlier.
 //!
 //! [`MfaStore::load`]: totp_engine::MfaStore::load
+//! [`MfaStore::load_otp`]: totp_engine::MfaStore::load_otp
 
 use std::fmt;
 
 use sqlx::any::AnyRow;
-use totp_engine::UserAuthenticators;
+use totp_engine::{OtpAuthenticator, UserAuthenticators};
 
 use crate::rows::{otp_from_row, recovery_from_row};
-use crate::statements::{LOAD_COLUMNS, load_joins};
+use crate::statements::{LOAD_COLUMNS, LOAD_OTP_COLUMNS, load_joins, load_otp_join};
 use crate::{SqlxStore, StoreError, lease};
 
 /// A user's authenticators decoded from a row of the application's own
@@ -34,15 +38,29 @@ use crate::{SqlxStore, StoreError, lease};
 /// shows no secret.
 pub struct Prefetched {
     user: String,
-    snapshot: UserAuthenticators,
+    snapshot: Snapshot,
+}
+
+/// What a [`Prefetched`] read.
+pub(crate) enum Snapshot {
+    /// Both records ([`SqlxStore::load_columns`]): answers a `load` or a
+    /// `load_otp`.
+    All(UserAuthenticators),
+    /// The OTP authenticator alone ([`SqlxStore::load_otp_columns`]):
+    /// answers a `load_otp` only.
+    Otp(Option<OtpAuthenticator>),
 }
 
 impl fmt::Debug for Prefetched {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (otp, recovery) = match &self.snapshot {
+            Snapshot::All(all) => (all.otp.is_some(), Some(all.recovery.is_some())),
+            Snapshot::Otp(otp) => (otp.is_some(), None),
+        };
         f.debug_struct("Prefetched")
             .field("user", &self.user)
-            .field("otp", &self.snapshot.otp.is_some())
-            .field("recovery", &self.snapshot.recovery.is_some())
+            .field("otp", &otp)
+            .field("recovery", &recovery)
             .finish()
     }
 }
@@ -94,6 +112,42 @@ impl SqlxStore {
             .then(|| load_joins(&self.sql.otp, &self.sql.recovery, user_id_column))
     }
 
+    /// The select-list of the OTP authenticator's columns alone, for a
+    /// statement of the application's own that also has
+    /// [`SqlxStore::load_otp_join`]: for a request that only verifies an
+    /// OTP (the recovery table is not read). Their names start with `otp_`,
+    /// from the table aliased `totp_engine_otp`.
+    #[must_use]
+    pub fn load_otp_columns(&self) -> &'static str {
+        LOAD_OTP_COLUMNS
+    }
+
+    /// The `LEFT JOIN` that brings in the OTP authenticator of the user
+    /// whose id is in `user_id_column`, for [`SqlxStore::load_otp_columns`];
+    /// as [`SqlxStore::load_joins`], `None` if `user_id_column` is not a
+    /// plain column reference.
+    #[must_use]
+    pub fn load_otp_join(&self, user_id_column: &str) -> Option<String> {
+        is_column_reference(user_id_column).then(|| load_otp_join(&self.sql.otp, user_id_column))
+    }
+
+    /// Decodes the OTP authenticator of `user` from `row`, a row of a
+    /// statement with [`SqlxStore::load_otp_columns`] and
+    /// [`SqlxStore::load_otp_join`]; handed to
+    /// [`SqlxStore::use_prefetched`], it answers the next
+    /// [`load_otp`](totp_engine::MfaStore::load_otp) of `user` (not a
+    /// `load`, which needs both records).
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlxStore::prefetched`].
+    pub fn prefetched_otp(&self, row: &AnyRow, user: &str) -> Result<Prefetched, StoreError> {
+        Ok(Prefetched {
+            user: user.to_owned(),
+            snapshot: Snapshot::Otp(self.otp_from_row(row, user)?),
+        })
+    }
+
     /// Decodes the authenticators of `user` from `row`, a row of a
     /// statement with [`SqlxStore::load_columns`] and
     /// [`SqlxStore::load_joins`] on the column holding `user`. Secrets
@@ -106,14 +160,15 @@ impl SqlxStore {
     pub fn prefetched(&self, row: &AnyRow, user: &str) -> Result<Prefetched, StoreError> {
         Ok(Prefetched {
             user: user.to_owned(),
-            snapshot: self.snapshot_from_row(row, user)?,
+            snapshot: Snapshot::All(self.snapshot_from_row(row, user)?),
         })
     }
 
-    /// Makes the next [`load`](totp_engine::MfaStore::load) of
-    /// `prefetched`'s user in the current [`lease::scope`] answer it,
-    /// without a statement; only that one load (a later one reads the
-    /// database). Use it right before the flow's call, with a snapshot
+    /// Makes the next [`load`](totp_engine::MfaStore::load) (or
+    /// [`load_otp`](totp_engine::MfaStore::load_otp); only `load_otp` for
+    /// [`SqlxStore::prefetched_otp`]) of `prefetched`'s user in the
+    /// current [`lease::scope`] answer it, without a statement; only that
+    /// one load (a later one reads the database). Use it right before the flow's call, with a snapshot
     /// read by the same request (see the module docs for why this keeps
     /// every guarantee). Outside a scope it does nothing.
     pub fn use_prefetched(&self, prefetched: Prefetched) {
@@ -134,15 +189,24 @@ impl SqlxStore {
         user: &str,
     ) -> Result<UserAuthenticators, StoreError> {
         Ok(UserAuthenticators {
-            otp: otp_from_row(
-                row,
-                &self.sql.otp,
-                user,
-                self.options.keyring(),
-                self.sealed_only.load(std::sync::atomic::Ordering::Acquire),
-            )?,
+            otp: self.otp_from_row(row, user)?,
             recovery: recovery_from_row(row, &self.sql.recovery)?,
         })
+    }
+
+    /// The OTP authenticator of `user` in `row` (the `otp_*` columns).
+    pub(crate) fn otp_from_row(
+        &self,
+        row: &AnyRow,
+        user: &str,
+    ) -> Result<Option<OtpAuthenticator>, StoreError> {
+        otp_from_row(
+            row,
+            &self.sql.otp,
+            user,
+            self.options.keyring(),
+            self.sealed_only.load(std::sync::atomic::Ordering::Acquire),
+        )
     }
 }
 

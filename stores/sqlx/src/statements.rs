@@ -7,32 +7,54 @@
 
 use crate::StoreOptions;
 
-/// The columns of [`Statements::load`] (and of an application's own
-/// statement that reads the authenticators with its rows, see
-/// [`SqlxStore::load_columns`](crate::SqlxStore::load_columns)): the OTP
-/// authenticator's as `otp_*`, the recovery authenticator's as `rec_*`,
-/// from the tables joined by [`load_joins`] as `totp_engine_otp` and
-/// `totp_engine_rec`.
-pub(crate) const LOAD_COLUMNS: &str =
-    "totp_engine_otp.id AS otp_id, totp_engine_otp.secret AS otp_secret,
+/// The OTP authenticator's columns, as `otp_*`, from the table joined as
+/// `totp_engine_otp` (a macro so that the constants below can be joined at
+/// compile time).
+macro_rules! otp_columns {
+    () => {
+        "totp_engine_otp.id AS otp_id, totp_engine_otp.secret AS otp_secret,
         totp_engine_otp.algorithm AS otp_algorithm, totp_engine_otp.digits AS otp_digits,
         totp_engine_otp.period AS otp_period, totp_engine_otp.t0 AS otp_t0,
         totp_engine_otp.stepped AS otp_stepped, totp_engine_otp.last_step AS otp_last_step,
         totp_engine_otp.drift AS otp_drift, totp_engine_otp.secret_key_id AS otp_secret_key_id,
         totp_engine_otp.active AS otp_active, totp_engine_otp.attempts_used AS otp_attempts_used,
         totp_engine_otp.attempts_since AS otp_attempts_since,
-        totp_engine_otp.created_at AS otp_created_at,
+        totp_engine_otp.created_at AS otp_created_at"
+    };
+}
+
+/// The columns of [`Statements::load`] (and of an application's own
+/// statement that reads the authenticators with its rows, see
+/// [`SqlxStore::load_columns`](crate::SqlxStore::load_columns)): the OTP
+/// authenticator's as `otp_*`, the recovery authenticator's as `rec_*`,
+/// from the tables joined by [`load_joins`] as `totp_engine_otp` and
+/// `totp_engine_rec`.
+pub(crate) const LOAD_COLUMNS: &str = concat!(
+    otp_columns!(),
+    ",
         totp_engine_rec.id AS rec_id, totp_engine_rec.active AS rec_active,
         totp_engine_rec.slots AS rec_slots, totp_engine_rec.attempts_used AS rec_attempts_used,
         totp_engine_rec.attempts_since AS rec_attempts_since,
-        totp_engine_rec.created_at AS rec_created_at";
+        totp_engine_rec.created_at AS rec_created_at"
+);
+
+/// The columns of [`Statements::load_otp`]: the OTP authenticator's alone,
+/// as in [`LOAD_COLUMNS`], from the table joined by [`load_otp_join`].
+pub(crate) const LOAD_OTP_COLUMNS: &str = otp_columns!();
+
+/// The join that brings the OTP authenticator of the user named by the
+/// column `user` into a statement, for [`LOAD_OTP_COLUMNS`].
+pub(crate) fn load_otp_join(otp: &str, user: &str) -> String {
+    format!("LEFT JOIN {otp} AS totp_engine_otp ON totp_engine_otp.user_id = {user}")
+}
 
 /// The joins that bring the authenticators of the user named by the
 /// column `user` into a statement, for [`LOAD_COLUMNS`].
 pub(crate) fn load_joins(otp: &str, rec: &str, user: &str) -> String {
     format!(
-        "LEFT JOIN {otp} AS totp_engine_otp ON totp_engine_otp.user_id = {user}
-         LEFT JOIN {rec} AS totp_engine_rec ON totp_engine_rec.user_id = {user}"
+        "{}
+         LEFT JOIN {rec} AS totp_engine_rec ON totp_engine_rec.user_id = {user}",
+        load_otp_join(otp, user)
     )
 }
 
@@ -42,6 +64,7 @@ pub(crate) struct Statements {
     pub(crate) otp: String,
     pub(crate) recovery: String,
     pub(crate) load: String,
+    pub(crate) load_otp: String,
     pub(crate) enroll_otp: String,
     pub(crate) enroll_recovery: String,
     pub(crate) advance: String,
@@ -76,6 +99,11 @@ impl Statements {
                 "SELECT {LOAD_COLUMNS}
                  FROM (SELECT CAST($1 AS TEXT) AS user_id) AS u {joins}",
                 joins = load_joins(&otp, &rec, "u.user_id")
+            ),
+            load_otp: format!(
+                "SELECT {LOAD_OTP_COLUMNS}
+                 FROM (SELECT CAST($1 AS TEXT) AS user_id) AS u {join}",
+                join = load_otp_join(&otp, "u.user_id")
             ),
             enroll_otp: format!(
                 "INSERT INTO {otp} (id, user_id, secret, algorithm, digits, period, t0, stepped,

@@ -45,6 +45,7 @@ use totp_engine::{
 
 use crate::lease;
 use crate::outcome::{RecoveryAccept, fresh_nonce, outcome_unknown};
+use crate::prefetch::Snapshot;
 use crate::rows::{bits, progress_columns};
 use crate::statements::Statements;
 use crate::{Backend, StoreError, StoreOptions, migrate};
@@ -157,11 +158,24 @@ impl MfaStore for SqlxStore {
     async fn load(&self, user: &str) -> Result<UserAuthenticators, StoreError> {
         // Read by the application's own statement for this request, once
         // (`prefetch`); otherwise one statement.
-        if let Some(snapshot) = lease::take_prefetched(self.key(), user) {
+        // (A snapshot of the OTP authenticator alone cannot answer it.)
+        if let Some(Snapshot::All(snapshot)) = lease::take_prefetched(self.key(), user) {
             return Ok(snapshot);
         }
         let row = self.read_one(&self.sql.load, user).await?;
         self.snapshot_from_row(&row, user)
+    }
+
+    async fn load_otp(&self, user: &str) -> Result<Option<OtpAuthenticator>, StoreError> {
+        // As `load`, from either kind of prefetched snapshot; otherwise one
+        // statement that does not read the recovery table.
+        match lease::take_prefetched(self.key(), user) {
+            Some(Snapshot::All(snapshot)) => return Ok(snapshot.otp),
+            Some(Snapshot::Otp(otp)) => return Ok(otp),
+            None => {}
+        }
+        let row = self.read_one(&self.sql.load_otp, user).await?;
+        self.otp_from_row(&row, user)
     }
 
     async fn enroll(

@@ -200,3 +200,98 @@ async fn a_stale_prefetched_snapshot_never_accepts_a_code_twice() {
         assert_eq!(attempts_used(&store, "carol").await, 0);
     }
 }
+
+/// The application's own statement reading the OTP authenticator alone
+/// ([`SqlxStore::load_otp_columns`], [`SqlxStore::load_otp_join`]).
+async fn read_otp_with_own_row(store: &SqlxStore, user: &str) -> Prefetched {
+    let sql = format!(
+        "SELECT s.user_id AS session_user, {}
+         FROM (SELECT CAST($1 AS TEXT) AS user_id) AS s {}",
+        store.load_otp_columns(),
+        store.load_otp_join("s.user_id").unwrap()
+    );
+    assert!(!sql.contains("recovery_authenticators"), "{sql}");
+    let row = sqlx::query(&sql)
+        .bind(user)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.prefetched_otp(&row, user).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_otp_only_snapshot_answers_one_load_otp_and_no_load() {
+    for store in stores("pfo_").await {
+        let (_mfa, _) = enrolled(&store, "dave").await;
+        let set_used = |used: i64| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query(
+                    "UPDATE pfo_otp_authenticators SET attempts_used = $1 WHERE user_id = $2",
+                )
+                .bind(used)
+                .bind("dave")
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        };
+        // load_otp: the snapshot once, then the database.
+        let prefetched = read_otp_with_own_row(&store, "dave").await;
+        let shown = format!("{prefetched:?}");
+        assert!(
+            shown.contains("recovery: None") && !shown.contains("secret"),
+            "{shown}"
+        );
+        set_used(2).await;
+        let s = store.clone();
+        let (first, second) = lease::scope(async move {
+            s.use_prefetched(prefetched);
+            (
+                s.load_otp("dave").await.unwrap(),
+                s.load_otp("dave").await.unwrap(),
+            )
+        })
+        .await;
+        assert_eq!(first.unwrap().attempts.used(), 0);
+        assert_eq!(second.unwrap().attempts.used(), 2);
+        // load: never answered from it (it has no recovery record), read
+        // from the database with both records.
+        let prefetched = read_otp_with_own_row(&store, "dave").await;
+        set_used(4).await;
+        let s = store.clone();
+        let loaded = lease::scope(async move {
+            s.use_prefetched(prefetched);
+            s.load("dave").await.unwrap()
+        })
+        .await;
+        assert_eq!(loaded.otp.unwrap().attempts.used(), 4);
+        assert!(loaded.recovery.is_some_and(|r| r.active));
+        // A full snapshot answers load_otp too.
+        let prefetched = read_with_own_row(&store, "dave").await;
+        set_used(6).await;
+        let s = store.clone();
+        let otp = lease::scope(async move {
+            s.use_prefetched(prefetched);
+            s.load_otp("dave").await.unwrap()
+        })
+        .await;
+        assert_eq!(otp.unwrap().attempts.used(), 4);
+        // Without a snapshot, load_otp reads the database; unknown users
+        // have none.
+        assert_eq!(
+            store
+                .load_otp("dave")
+                .await
+                .unwrap()
+                .unwrap()
+                .attempts
+                .used(),
+            6
+        );
+        assert!(store.load_otp("nobody").await.unwrap().is_none());
+        for bad in ["s.user_id; DROP TABLE x", "", "a.b.c"] {
+            assert!(store.load_otp_join(bad).is_none(), "{bad}");
+        }
+    }
+}
