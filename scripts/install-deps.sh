@@ -24,14 +24,13 @@ declare -A PACKAGES=(
   [jq]="jq"            # examples/seed-walkthrough.sh
   [postgresql]="postgresql" # scripts/pg-cluster.sh: the PostgreSQL store and multi-instance tests
   [script]="bsdutils" # server/tests/admin.rs: a pseudo-terminal for the no-echo prompts
-  [pip]="python3-pip" # scripts/management-test.sh installs auth0-python (pinned) with it
+  [pip]="python3-pip" # scripts/management-test.sh installs auth0-python (pinned) with it; scripts/pkjwt-test.sh joserfc (pinned, pip --target)
   [chromium]="chromium chromium-driver" # scripts/browser-test.sh (the demo page), scripts/sdk-test.sh (@auth0/auth0-spa-js)
   [zbarimg]="zbar-tools" # scripts/browser-test.sh: decodes the page's QR code from a screenshot
   [node]="nodejs"      # scripts/browser-test.sh, sdk-test.sh, pkjwt-test.sh, management-test.sh (Node.js 20 or later)
   [npm]="npm"          # npm ci of the pinned packages (playwright-core, the Node SDKs, openid-client, node-auth0)
   [venv]="python3-venv" # scripts/sdk-test.sh: a venv for the pinned Python SDKs
   [openssl]="openssl"  # scripts/sdk-test.sh: the throwaway CA and server certificate
-  [pip]="python3-pip"  # scripts/pkjwt-test.sh installs joserfc (pinned) with pip --target
 )
 
 fail() {
@@ -50,7 +49,6 @@ present() {
       ;;
     pip) python3 -m pip --version >/dev/null 2>&1 ;;
     venv) python3 -c 'import ensurepip, venv' >/dev/null 2>&1 ;;
-    pip) python3 -m pip --version >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }
