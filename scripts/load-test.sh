@@ -37,7 +37,10 @@ REPEATS=${REPEATS:-2}
 CONCURRENCY=${CONCURRENCY:-32}
 PW_REQUESTS=${PW_REQUESTS:-400}
 PW_CONCURRENCY=${PW_CONCURRENCY:-4}
-PG_PORT=${PG_PORT:-55433}
+# Below the kernel's ephemeral range (32768-60999 by default): the load
+# generator's own connections take ports from that range, and one left on
+# PG_PORT + 1 made the durable cluster fail to bind.
+PG_PORT=${PG_PORT:-25433}
 ONLY=${ONLY:-sqlite pg durable big password}
 SECRET=load-test-client-secret-0123456789
 PASSWORD="load test password"
