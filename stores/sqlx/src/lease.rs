@@ -21,21 +21,40 @@
 //! is never run again here: its outcome is resolved by the store's re-read
 //! (`outcome`), on a fresh checkout.
 //!
+//! A scope that ends (or calls [`release`]) with its connection clean
+//! (no transaction open, nothing left unsent) parks it instead of handing
+//! it back to sqlx, and the next scope on that pool takes a parked one
+//! before it asks the pool: sqlx's return to the pool pings every
+//! connection, a round trip to the database per request that a parked one
+//! skips. A connection that is not clean goes back to sqlx as before
+//! (whose ping flushes a queued rollback at once); one that failed as dead
+//! is closed. At most half the pool's connections are parked, so that
+//! statements that take their own checkout still find the rest; one parked
+//! for longer than [`MAX_PARKED`] goes back to sqlx, pinged, when the next
+//! scope finds it; all go back when the pool is closed
+//! ([`sqlx::Pool::close`] waits for them, and they return on its close
+//! event). sqlx itself makes reuse safe: every statement first sends
+//! whatever is queued and reads the connection up to its last
+//! `ReadyForQuery` (PostgreSQL), and SQLite's worker runs commands in
+//! order.
+//!
 //! Outside a scope, [`connection`] is a plain checkout per statement.
 //! Nothing here holds a connection across anything slow by itself: an
 //! application that awaits other work inside a scope (a password hash)
 //! calls [`release`] first.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use crate::prefetch::Snapshot;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool};
+use sqlx::{Any, AnyPool, Connection as _};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 tokio::task_local! {
@@ -53,9 +72,10 @@ struct Held {
     slot: Arc<Mutex<Option<PoolConnection<Any>>>>,
     /// The held connection failed as dead: the next checkout drops it.
     dead: AtomicBool,
-    /// The pool the connection came from (its options' address): a
-    /// statement on another pool inside the scope gets its own checkout.
-    pool: std::sync::OnceLock<usize>,
+    /// The pool the connection came from (its options' address, and the
+    /// pool, to park the connection on): a statement on another pool
+    /// inside the scope gets its own checkout.
+    pool: std::sync::OnceLock<(usize, AnyPool)>,
     /// A user's authenticators read by the application's own statement
     /// ([`SqlxStore::use_prefetched`](crate::SqlxStore::use_prefetched)),
     /// for the next [`load`](totp_engine::MfaStore::load) (or
@@ -64,9 +84,36 @@ struct Held {
     prefetched: std::sync::Mutex<Option<(usize, String, Snapshot)>>,
 }
 
+impl Held {
+    /// The scope is done with `conn` (if it holds one): parked if clean
+    /// ([`park`]), closed if it failed as dead, otherwise back to sqlx.
+    fn give_back(&self, conn: Option<PoolConnection<Any>>) {
+        let dead = self.dead.swap(false, Ordering::AcqRel);
+        let Some(mut conn) = conn else {
+            return;
+        };
+        if dead {
+            conn.close_on_drop();
+            return;
+        }
+        if let Some((id, pool)) = self.pool.get() {
+            park(*id, pool, conn);
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Every `Conn` holds the lease: none is alive now, so the slot is free.
+        let conn = self.slot.try_lock().ok().and_then(|mut slot| slot.take());
+        self.give_back(conn);
+    }
+}
+
 /// Runs `request` in a scope that can hold one connection across its
 /// statements (those that go through [`connection`]) once [`hold`] is
-/// called in it; the connection goes back to the pool when `request` ends.
+/// called in it; the connection is given back when `request` ends (parked
+/// for the next scope if clean, otherwise to the pool).
 /// Scopes do not nest: an inner scope holds its own.
 pub async fn scope<F: Future>(request: F) -> F::Output {
     LEASE.scope(Lease::default(), request).await
@@ -84,8 +131,9 @@ pub fn hold() {
     let _ = LEASE.try_with(|lease| lease.0.active.store(true, Ordering::Release));
 }
 
-/// Returns the scope's connection to the pool now and stops holding one
-/// (each later statement takes a checkout of its own, unless [`hold`] is
+/// Gives the scope's connection back now (parked for the next scope if
+/// clean, otherwise to the pool) and stops holding one (each later
+/// statement takes a checkout of its own, unless [`hold`] is
 /// called again): call it before awaiting something slow inside a
 /// [`scope`], such as a password hash, so that the pool is not held idle,
 /// and before statements that do not go through [`connection`]. Outside a
@@ -96,8 +144,7 @@ pub async fn release() {
     };
     lease.0.active.store(false, Ordering::Release);
     let mut slot = lease.0.slot.lock().await;
-    *slot = None;
-    lease.0.dead.store(false, Ordering::Release);
+    lease.0.give_back(slot.take());
 }
 
 /// Keeps `snapshot` (of `user`'s authenticators, for the store `store`) in
@@ -149,6 +196,138 @@ fn pool_id(pool: &AnyPool) -> usize {
     Arc::as_ptr(&pool.connect_options()).cast::<u8>() as usize
 }
 
+/// How long a parked connection may wait for the next scope: one parked
+/// longer goes back to sqlx (pinged, and then subject to the pool's own
+/// idle and lifetime limits) instead of being used.
+pub const MAX_PARKED: Duration = Duration::from_secs(10);
+
+/// The connections parked per pool (by [`pool_id`]).
+static PARKED: LazyLock<std::sync::Mutex<HashMap<usize, Parked>>> = LazyLock::new(Default::default);
+
+/// One pool's parked connections, newest last, and the task that hands
+/// them back to sqlx when the pool closes.
+#[derive(Default)]
+struct Parked {
+    conns: Vec<(PoolConnection<Any>, Instant)>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Wakes a scope waiting for a connection when one is parked: a
+    /// scope that found none parked also waits on the pool, and takes
+    /// whichever comes first.
+    parked: Arc<tokio::sync::Notify>,
+}
+
+/// The notification of connections parked on pool `id`.
+fn parked_notify(id: usize) -> Option<Arc<tokio::sync::Notify>> {
+    let mut parked = PARKED.lock().ok()?;
+    Some(Arc::clone(&parked.entry(id).or_default().parked))
+}
+
+/// A connection of `pool` (with id `id`) for a scope: a parked one, or
+/// the pool's, whichever comes first.
+async fn checkout(id: usize, pool: &AnyPool) -> Result<PoolConnection<Any>, sqlx::Error> {
+    if let Some(conn) = take_parked(id) {
+        return Ok(conn);
+    }
+    // Below its size the pool opens a connection for this checkout: that
+    // must not be abandoned halfway for a parked one (the database would
+    // start a session for nothing). At its size, the checkout only waits,
+    // and waits for a parked connection too.
+    let notify = match parked_notify(id) {
+        Some(notify) if pool.size() >= pool.options().get_max_connections() => notify,
+        _ => return pool.acquire().await,
+    };
+    let acquire = pool.acquire();
+    tokio::pin!(acquire);
+    loop {
+        let parked = notify.notified();
+        tokio::pin!(parked);
+        // Registered before looking, so that a park in between wakes it.
+        parked.as_mut().enable();
+        if let Some(conn) = take_parked(id) {
+            return Ok(conn);
+        }
+        tokio::select! {
+            conn = &mut acquire => return conn,
+            () = &mut parked => {}
+        }
+    }
+}
+
+/// A parked connection of pool `id`, the newest that has waited less than
+/// [`MAX_PARKED`]; older ones go back to sqlx.
+fn take_parked(id: usize) -> Option<PoolConnection<Any>> {
+    let mut stale = Vec::new();
+    let taken = {
+        let mut parked = PARKED.lock().ok()?;
+        let list = &mut parked.get_mut(&id)?.conns;
+        let now = Instant::now();
+        let mut taken = None;
+        while let Some((conn, since)) = list.pop() {
+            if now.saturating_duration_since(since) < MAX_PARKED {
+                taken = Some(conn);
+                break;
+            }
+            stale.push(conn);
+        }
+        // Everything below a stale one is older still.
+        stale.extend(list.drain(..).map(|(conn, _)| conn));
+        taken
+    };
+    // Dropped outside the lock: sqlx pings each on its way back.
+    drop(stale);
+    taken
+}
+
+/// Parks `conn` of `pool` (with id `id`) if it is clean and the pool has
+/// room for it; otherwise it goes back to sqlx (dropped).
+fn park(id: usize, pool: &AnyPool, conn: PoolConnection<Any>) {
+    if pool.is_closed() || conn.is_in_transaction() || conn.should_flush() {
+        return;
+    }
+    // A close watcher needs a runtime to wait on.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    // Below half: a checkout waiting on a full pool is then always woken,
+    // by a connection parked or one handed back to sqlx. A pool of one
+    // parks nothing.
+    let room = usize::try_from(pool.options().get_max_connections() / 2).unwrap_or(usize::MAX);
+    let Ok(mut parked) = PARKED.lock() else {
+        return;
+    };
+    // Checked again under the lock: a close that began since has its
+    // watcher wait for this lock, and then finds the connection.
+    if pool.is_closed() {
+        return;
+    }
+    let entry = parked.entry(id).or_default();
+    if entry.conns.len() >= room {
+        return;
+    }
+    // `close` waits for every checked-out connection, the parked ones too:
+    // they go back to sqlx (which closes them) on its close event. A
+    // watcher whose runtime ended is replaced.
+    if entry
+        .watcher
+        .as_ref()
+        .is_none_or(tokio::task::JoinHandle::is_finished)
+    {
+        let closed = pool.close_event();
+        entry.watcher = Some(runtime.spawn(async move {
+            closed.await;
+            unpark_all(id);
+        }));
+    }
+    entry.conns.push((conn, Instant::now()));
+    entry.parked.notify_one();
+}
+
+/// Hands every parked connection of pool `id` back to sqlx.
+fn unpark_all(id: usize) {
+    let parked = PARKED.lock().ok().and_then(|mut parked| parked.remove(&id));
+    drop(parked);
+}
+
 /// The connection to run a statement on from `pool`: the [`scope`]'s
 /// (checked out at its first statement), or a checkout of its own.
 ///
@@ -162,7 +341,7 @@ pub async fn connection(pool: &AnyPool) -> Result<Conn, sqlx::Error> {
         _ => return Ok(Conn(Inner::Own(pool.acquire().await?))),
     };
     let id = pool_id(pool);
-    if *lease.0.pool.get_or_init(|| id) != id {
+    if lease.0.pool.get_or_init(|| (id, pool.clone())).0 != id {
         return Ok(Conn(Inner::Own(pool.acquire().await?)));
     }
     let mut slot: OwnedMutexGuard<Option<PoolConnection<Any>>> =
@@ -173,7 +352,7 @@ pub async fn connection(pool: &AnyPool) -> Result<Conn, sqlx::Error> {
         dead.close_on_drop();
     }
     if slot.is_none() {
-        *slot = Some(pool.acquire().await?);
+        *slot = Some(checkout(id, pool).await?);
     }
     match OwnedMutexGuard::try_map(slot, Option::as_mut) {
         Ok(held) => Ok(Conn(Inner::Held(held, lease))),

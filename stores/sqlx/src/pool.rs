@@ -55,7 +55,8 @@ impl Backend {
 ///
 /// Acquiring waits at most 5 s and does not ping the connection first
 /// (`test_before_acquire(false)`; sqlx still pings each connection as it
-/// goes back to the pool, and closes it if that fails): a connection that
+/// goes back to the pool, and closes it if that fails, except those a
+/// [`crate::lease`] scope parks for the next scope): a connection that
 /// died while idle fails its first statement instead, and the store's reads
 /// then drop it and run again on another ([`crate::lease`]), so that after
 /// a database outage no request fails for a dead idle connection. The

@@ -1,6 +1,7 @@
-//! `lease`: one connection held across a request's statements, and reads
-//! that survive connections that died while idle (the pool does not ping
-//! on acquire).
+//! `lease`: one connection held across a request's statements, parked
+//! clean for the next scope (no ping on its way back), and reads that
+//! survive connections that died while idle (the pool does not ping on
+//! acquire).
 
 #![allow(
     clippy::unwrap_used,
@@ -98,7 +99,7 @@ async fn a_held_scope_runs_every_statement_on_one_checkout() {
             .unwrap();
         assert_eq!(n, 8);
         // Released: the next statement is a checkout of its own, and the
-        // held one is back in the pool.
+        // held one is parked for the next scope.
         lease::release().await;
         let seen = sqlx::query("SELECT COUNT(*) FROM mark")
             .execute(&mut *lease::connection(&p).await.unwrap())
@@ -193,4 +194,132 @@ async fn reads_on_connections_killed_while_idle_run_again_and_writes_are_not_ret
         .execute(&mut admin)
         .await
         .unwrap();
+}
+
+/// A SQLite pool in a fresh directory of its own.
+async fn sqlite_pool(name: &str) -> (sqlx::AnyPool, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("totp-sqlx-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pool, _) = connect_pool(&dir.join("store.db").display().to_string())
+        .await
+        .unwrap();
+    (pool, dir)
+}
+
+/// Whether the scope's connection has the TEMP table `mark` (made on one
+/// connection only).
+async fn has_mark(pool: &sqlx::AnyPool) -> bool {
+    let p = pool.clone();
+    lease::scope(async move {
+        lease::hold();
+        sqlx::query("SELECT COUNT(*) FROM mark")
+            .execute(&mut *lease::connection(&p).await.unwrap())
+            .await
+            .is_ok()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_connection_is_parked_for_the_next_scope_and_one_in_a_transaction_is_not() {
+    let (pool, dir) = sqlite_pool("park").await;
+    warm(&pool, 4).await;
+    let idle = pool.num_idle();
+    let p = pool.clone();
+    lease::scope(async move {
+        lease::hold();
+        sqlx::query("CREATE TEMP TABLE mark (x INTEGER)")
+            .execute(&mut *lease::connection(&p).await.unwrap())
+            .await
+            .unwrap();
+    })
+    .await;
+    // Parked: not back in sqlx's pool (no ping on the way), and the next
+    // scope runs on it.
+    assert_eq!(pool.num_idle(), idle - 1, "parked, not returned");
+    for _ in 0..3 {
+        assert!(has_mark(&pool).await, "the next scope took the parked one");
+    }
+    // A checkout of its own never gets a parked connection.
+    let own = sqlx::query("SELECT COUNT(*) FROM mark")
+        .execute(&mut *lease::connection(&pool).await.unwrap())
+        .await;
+    assert!(own.is_err(), "outside a scope: the pool's own connections");
+
+    // A scope that ends with its transaction dropped unfinished: the
+    // connection, parked or handed back to sqlx, has it rolled back before
+    // its next statement, so no later scope sees the row or the transaction.
+    let p = pool.clone();
+    lease::scope(async move {
+        lease::hold();
+        let mut conn = lease::connection(&p).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO mark (x) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+    })
+    .await;
+    for _ in 0..3 {
+        let p = pool.clone();
+        let (in_tx, rows) = lease::scope(async move {
+            lease::hold();
+            let mut conn = lease::connection(&p).await.unwrap();
+            let rows: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM mark")
+                .fetch_one(&mut *conn)
+                .await;
+            (conn.is_in_transaction(), rows.ok())
+        })
+        .await;
+        assert!(!in_tx, "no transaction left open");
+        assert!(matches!(rows, None | Some(0)), "rolled back: {rows:?}");
+    }
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_half_the_pool_is_parked_and_close_takes_the_parked_back() {
+    let (pool, dir) = sqlite_pool("park-bound").await;
+    let max = pool.options().get_max_connections() as usize;
+    // `max` scopes at once, each holding its own connection until all have
+    // one, then ending together.
+    let barrier = Arc::new(tokio::sync::Barrier::new(max));
+    let scopes: Vec<_> = (0..max)
+        .map(|_| {
+            let (p, b) = (pool.clone(), Arc::clone(&barrier));
+            tokio::spawn(lease::scope(async move {
+                lease::hold();
+                sqlx::query("SELECT 1")
+                    .execute(&mut *lease::connection(&p).await.unwrap())
+                    .await
+                    .unwrap();
+                b.wait().await;
+            }))
+        })
+        .collect();
+    for scope in scopes {
+        scope.await.unwrap();
+    }
+    assert_eq!(pool.size() as usize, max);
+    for _ in 0..200 {
+        if pool.num_idle() >= max - max / 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        pool.num_idle(),
+        max - max / 2,
+        "half parked, the rest back in the pool"
+    );
+    // Every connection is checked out or parked: close waits for the
+    // parked ones, which go back on its close event.
+    tokio::time::timeout(std::time::Duration::from_secs(10), pool.close())
+        .await
+        .expect("close does not wait forever on parked connections");
+    assert_eq!(pool.size(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
