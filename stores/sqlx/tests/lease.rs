@@ -117,11 +117,12 @@ async fn kill(admin: &mut sqlx::AnyConnection, name: &str) {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_on_connections_killed_while_idle_run_again_and_writes_are_not_retried() {
+/// A fresh PostgreSQL database on the test cluster: the admin connection,
+/// the database's name and its URL.
+async fn pg_database(prefix: &str) -> (sqlx::AnyConnection, String, String) {
     let admin_url = std::env::var("MFA_TEST_POSTGRES_URL")
         .expect("MFA_TEST_POSTGRES_URL is not set: run scripts/test.sh (this test does not skip)");
-    let name = format!("lease_{}", std::process::id());
+    let name = format!("{prefix}_{}", std::process::id());
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
@@ -133,6 +134,12 @@ async fn reads_on_connections_killed_while_idle_run_again_and_writes_are_not_ret
         .await
         .unwrap();
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    (admin, name, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_connections_killed_while_idle_run_again_and_writes_are_not_retried() {
+    let (mut admin, name, url) = pg_database("lease").await;
     let (pool, _) = connect_pool(&url).await.unwrap();
     let store = SqlxStore::new(pool.clone(), StoreOptions::default())
         .await
@@ -323,4 +330,67 @@ async fn at_most_half_the_pool_is_parked_and_close_takes_the_parked_back() {
     }
     assert_eq!(pool.size(), 0, "every connection closed");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_dropped_on_postgres_is_rolled_back_at_once_not_parked_with_its_locks() {
+    let (mut admin, name, url) = pg_database("lease_tx").await;
+    let (pool, _) = connect_pool(&url).await.unwrap();
+    sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY, x BIGINT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO t (id, x) VALUES (1, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A scope whose transaction locks row 1 and inserts row 2, then is
+    // dropped unfinished: its ROLLBACK is only queued on the connection.
+    let p = pool.clone();
+    lease::scope(async move {
+        lease::hold();
+        let mut conn = lease::connection(&p).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("UPDATE t SET x = 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (id, x) VALUES (2, 0)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(
+            sqlx::Connection::should_flush(&*conn),
+            "the rollback waits to be sent"
+        );
+    })
+    .await;
+    // Not parked: sqlx's ping on return sends the rollback, so another
+    // session gets the row lock at once and sees neither change.
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("SET lock_timeout = '5s'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let updated = sqlx::query("UPDATE t SET x = x + 10 WHERE id = 1")
+        .execute(&mut other)
+        .await
+        .expect("the row lock was released: the transaction is gone");
+    assert_eq!(updated.rows_affected(), 1);
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, x FROM t ORDER BY id")
+        .fetch_all(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(1, 10)],
+        "rolled back, then only the other session's write"
+    );
+    other.close().await.unwrap();
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }
