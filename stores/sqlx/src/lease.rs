@@ -232,9 +232,11 @@ async fn checkout(id: usize, pool: &AnyPool) -> Result<PoolConnection<Any>, sqlx
     // must not be abandoned halfway for a parked one (the database would
     // start a session for nothing). At its size, the checkout only waits,
     // and waits for a parked connection too.
-    let notify = match parked_notify(id) {
-        Some(notify) if pool.size() >= pool.options().get_max_connections() => notify,
-        _ => return pool.acquire().await,
+    if pool.size() < pool.options().get_max_connections() {
+        return pool.acquire().await;
+    }
+    let Some(notify) = parked_notify(id) else {
+        return pool.acquire().await;
     };
     let acquire = pool.acquire();
     tokio::pin!(acquire);
@@ -253,25 +255,19 @@ async fn checkout(id: usize, pool: &AnyPool) -> Result<PoolConnection<Any>, sqlx
     }
 }
 
-/// A parked connection of pool `id`, the newest that has waited less than
-/// [`MAX_PARKED`]; older ones go back to sqlx.
+/// The newest parked connection of pool `id`, if it has waited less than
+/// [`MAX_PARKED`]; the ones that have waited longer go back to sqlx, and
+/// the other fresh ones stay parked.
 fn take_parked(id: usize) -> Option<PoolConnection<Any>> {
-    let mut stale = Vec::new();
-    let taken = {
+    let (taken, stale) = {
         let mut parked = PARKED.lock().ok()?;
         let list = &mut parked.get_mut(&id)?.conns;
         let now = Instant::now();
-        let mut taken = None;
-        while let Some((conn, since)) = list.pop() {
-            if now.saturating_duration_since(since) < MAX_PARKED {
-                taken = Some(conn);
-                break;
-            }
-            stale.push(conn);
-        }
-        // Everything below a stale one is older still.
-        stale.extend(list.drain(..).map(|(conn, _)| conn));
-        taken
+        // Oldest first: the stale ones are a prefix.
+        let fresh =
+            list.partition_point(|(_, since)| now.saturating_duration_since(*since) >= MAX_PARKED);
+        let stale: Vec<_> = list.drain(..fresh).collect();
+        (list.pop().map(|(conn, _)| conn), stale)
     };
     // Dropped outside the lock: sqlx pings each on its way back.
     drop(stale);

@@ -316,6 +316,17 @@ async fn at_most_half_the_pool_is_parked_and_close_takes_the_parked_back() {
         max - max / 2,
         "half parked, the rest back in the pool"
     );
+    // Scopes one after another take a parked connection and park it again:
+    // the other parked ones stay parked, none goes back to sqlx.
+    for _ in 0..3 {
+        in_scope(&pool, "SELECT 1").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            pool.num_idle(),
+            max - max / 2,
+            "taking one parked connection leaves the others parked"
+        );
+    }
     // Every connection is checked out or parked: close waits for the
     // parked ones, which go back on its close event.
     tokio::time::timeout(std::time::Duration::from_secs(10), pool.close())
