@@ -1,31 +1,33 @@
 //! Logging: the format of the process's log ([`LogFormat`], `serve
 //! --log-format`), the subscriber that writes it to standard error
-//! ([`init`]), and the request log line of the router ([`trace_layer`]).
+//! ([`init`]), and the request log of the router ([`request_log`]).
 //!
 //! What is logged, and what never is:
-//! - one line per request, from `tower_http`'s trace layer: method, the
-//!   matched route (`/mfa/authenticators/{id}`, not the path: no ids;
-//!   `unmatched` for unknown paths), status and duration in whole
-//!   milliseconds. Never the query string, a header, a body, a code or a
-//!   token.
-//! - one line per grant with its outcome class (`grant="password"
-//!   outcome="wrong_password"`, …; see `http/outcome.rs`), inside the
-//!   request's span: no username, code or token.
+//! - one line per request, written by [`request_log`] when the response is
+//!   ready: in the request's span the method, the matched route
+//!   (`/mfa/authenticators/{id}`, not the path: no ids; `unmatched` for
+//!   unknown paths) and, for a grant, its outcome class (`grant="password"
+//!   outcome="wrong_password"`, …; see `http/outcome.rs`); in the line the
+//!   status and the duration in whole milliseconds. A request dropped
+//!   before its response (the client went away, or a shutdown cut it)
+//!   still gets its line, `request dropped`, with the span's fields and
+//!   the milliseconds it ran, so a grant's outcome is never missing from
+//!   the log. Never the query string, a header, a body, a username, a
+//!   code or a token.
 //! - a line at start (`listening`) and one at shutdown.
 //!
 //! `RUST_LOG` filters as usual (default `info,sqlx=warn`).
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
+use axum::middleware::Next;
 use serde::Deserialize;
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::TraceLayer;
-use tracing::Span;
+use tracing::{Instrument, Span};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -93,22 +95,29 @@ pub fn route_of<B>(request: &Request<B>) -> &str {
         .map_or("unmatched", MatchedPath::as_str)
 }
 
-/// The span of one request: its method and matched route.
+/// The span of one request: its method and matched route, and the
+/// grant's outcome once [`record_grant`] has set it.
 fn request_span(request: &Request<Body>) -> Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
         route = %route_of(request),
+        grant = tracing::field::Empty,
+        outcome = tracing::field::Empty,
     )
 }
 
-/// The request's one line: status and duration in milliseconds, rounded.
-fn request_done(response: &Response<Body>, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        ms = rounded_ms(latency),
-        "request"
-    );
+/// Records a grant's outcome class in the current request's span, to be
+/// written with the request's line. Outside a request's span (a caller
+/// that is not a request) it writes a line of its own.
+pub fn record_grant(grant: &'static str, outcome: &'static str) {
+    let span = Span::current();
+    if span.metadata().is_some_and(|m| m.name() == "request") && span.has_field("outcome") {
+        span.record("grant", grant);
+        span.record("outcome", outcome);
+    } else {
+        tracing::info!(grant, outcome, "grant");
+    }
 }
 
 /// `duration` in whole milliseconds, rounded to the nearest.
@@ -116,29 +125,45 @@ fn rounded_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros().saturating_add(500) / 1000).unwrap_or(u64::MAX)
 }
 
-/// The request-log layer: one line when the response is ready, nothing
-/// when the request arrives or fails (the status says it).
-pub type RequestLog = TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    fn(&Request<Body>) -> Span,
-    (),
-    fn(&Response<Body>, Duration, &Span),
-    (),
-    (),
-    (),
->;
+/// A request's line: `request` with the status once the response is
+/// ready ([`RequestLine::answered`]), `request dropped` if the request's
+/// future is dropped before that.
+struct RequestLine {
+    span: Span,
+    start: Instant,
+    status: Option<u16>,
+}
 
-/// The layer of [`RequestLog`], for the router (inside routing, so the
-/// matched route is known).
-#[must_use]
-pub fn trace_layer() -> RequestLog {
-    TraceLayer::new_for_http()
-        .make_span_with(request_span as fn(&Request<Body>) -> Span)
-        .on_request(())
-        .on_response(request_done as fn(&Response<Body>, Duration, &Span))
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(())
+impl RequestLine {
+    fn answered(mut self, status: u16) {
+        self.status = Some(status);
+    }
+}
+
+impl Drop for RequestLine {
+    fn drop(&mut self) {
+        let ms = rounded_ms(self.start.elapsed());
+        self.span.in_scope(|| match self.status {
+            Some(status) => tracing::info!(status, ms, "request"),
+            None => tracing::info!(ms, "request dropped"),
+        });
+    }
+}
+
+/// The request-log middleware, outermost in the router (inside routing,
+/// so the matched route is known): runs the request in its span and
+/// writes the request's one line, status and duration, when the response
+/// is ready (see the module docs).
+pub async fn request_log(request: Request<Body>, next: Next) -> Response<Body> {
+    let span = request_span(&request);
+    let line = RequestLine {
+        span: span.clone(),
+        start: Instant::now(),
+        status: None,
+    };
+    let response = next.run(request).instrument(span).await;
+    line.answered(response.status().as_u16());
+    response
 }
 
 #[cfg(test)]

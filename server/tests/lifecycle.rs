@@ -151,13 +151,17 @@ async fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0() {
     assert_eq!(line["span"]["route"], "/oauth/token");
     assert_eq!(line["fields"]["status"], 403);
     assert!(line["fields"]["ms"].is_u64(), "{line}");
-    let grant = lines
-        .iter()
-        .find(|l| message(l) == "grant")
-        .expect("no grant line");
-    assert_eq!(grant["fields"]["grant"], "password");
-    assert_eq!(grant["fields"]["outcome"], "mfa_required");
-    assert_eq!(grant["span"]["route"], "/oauth/token");
+    // The grant's outcome is in the request's line, which is its only one.
+    assert_eq!(line["span"]["grant"], "password", "{line}");
+    assert_eq!(line["span"]["outcome"], "mfa_required", "{line}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["span"]["route"] == "/oauth/token")
+            .count(),
+        1,
+        "{text}"
+    );
     for secret in [PASSWORD, CLIENT_SECRET, USER] {
         assert!(!text.contains(secret), "{secret:?} in the log:\n{text}");
     }
@@ -207,6 +211,18 @@ async fn a_request_still_in_flight_at_the_shutdown_timeout_is_cut() {
         (&done["fields"]["connections"], &done["fields"]["cut"]),
         (&1.into(), &1.into())
     );
+    // The cut request still has its line, before the shutdown's, with how
+    // long it ran (about the shutdown's timeout after it began).
+    let dropped: Vec<_> = lines
+        .iter()
+        .filter(|l| message(l) == "request dropped")
+        .collect();
+    assert_eq!(dropped.len(), 1, "{lines:?}");
+    assert_eq!(dropped[0]["span"]["route"], "/oauth/token");
+    assert_eq!(dropped[0]["span"]["method"], "POST");
+    let ms = dropped[0]["fields"]["ms"].as_u64().unwrap();
+    assert!((900..5_000).contains(&ms), "{ms} ms");
+    assert!(!lines.iter().any(|l| message(l) == "request"), "{lines:?}");
 }
 
 #[tokio::test]
@@ -257,8 +273,11 @@ async fn text_logs_name_the_route_status_and_milliseconds_but_no_secret() {
             && requests[1].contains("status=401"),
         "{text}"
     );
+    // The grant's outcome is in its request's line.
     assert!(
-        text.contains("grant=\"password\" outcome=\"wrong_password\""),
+        requests[2].contains(
+            "request{method=POST route=/oauth/token grant=\"password\" outcome=\"wrong_password\"}"
+        ) && requests[2].contains("status=403 ms="),
         "{text}"
     );
     assert!(text.contains("shutdown complete"), "{text}");

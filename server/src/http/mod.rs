@@ -264,7 +264,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(tower::util::option_layer(cors::layer(
             app_origins.as_slice(),
         )))
-        .layer(crate::logging::trace_layer())
+        .layer(middleware::from_fn(crate::logging::request_log))
 }
 
 /// Runs the request in a [`totp_engine_sqlx::lease::scope`]: the

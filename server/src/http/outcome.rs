@@ -1,5 +1,6 @@
-//! The outcome class of each grant, recorded once per grant as a log line
-//! (`grant`, `outcome`) and as the `mfa_server_grants_total{grant,outcome}`
+//! The outcome class of each grant, recorded once per grant in the
+//! request's log line (`grant`, `outcome` in its span:
+//! [`crate::logging::record_grant`]) and as the `mfa_server_grants_total{grant,outcome}`
 //! counter ([`crate::metrics`]); for an accepted code also its offset from
 //! the current time step (the clock drift of the population).
 //!
@@ -90,7 +91,7 @@ impl Outcome {
 /// Logs and counts `outcome`.
 pub fn record(outcome: Outcome) {
     let (grant, label) = outcome.labels();
-    tracing::info!(grant, outcome = outcome.described(), "grant");
+    crate::logging::record_grant(grant, outcome.described());
     metrics::grant(grant, label);
 }
 
