@@ -452,17 +452,22 @@ impl<H: BlockHash> Keyed<H> {
         for byte in pad.as_mut_bytes() {
             *byte ^= 0x36;
         }
-        let mut inner = H::IV;
-        H::compress(&mut inner, H::words_block(&pad));
+        // Compressed in place in the value returned: no copy of the two
+        // states follows the compressions (on AMD a move of them right
+        // after their stores missed store-to-load forwarding).
+        let mut this = Self {
+            inner: H::IV,
+            outer: H::IV,
+        };
+        H::compress(&mut this.inner, H::words_block(&pad));
         for byte in pad.as_mut_bytes() {
             *byte ^= 0x36 ^ 0x5c;
         }
-        let mut outer = H::IV;
-        H::compress(&mut outer, H::words_block(&pad));
+        H::compress(&mut this.outer, H::words_block(&pad));
         if let Some(keyed) = pad.as_mut().get_mut(..keyed_len.div_ceil(8)) {
             keyed.zeroize();
         }
-        Self { inner, outer }
+        this
     }
 
     /// HMAC of an arbitrary message into `out[..H::OUTPUT_LEN]`.
