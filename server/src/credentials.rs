@@ -127,6 +127,15 @@ pub fn new_mfa_token() -> (Zeroizing<String>, [u8; 32]) {
     (token, hash)
 }
 
+/// A fresh token identifier (an access token's `jti`): 128 random bits as
+/// 22 URL-safe characters. Not a secret: it names a token, it does not
+/// grant anything.
+pub fn new_token_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// The storage key of an mfa_token.
 pub fn mfa_token_hash(token: &str) -> [u8; 32] {
     sha2::Sha256::digest(token.as_bytes()).into()

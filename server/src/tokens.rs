@@ -272,6 +272,11 @@ pub struct Claims {
     /// The client the access token was issued to (absent from id tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// The token's unique identifier (RFC 9068 §2.2, RFC 7519 §4.1.7): 128
+    /// random bits, URL-safe ([`crate::credentials::new_token_id`]), on
+    /// every access token; absent from id tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
     /// The key the token is bound to (RFC 9449 §6: `cnf.jkt`, the RFC 7638
     /// thumbprint of the DPoP proof key); absent from Bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,6 +403,7 @@ impl Signer {
             scope: String::new(),
             amr: Vec::new(),
             azp: Some("mfa-server-self-check".to_owned()),
+            jti: None,
             cnf: None,
             profile: serde_json::Map::new(),
         };

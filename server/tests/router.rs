@@ -1147,6 +1147,29 @@ async fn password_grant_audience_must_be_known_and_scopes_are_filtered_f2() {
         86_400,
         "the id token keeps the configured lifetime"
     );
+    // Every access token has its own `jti` (RFC 9068 §2.2: 128 random
+    // bits, 22 URL-safe characters); an id token has none.
+    assert!(id.get("jti").is_none(), "{id}");
+    let mut jtis = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let a = server.tokens(USER, &jane.secret, None, "openid").await;
+        let jti = payload(a.json["access_token"].as_str().unwrap())["jti"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            claims(&server, a.json["access_token"].as_str().unwrap()).jti,
+            Some(jti.clone())
+        );
+        assert!(
+            jti.len() == 22
+                && jti
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{jti}"
+        );
+        assert!(jtis.insert(jti), "a jti issued twice");
+    }
 
     // F2 as reported, on a server that knows no payments API: refused.
     let bare = Server::start(ConfigValues::default()).await;

@@ -278,6 +278,7 @@ pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Res
         scope: granted.scope.clone(),
         amr: issue.amr.clone(),
         azp: Some(issue.client_id.to_owned()),
+        jti: Some(credentials::new_token_id()),
         cnf: issue.cnf.clone(),
         profile: serde_json::Map::new(),
     };
@@ -307,6 +308,7 @@ pub(super) fn issue_tokens(app: &App, issue: &Issue<'_>, now: u64) -> Result<Res
             exp: now.saturating_add(app.settings.access_token_ttl()),
             scope: String::new(),
             azp: None,
+            jti: None,
             cnf: None,
             profile: match profile {
                 Value::Object(map) => map,

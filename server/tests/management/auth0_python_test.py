@@ -11,6 +11,8 @@ classes take `protocol="http"` for this loopback server, which is what is
 used here (the same classes, the same requests).
 """
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -46,6 +48,12 @@ def check(name, fn):
     except Exception as e:  # noqa: BLE001 - every failure is reported
         failed += 1
         print(f"not ok - {name}: {type(e).__name__}: {e}")
+
+
+def jwt_payload(token):
+    """The payload of a JWT, decoded (not verified: the SDK calls verify it)."""
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def token_endpoint(**fields):
@@ -119,6 +127,9 @@ def main():
         assert (full["token_type"], full["scope"]) == ("Bearer", ALL_SCOPES), full
         assert read["scope"] == "read:users", read
         assert full["expires_in"] > 0
+        # Each access token has its own jti (RFC 9068 section 2.2).
+        jtis = [jwt_payload(t["access_token"])["jti"] for t in (full, read)]
+        assert all(len(j) == 22 for j in jtis) and jtis[0] != jtis[1], jtis
     check("client_credentials grants the allowed scopes", grants)
 
     check("client_credentials for an unknown audience is refused", lambda: refused(

@@ -105,6 +105,7 @@ pub(crate) async fn client_credentials(
         scope: scope.clone(),
         amr: Vec::new(),
         azp: Some(client_id.to_owned()),
+        jti: Some(crate::credentials::new_token_id()),
         cnf: None,
         profile: serde_json::Map::new(),
     };

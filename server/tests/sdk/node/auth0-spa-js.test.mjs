@@ -212,7 +212,8 @@ step(SDK, V, "recovery code → tokens + replacement (old one refused)", async (
 
 step(SDK, V, "refresh through the SDK's cache (getTokenSilently, cacheMode off), twice", async () => {
   const before = await call(s.page, (c) => c.getTokenSilently());
-  // Tokens are deterministic per second (RS256, no jti): let iat move on.
+  // Let iat move on: the assertions below tell the tokens apart by it
+  // (id tokens are deterministic per second: RS256, no jti).
   await sleep(1100);
   const refreshed = await call(s.page, (c) => c.getTokenSilently({ cacheMode: "off", detailedResponse: true }));
   assert.ok(refreshed.ok?.access_token && refreshed.ok?.id_token, JSON.stringify(refreshed));
