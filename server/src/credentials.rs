@@ -127,13 +127,11 @@ pub fn new_mfa_token() -> (Zeroizing<String>, [u8; 32]) {
     (token, hash)
 }
 
-/// A fresh token identifier (an access token's `jti`): 128 random bits as
+/// A fresh token identifier (an access token's `jti`): 128 random bits ([`salt`]) as
 /// 22 URL-safe characters. Not a secret: it names a token, it does not
 /// grant anything.
 pub fn new_token_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(salt())
 }
 
 /// The storage key of an mfa_token.
