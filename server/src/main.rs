@@ -496,18 +496,35 @@ async fn run(command: Command, clock: SharedClock) -> Result<(), String> {
             let new = tokens::new_signing_key(signing_alg).map_err(|e| e.to_string())?;
             let now = clock.unix_time();
             // Keys retired longer ago than any token can live are deleted.
-            let retired = db
+            let rotated = db
                 .rotate_signing_key(&new, now, now.saturating_sub(config::MAX_TTL))
                 .await
                 .map_err(|e| e.to_string())?;
-            match retired {
+            // Without a next key to promote, the new key signs at once; a
+            // next key is stored for the rotation after this one.
+            let next = match rotated.next {
+                Some(next) => next,
+                None => {
+                    let candidate =
+                        tokens::new_signing_key(signing_alg).map_err(|e| e.to_string())?;
+                    db.next_signing_key(&candidate, now)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .kid
+                }
+            };
+            let current = &rotated.current;
+            let ahead = if rotated.published_ahead {
+                "published in the JWKS since the previous rotation or the first start"
+            } else {
+                "not published ahead: this database had no next key"
+            };
+            match rotated.retired {
                 Some(old) => println!(
-                    "{signing_alg} signing key rotated: {} signs from now on (every instance within a second); {old} stays in the JWKS until its tokens expire",
-                    new.kid
+                    "{signing_alg} signing key rotated: {current} signs from now on (every instance within a second; {ahead}); {old} stays in the JWKS until its tokens expire; {next} is the next key, published from now on"
                 ),
                 None => println!(
-                    "{signing_alg} signing key created: {} (there was none)",
-                    new.kid
+                    "{signing_alg} signing key created: {current} (there was none); {next} is the next key, published from now on"
                 ),
             }
             Ok(())

@@ -107,15 +107,18 @@ struct KeySet {
     key: PrivateKey,
     verifiers: Vec<Verifier>,
     jwks: serde_json::Value,
-    /// (kid, retired_at) of the published keys, as the database listed
-    /// them: what [`Signer::refresh`] compares.
-    published: Vec<(String, Option<u64>)>,
+    /// (kid, retired_at, next) of the published keys, as the database
+    /// listed them: what [`Signer::refresh`] compares.
+    published: Vec<(String, Option<u64>, bool)>,
 }
 
 /// The server's signing keys: the current key of its algorithm signs;
-/// every key still published (the current keys of every algorithm, and
-/// the keys retired less than a token lifetime ago) verifies and is in the
-/// JWKS. [`Signer::refresh`] picks up a rotation made by any process.
+/// every key still published (the current and next keys of every
+/// algorithm, and the keys retired less than a token lifetime ago)
+/// verifies and is in the JWKS. The next key is published from the
+/// rotation (or first start) before the one that makes it sign, so that
+/// verifiers hold it before its first token. [`Signer::refresh`] picks up
+/// a rotation made by any process.
 pub struct Signer {
     alg: SigningAlg,
     issuer: String,
@@ -199,7 +202,7 @@ fn key_set(current: &SigningKeyRow, published: &[SigningKeyRow]) -> Result<KeySe
     let mut jwks = vec![jwk];
     let mut listed = Vec::new();
     for row in published {
-        listed.push((row.kid.clone(), row.retired_at));
+        listed.push((row.kid.clone(), row.retired_at, row.next));
         if row.kid == current.kid {
             continue;
         }
@@ -315,7 +318,8 @@ impl Signer {
     /// Loads the current signing key of `alg`, generating and storing one
     /// on the first start that signs with it, and every published key
     /// (keys retired within `retention` seconds stay published), each
-    /// parsed once.
+    /// parsed once. Stores a next key of `alg` if it has none (the first
+    /// start, or the first after an upgrade to next keys).
     pub async fn load_or_create(
         db: &Db,
         alg: SigningAlg,
@@ -330,9 +334,15 @@ impl Signer {
                 db.signing_key(&candidate, now).await?
             }
         };
-        let published = db
+        let mut published = db
             .published_signing_keys(now.saturating_sub(retention))
             .await?;
+        if !published.iter().any(|row| row.alg == alg && row.next) {
+            db.next_signing_key(&new_signing_key(alg)?, now).await?;
+            published = db
+                .published_signing_keys(now.saturating_sub(retention))
+                .await?;
+        }
         let signer = Self {
             alg,
             issuer: issuer.to_owned(),
@@ -362,10 +372,10 @@ impl Signer {
         let published = db.published_signing_keys(retired_by).await?;
         let current = published
             .iter()
-            .find(|row| row.alg == self.alg && row.retired_at.is_none());
+            .find(|row| row.alg == self.alg && row.retired_at.is_none() && !row.next);
         let Some(current) = current else {
             // Its algorithm has no current key (never happens through
-            // rotate-signing-key, which retires and replaces at once).
+            // rotate-signing-key, which retires and promotes at once).
             return Err(TokenError::Key(format!(
                 "no current {} signing key in the database",
                 self.alg
@@ -526,6 +536,7 @@ fn new_rsa_key() -> Result<SigningKeyRow, TokenError> {
         private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_ref().to_vec()),
         public_key: pair.public_key().as_ref().to_vec(),
         retired_at: None,
+        next: false,
     })
 }
 
@@ -545,5 +556,6 @@ fn new_ed25519_key() -> Result<SigningKeyRow, TokenError> {
         private_pkcs8: zeroize::Zeroizing::new(pkcs8.as_bytes().to_vec()),
         public_key: public.to_vec(),
         retired_at: None,
+        next: false,
     })
 }

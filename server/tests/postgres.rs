@@ -61,7 +61,8 @@ async fn postgres_concurrent_first_starts_migrate_once() {
         want.sort_unstable();
         assert_eq!(rows, want, "{history}: each migration applied exactly once");
     }
-    // Three servers starting together agree on one signing key.
+    // Three servers starting together agree on one signing key and one
+    // next key.
     provision(&url);
     let servers: Vec<Server> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..3)
@@ -83,11 +84,14 @@ async fn postgres_concurrent_first_starts_migrate_once() {
         keys.push(jwks);
     }
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
-    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM signing_keys")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(count.0, 1);
+    let count: (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE next_key = 0), count(*) FILTER (WHERE next_key = 1)
+         FROM signing_keys",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(count, (1, 1));
 }
 
 async fn three_instances(tag: &str) -> (String, Vec<Server>) {
@@ -487,18 +491,20 @@ async fn postgres_rotate_signing_key_reaches_three_running_instances() {
                 .collect::<Vec<_>>()
         }
     };
+    // The current key and the next one.
     let old = jwks(0).await;
-    assert_eq!(old.len(), 1);
+    assert_eq!(old.len(), 2, "{old:?}");
     let (ok, out) = cli(&["rotate-signing-key", "--db", &url], "");
     assert!(ok, "{out}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for i in 0..3 {
         loop {
             let kids = jwks(i).await;
-            if kids.len() == 2 {
+            if kids.len() == 3 {
                 assert_eq!(
-                    kids[1], old[0],
-                    "the old key is published after the new one"
+                    kids[..2],
+                    [old[1].clone(), old[0].clone()],
+                    "the next key signs, the old key is published after it"
                 );
                 break;
             }
@@ -513,10 +519,12 @@ async fn postgres_rotate_signing_key_reaches_three_running_instances() {
     let (ok, out) = cli(&["rotate-signing-key", "--db", &url], "");
     assert!(ok, "{out}");
     let db = Db::connect(&url, test_keyring()).await.unwrap();
-    let current: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(current, 1);
+    let current: (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE next_key = 0), count(*) FILTER (WHERE next_key = 1)
+         FROM signing_keys WHERE retired_at IS NULL",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(current, (1, 1));
 }

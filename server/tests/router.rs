@@ -1739,9 +1739,12 @@ impl Server {
         let jwks = self.get_json("/.well-known/jwks.json").await.json;
         let header = jsonwebtoken::decode_header(token).unwrap();
         let keys = jwks["keys"].as_array().unwrap();
-        assert_eq!(keys.len(), 1, "{jwks}");
+        // The signing key and the next one (published, not signing yet).
+        assert_eq!(keys.len(), 2, "{jwks}");
         let key = &keys[0];
         assert_eq!(header.kid.as_deref(), key["kid"].as_str());
+        assert_ne!(keys[1]["kid"], key["kid"], "{jwks}");
+        assert_eq!(keys[1]["kty"], key["kty"], "{jwks}");
         let (decoding, alg) = match key["kty"].as_str().unwrap() {
             "RSA" => (
                 jsonwebtoken::DecodingKey::from_rsa_components(
@@ -1920,11 +1923,12 @@ async fn tokens_are_rs256_by_default_and_the_kid_is_the_rfc7638_thumbprint() {
         restarted.get_json("/.well-known/jwks.json").await.json,
         jwks.json
     );
+    // One current key and one next key, not one more per start.
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE alg = 'RS256'")
         .fetch_one(&server.app.db().pool)
         .await
         .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(count, 2);
 }
 
 #[tokio::test]

@@ -501,12 +501,13 @@ async fn a_signing_key_whose_public_half_was_replaced_refuses_to_start() {
     provision(&db);
     drop(Server::start(&db, &["--signing-alg", "EdDSA"]));
     let (pool, _) = connect_pool(&db).await.unwrap();
-    let changed = sqlx::query("UPDATE signing_keys SET public_key = $1 WHERE alg = 'EdDSA'")
-        .bind(vec![9u8; 32])
-        .execute(&pool)
-        .await
-        .unwrap()
-        .rows_affected();
+    let changed =
+        sqlx::query("UPDATE signing_keys SET public_key = $1 WHERE alg = 'EdDSA' AND next_key = 0")
+            .bind(vec![9u8; 32])
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
     assert_eq!(changed, 1);
     pool.close().await;
     let (ok, out) = run_to_exit({

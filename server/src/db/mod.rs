@@ -30,7 +30,7 @@ pub use jti::JtiKind;
 pub use login_attempts::{AddressCharge, LoginFailureRow, LoginPolicy, PairCharge};
 pub use mfa_tokens::MfaTokenRow;
 pub use refresh_tokens::{RefreshTokenRow, Rotation};
-pub use signing_keys::SigningKeyRow;
+pub use signing_keys::{Rotated, SigningKeyRow};
 pub use users::{UserListing, UserRow};
 
 /// The server's migrations (its own tables; the store crate migrates the
@@ -89,6 +89,12 @@ pub const MIGRATIONS: &[Migration] = &[
         "client_keys",
         include_str!("../../migrations/sqlite/0008_client_keys.sql"),
         include_str!("../../migrations/postgres/0008_client_keys.sql"),
+    ),
+    Migration::new(
+        15,
+        "next_signing_key",
+        include_str!("../../migrations/sqlite/0015_next_signing_key.sql"),
+        include_str!("../../migrations/postgres/0015_next_signing_key.sql"),
     ),
 ];
 

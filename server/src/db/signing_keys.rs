@@ -1,7 +1,9 @@
-//! The `signing_keys` table: the JWT signing keys, at most one current
-//! (not retired) key per algorithm, created on the first start that signs
-//! with it and replaced by `rotate-signing-key`; retired keys stay until
-//! no token they signed can be alive. Each private half is sealed under
+//! The `signing_keys` table: the JWT signing keys. Per algorithm at most
+//! one current key (not retired: it signs) and one next key (published,
+//! not signing yet), both created on the first start that signs with it;
+//! `rotate-signing-key` retires the current key, promotes the next one and
+//! stores a new next key. Retired keys stay until no token they signed can
+//! be alive. Each private half is sealed under
 //! the database's keyring (bound to its kid, so a sealed key cannot be
 //! swapped for another row's).
 
@@ -24,8 +26,12 @@ pub struct SigningKeyRow {
     /// The public key (Ed25519: the 32 bytes; RSA: the RFC 8017
     /// `RSAPublicKey` DER).
     pub public_key: Vec<u8>,
-    /// When it stopped signing; `None` while it is its algorithm's current key.
+    /// When it stopped signing; `None` while it is its algorithm's current
+    /// or next key.
     pub retired_at: Option<u64>,
+    /// Whether it is its algorithm's next key: published in the JWKS, not
+    /// signing until a rotation promotes it.
+    pub next: bool,
 }
 
 impl std::fmt::Debug for SigningKeyRow {
@@ -111,6 +117,7 @@ impl Db {
             private_pkcs8: self.open_private(&kid, &stored, key_id, accept_plain)?,
             public_key: row.try_get("public_key")?,
             retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(unbits),
+            next: row.try_get::<i64, _>("next_key")? == 1,
             alg,
             kid,
         })
@@ -126,7 +133,7 @@ impl Db {
         alg: SigningAlg,
     ) -> Result<Option<SigningKeyRow>, DbError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND retired_at IS NULL"
+            "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND {CURRENT}"
         ))
         .bind(alg.as_str())
         .fetch_optional(&self.pool)
@@ -152,11 +159,12 @@ impl Db {
             &self.pool,
             self.seal_private(&candidate.kid, &candidate.private_pkcs8)?,
             candidate,
+            Role::Current,
             now,
         )
         .await?;
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND retired_at IS NULL"
+            "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND {CURRENT}"
         ))
         .bind(candidate.alg.as_str())
         .fetch_one(&self.pool)
@@ -164,9 +172,40 @@ impl Db {
         self.row(&row)
     }
 
+    /// The next key of `candidate.alg`, storing `candidate` (sealed) as
+    /// the next key if there is none yet. Concurrent starts all insert a
+    /// candidate with `ON CONFLICT DO NOTHING` (at most one next key per
+    /// algorithm) and read the one that won; an insert that lost only the
+    /// slot to another algorithm's key is retried.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError`] if the database fails or the stored key does not open;
+    /// [`DbError::Contention`] if three inserts in a row lost their slot.
+    pub async fn next_signing_key(
+        &self,
+        candidate: &SigningKeyRow,
+        now: u64,
+    ) -> Result<SigningKeyRow, DbError> {
+        let sealed = self.seal_private(&candidate.kid, &candidate.private_pkcs8)?;
+        for _ in 0..3 {
+            insert_key(&self.pool, sealed.clone(), candidate, Role::Next, now).await?;
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM signing_keys WHERE alg = $1 AND next_key = 1"
+            ))
+            .bind(candidate.alg.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return self.row(&row);
+            }
+        }
+        Err(DbError::Contention("signing_keys"))
+    }
+
     /// Every key to publish at a time when keys retired at or before
-    /// `retired_by` can no longer have live tokens: the current keys of
-    /// every algorithm and the keys retired since, oldest first.
+    /// `retired_by` can no longer have live tokens: the current and next
+    /// keys of every algorithm and the keys retired since, oldest first.
     ///
     /// # Errors
     ///
@@ -187,8 +226,8 @@ impl Db {
         .collect()
     }
 
-    /// The (kid, retired_at) of [`Db::published_signing_keys`], without
-    /// opening any key: what a server polls to see a rotation.
+    /// The (kid, retired_at, next) of [`Db::published_signing_keys`],
+    /// without opening any key: what a server polls to see a rotation.
     ///
     /// # Errors
     ///
@@ -196,9 +235,9 @@ impl Db {
     pub async fn published_signing_kids(
         &self,
         retired_by: u64,
-    ) -> Result<Vec<(String, Option<u64>)>, DbError> {
+    ) -> Result<Vec<(String, Option<u64>, bool)>, DbError> {
         let rows = sqlx::query(
-            "SELECT kid, retired_at FROM signing_keys
+            "SELECT kid, retired_at, next_key FROM signing_keys
              WHERE retired_at IS NULL OR retired_at > $1 ORDER BY slot",
         )
         .bind(bits(retired_by))
@@ -209,43 +248,83 @@ impl Db {
                 Ok((
                     row.try_get("kid")?,
                     row.try_get::<Option<i64>, _>("retired_at")?.map(unbits),
+                    row.try_get::<i64, _>("next_key")? == 1,
                 ))
             })
             .collect()
     }
 
-    /// Rotates the key of `new.alg` at `now`: retires the current one (if
-    /// any) and stores `new` (sealed) as current, in one transaction; and
-    /// deletes the keys retired at or before `prune_by` (no token they
-    /// signed can still be alive). Returns the kid of the retired key.
+    /// Rotates the key of `new.alg` at `now`, in one transaction: retires
+    /// the current key (if any), promotes the next key (published ahead)
+    /// to current and stores `new` (sealed) as the next key; and deletes
+    /// the keys retired at or before `prune_by` (no token they signed can
+    /// still be alive). Without a next key (a database from before next
+    /// keys, not yet opened by a server) `new` becomes current at once and
+    /// no next key is stored ([`Rotated::published_ahead`] is false; store
+    /// one with [`Db::next_signing_key`]).
     ///
     /// # Errors
     ///
-    /// [`DbError`] if the database fails (then nothing changed).
+    /// [`DbError`] if the database fails (then nothing changed);
+    /// [`DbError::Contention`] if a concurrent rotation committed first.
     pub async fn rotate_signing_key(
         &self,
         new: &SigningKeyRow,
         now: u64,
         prune_by: u64,
-    ) -> Result<Option<String>, DbError> {
+    ) -> Result<Rotated, DbError> {
         let sealed = self.seal_private(&new.kid, &new.private_pkcs8)?;
         let mut tx = self.pool.begin().await?;
-        let retired: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys WHERE alg = $1 AND retired_at IS NULL",
-        )
+        let retired: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT kid FROM signing_keys WHERE alg = $1 AND {CURRENT}"
+        ))
         .bind(new.alg.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND retired_at IS NULL",
-        )
+        sqlx::query(&format!(
+            "UPDATE signing_keys SET retired_at = $1 WHERE alg = $2 AND {CURRENT}"
+        ))
         .bind(bits(now))
         .bind(new.alg.as_str())
         .execute(&mut *tx)
         .await?;
-        let inserted = insert_key(&mut *tx, sealed, new, now).await?;
+        let promoted: Option<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE alg = $1 AND next_key = 1")
+                .bind(new.alg.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (inserted, rotated) = match promoted {
+            Some(current) => {
+                sqlx::query("UPDATE signing_keys SET next_key = 0 WHERE alg = $1 AND next_key = 1")
+                    .bind(new.alg.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                let inserted = insert_key(&mut *tx, sealed, new, Role::Next, now).await?;
+                (
+                    inserted,
+                    Rotated {
+                        retired,
+                        current,
+                        published_ahead: true,
+                        next: Some(new.kid.clone()),
+                    },
+                )
+            }
+            None => {
+                let inserted = insert_key(&mut *tx, sealed, new, Role::Current, now).await?;
+                (
+                    inserted,
+                    Rotated {
+                        retired,
+                        current: new.kid.clone(),
+                        published_ahead: false,
+                        next: None,
+                    },
+                )
+            }
+        };
         if inserted != 1 {
-            // Another rotation committed first between our UPDATE and
+            // Another rotation committed first between our reads and the
             // INSERT (PostgreSQL): leave the database as it made it.
             tx.rollback().await?;
             return Err(DbError::Contention("signing_keys"));
@@ -255,7 +334,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(retired)
+        Ok(rotated)
     }
 
     /// Seals every signing key stored plain, or under a previous key, under
@@ -296,23 +375,51 @@ impl Db {
 }
 
 /// The columns a [`SigningKeyRow`] is read from.
-const COLUMNS: &str = "kid, alg, private_pkcs8, private_key_id, public_key, retired_at";
+const COLUMNS: &str = "kid, alg, private_pkcs8, private_key_id, public_key, retired_at, next_key";
 
-/// Inserts `key` (its private half already `sealed`) as the current key of
-/// its algorithm in the next free slot, unless its algorithm has one;
-/// how many rows were inserted (0 or 1).
+/// The condition of an algorithm's current key: not retired, not next.
+const CURRENT: &str = "retired_at IS NULL AND next_key = 0";
+
+/// What [`Db::rotate_signing_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The kid of the key that stopped signing; `None` if the algorithm
+    /// had no current key.
+    pub retired: Option<String>,
+    /// The kid of the key that signs from now on.
+    pub current: String,
+    /// Whether that key was published ahead (it was the next key); false
+    /// when the algorithm had no next key and the new key signs at once.
+    pub published_ahead: bool,
+    /// The kid of the new next key; `None` when the new key became current.
+    pub next: Option<String>,
+}
+
+/// The role a key is inserted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The algorithm's current key: it signs.
+    Current,
+    /// The algorithm's next key: published, not signing.
+    Next,
+}
+
+/// Inserts `key` (its private half already `sealed`) as the current or
+/// next key of its algorithm in the next free slot, unless its algorithm
+/// has one in that role; how many rows were inserted (0 or 1).
 async fn insert_key<'c, E>(
     executor: E,
     (sealed, key_id): (Vec<u8>, i64),
     key: &SigningKeyRow,
+    role: Role,
     now: u64,
 ) -> Result<u64, DbError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
     Ok(sqlx::query(
-        "INSERT INTO signing_keys (slot, alg, kid, private_pkcs8, private_key_id, public_key, created_at)
-         VALUES ((SELECT COALESCE(MAX(slot), 0) + 1 FROM signing_keys), $1, $2, $3, $4, $5, $6)
+        "INSERT INTO signing_keys (slot, alg, kid, private_pkcs8, private_key_id, public_key, created_at, next_key)
+         VALUES ((SELECT COALESCE(MAX(slot), 0) + 1 FROM signing_keys), $1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT DO NOTHING",
     )
     .bind(key.alg.as_str())
@@ -321,6 +428,7 @@ where
     .bind(key_id)
     .bind(key.public_key.clone())
     .bind(bits(now))
+    .bind(i64::from(role == Role::Next))
     .execute(executor)
     .await?
     .rows_affected())
