@@ -293,35 +293,23 @@ impl Db {
                 .bind(new.alg.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
-        let (inserted, rotated) = match promoted {
-            Some(current) => {
-                sqlx::query("UPDATE signing_keys SET next_key = 0 WHERE alg = $1 AND next_key = 1")
-                    .bind(new.alg.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                let inserted = insert_key(&mut *tx, sealed, new, Role::Next, now).await?;
-                (
-                    inserted,
-                    Rotated {
-                        retired,
-                        current,
-                        published_ahead: true,
-                        next: Some(new.kid.clone()),
-                    },
-                )
-            }
-            None => {
-                let inserted = insert_key(&mut *tx, sealed, new, Role::Current, now).await?;
-                (
-                    inserted,
-                    Rotated {
-                        retired,
-                        current: new.kid.clone(),
-                        published_ahead: false,
-                        next: None,
-                    },
-                )
-            }
+        // The next key, if there is one, is promoted and `new` takes its
+        // place; without one `new` becomes current at once.
+        let role = if promoted.is_some() {
+            sqlx::query("UPDATE signing_keys SET next_key = 0 WHERE alg = $1 AND next_key = 1")
+                .bind(new.alg.as_str())
+                .execute(&mut *tx)
+                .await?;
+            Role::Next
+        } else {
+            Role::Current
+        };
+        let inserted = insert_key(&mut *tx, sealed, new, role, now).await?;
+        let rotated = Rotated {
+            retired,
+            published_ahead: promoted.is_some(),
+            next: promoted.is_some().then(|| new.kid.clone()),
+            current: promoted.unwrap_or_else(|| new.kid.clone()),
         };
         if inserted != 1 {
             // Another rotation committed first between our reads and the
